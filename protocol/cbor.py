@@ -1,0 +1,206 @@
+# Deterministic CBOR (RFC 8949) for the types the catalogue uses: integers,
+# byte and text strings, arrays, maps, bool, null and tags. Runs unchanged on
+# CPython and MicroPython.
+#
+# Encoding follows the deterministic rules: shortest argument form, definite
+# lengths only, map keys sorted length-first then bytewise (the ordering of
+# cbor2's canonical mode, RFC 8949 §4.2.3), so on CPython the output is byte
+# for byte what cbor2.dumps(x, canonical=True) gives. Decoding is strict and
+# bounded: it raises ProtocolError naming the byte offset, never anything else.
+
+from .errors import ProtocolError, MALFORMED, OVERSIZE
+
+MAX_SIZE = 16384
+MAX_DEPTH = 16
+MAX_ITEMS = 2048
+_UINT64 = 0x10000000000000000
+
+
+class Tag:
+    """A CBOR tag (major type 6) around one value, e.g. COSE_Encrypt0 (16)."""
+
+    def __init__(self, tag, value):
+        self.tag = tag
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, Tag) and other.tag == self.tag and other.value == self.value
+
+    def __repr__(self):
+        return "Tag(" + str(self.tag) + ", " + repr(self.value) + ")"
+
+
+def _head(major, n):
+    m = major << 5
+    if n < 24:
+        return bytes((m | n,))
+    if n < 0x100:
+        return bytes((m | 24, n))
+    if n < 0x10000:
+        return bytes((m | 25,)) + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return bytes((m | 26,)) + n.to_bytes(4, "big")
+    return bytes((m | 27,)) + n.to_bytes(8, "big")
+
+
+def _sort_key(enc):
+    return (len(enc), enc)
+
+
+def _encode(obj, out):
+    # bool before int: True is an int on CPython.
+    if obj is True:
+        out.append(b"\xf5")
+    elif obj is False:
+        out.append(b"\xf4")
+    elif obj is None:
+        out.append(b"\xf6")
+    elif isinstance(obj, int):
+        if obj >= 0:
+            if obj >= _UINT64:
+                raise ValueError("integer too large for CBOR: " + str(obj))
+            out.append(_head(0, obj))
+        else:
+            if -obj - 1 >= _UINT64:
+                raise ValueError("integer too small for CBOR: " + str(obj))
+            out.append(_head(1, -1 - obj))
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        out.append(_head(2, len(obj)))
+        out.append(bytes(obj))
+    elif isinstance(obj, str):
+        b = obj.encode("utf-8")
+        out.append(_head(3, len(b)))
+        out.append(b)
+    elif isinstance(obj, (list, tuple)):
+        out.append(_head(4, len(obj)))
+        for item in obj:
+            _encode(item, out)
+    elif isinstance(obj, dict):
+        pairs = []
+        for k in obj:
+            pairs.append((dumps(k), k))
+        pairs.sort(key=lambda p: _sort_key(p[0]))
+        out.append(_head(5, len(pairs)))
+        for enc, k in pairs:
+            out.append(enc)
+            _encode(obj[k], out)
+    elif isinstance(obj, Tag):
+        out.append(_head(6, obj.tag))
+        _encode(obj.value, out)
+    else:
+        raise TypeError("cannot encode " + str(type(obj)) + " as CBOR")
+
+
+def dumps(obj):
+    """Encode `obj` as deterministic CBOR bytes."""
+    out = []
+    _encode(obj, out)
+    return b"".join(out)
+
+
+class _Reader:
+    def __init__(self, data, max_depth, max_items):
+        self.data = data
+        self.pos = 0
+        self.max_depth = max_depth
+        self.items = max_items
+
+    def need(self, n):
+        start = self.pos
+        end = start + n
+        if end > len(self.data):
+            raise ProtocolError("truncated CBOR: need " + str(n) + " more bytes", start, MALFORMED)
+        self.pos = end
+        return start
+
+    def argument(self, info, at):
+        if info < 24:
+            return info
+        if info == 24:
+            i = self.need(1)
+            return self.data[i]
+        if info == 25:
+            i = self.need(2)
+            return int.from_bytes(self.data[i:i + 2], "big")
+        if info == 26:
+            i = self.need(4)
+            return int.from_bytes(self.data[i:i + 4], "big")
+        if info == 27:
+            i = self.need(8)
+            return int.from_bytes(self.data[i:i + 8], "big")
+        if info == 31:
+            raise ProtocolError("indefinite length is not deterministic CBOR", at, MALFORMED)
+        raise ProtocolError("reserved additional information " + str(info), at, MALFORMED)
+
+    def count(self, n, at):
+        self.items -= n
+        if self.items < 0:
+            raise ProtocolError("too many CBOR items", at, OVERSIZE)
+
+    def item(self, depth):
+        if depth > self.max_depth:
+            raise ProtocolError("CBOR nested too deeply", self.pos, OVERSIZE)
+        at = self.need(1)
+        ib = self.data[at]
+        major = ib >> 5
+        info = ib & 31
+        self.count(1, at)
+        if major == 7:
+            if ib == 0xF4:
+                return False
+            if ib == 0xF5:
+                return True
+            if ib == 0xF6:
+                return None
+            raise ProtocolError("unsupported simple or float value 0x" + "%02x" % ib, at, MALFORMED)
+        n = self.argument(info, at)
+        if major == 0:
+            return n
+        if major == 1:
+            return -1 - n
+        if major == 2 or major == 3:
+            i = self.need(n)
+            raw = bytes(self.data[i:i + n])
+            if major == 2:
+                return raw
+            try:
+                return raw.decode("utf-8")
+            except Exception:
+                raise ProtocolError("text string is not valid UTF-8", i, MALFORMED)
+        if major == 4:
+            # Each element takes at least one byte: reject impossible counts early.
+            if n > len(self.data) - self.pos:
+                raise ProtocolError("array longer than the input", at, MALFORMED)
+            out = []
+            for _ in range(n):
+                out.append(self.item(depth + 1))
+            return out
+        if major == 5:
+            if 2 * n > len(self.data) - self.pos:
+                raise ProtocolError("map longer than the input", at, MALFORMED)
+            out = {}
+            for _ in range(n):
+                kat = self.pos
+                k = self.item(depth + 1)
+                if isinstance(k, (list, dict, Tag)):
+                    raise ProtocolError("map key must be an integer or a string", kat, MALFORMED)
+                if k in out:
+                    raise ProtocolError("duplicate map key", kat, MALFORMED)
+                out[k] = self.item(depth + 1)
+            return out
+        # major == 6
+        return Tag(n, self.item(depth + 1))
+
+
+def loads(data, max_size=MAX_SIZE, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+    """Decode exactly one CBOR item from `data`. Raises ProtocolError on
+    malformed, truncated, oversized or trailing input."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ProtocolError("CBOR input must be bytes", -1, MALFORMED)
+    if len(data) > max_size:
+        raise ProtocolError("CBOR input of " + str(len(data)) + " bytes exceeds " + str(max_size), -1, OVERSIZE)
+    r = _Reader(data, max_depth, max_items)
+    obj = r.item(0)
+    if r.pos != len(data):
+        raise ProtocolError("trailing bytes after CBOR item", r.pos, MALFORMED)
+    return obj
