@@ -8,7 +8,7 @@
 # for byte what cbor2.dumps(x, canonical=True) gives. Decoding is strict and
 # bounded: it raises ProtocolError naming the byte offset, never anything else.
 
-from .errors import ProtocolError, MALFORMED, OVERSIZE
+from .errors import MALFORMED, OVERSIZE, ProtocolError
 
 MAX_SIZE = 16384
 MAX_DEPTH = 16
