@@ -198,7 +198,8 @@ def loads(data, max_size=MAX_SIZE, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError("CBOR input must be bytes", -1, MALFORMED)
     if len(data) > max_size:
-        raise ProtocolError("CBOR input of " + str(len(data)) + " bytes exceeds " + str(max_size), -1, OVERSIZE)
+        raise ProtocolError("CBOR input of " + str(len(data)) + " bytes exceeds " + str(max_size),
+                            -1, OVERSIZE)
     r = _Reader(data, max_depth, max_items)
     obj = r.item(0)
     if r.pos != len(data):
