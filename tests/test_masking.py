@@ -185,3 +185,21 @@ def test_every_masked_cjk_address_is_compliant(road: int, bld: int, unit: int, f
     assert check_compliant("address", masked, profile)
     assert not check_compliant("address", address, profile)
     assert "樣例路" in masked and "单元" in masked
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=40), st.sampled_from(PROFILES))
+def test_any_text_masks_without_error_and_never_grows_a_phone(s: str, profile: str) -> None:
+    for field in (1, 2, 3):
+        masked = mask_field(field, s, profile)
+        assert isinstance(masked, str)
+        check_compliant(field, masked, profile)
+    assert len(mask_phone(s, profile)) == len(s.strip())
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="0123456789 -+()", min_size=1, max_size=20), st.sampled_from(PROFILES))
+def test_every_masked_digit_string_is_compliant(s: str, profile: str) -> None:
+    masked = mask_phone(s, profile)
+    if any(c.isdigit() for c in s):
+        assert check_compliant("phone", masked, profile)
