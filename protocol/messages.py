@@ -53,7 +53,8 @@ COMMANDS = {CMD_WIPE: "wipe", CMD_LOCK: "lock", CMD_UNLOCK: "unlock", CMD_CONFIG
 # Print job states.
 PRINT_STATES = {1: "queued", 2: "printing", 3: "done", 4: "failed", 5: "paper-out", 6: "head-open"}
 
-KINDS = ("uint", "int", "text", "bytes", "bool", "list", "map", "any")
+# "field" is a personal field id (FIELD_NAMES); lists name their item kind.
+KINDS = ("uint", "int", "text", "bytes", "bool", "list", "map", "any", "field")
 
 # Records nested inside messages: name -> {field: (key, kind, required[, item])}.
 RECORDS = {
@@ -73,7 +74,7 @@ RECORDS = {
         "tracking_no": (0, "text", True),
         "cti": (1, "bytes", True),
         "exp": (2, "uint", True),
-        "fields": (3, "list", True, "uint"),
+        "fields": (3, "list", True, "field"),
         "token": (4, "bytes", True),
     },
 }
@@ -115,7 +116,7 @@ CATALOGUE = {
     "reveal_request": (8, {
         "req": (2, "uint", True),
         "tracking_no": (3, "text", True),
-        "fields": (4, "list", True, "uint"),
+        "fields": (4, "list", True, "field"),
         "reason": (5, "uint", True),
         "session": (6, "bytes", True),
     }),
@@ -124,7 +125,7 @@ CATALOGUE = {
         "tracking_no": (3, "text", True),
         "cti": (4, "bytes", True),
         "exp": (5, "uint", True),
-        "fields": (6, "list", True, "uint"),
+        "fields": (6, "list", True, "field"),
         "token": (7, "bytes", True),
     }),
     "reveal_denied": (10, {
@@ -218,6 +219,8 @@ def _kind_ok(kind, v):
         return isinstance(v, (list, tuple))
     if kind == "map":
         return isinstance(v, dict)
+    if kind == "field":
+        return _is_int(v) and v in FIELD_NAMES
     return kind == "any"
 
 
@@ -225,6 +228,8 @@ def _check(where, spec, v, packing):
     # Returns the value converted for the wire (packing) or for the caller.
     kind = spec[1]
     if not _kind_ok(kind, v):
+        if kind == "field":
+            raise _malformed(where + " must be a field id (1 name, 2 phone, 3 address), not " + repr(v))
         raise _malformed(where + " must be " + kind + ", not " + type(v).__name__)
     if kind == "bytes" and not packing:
         return bytes(v)

@@ -1,7 +1,7 @@
 """protocol/messages.cddl and protocol/messages.py describe the same
 catalogue. A small parser reads the CDDL subset the file uses (maps with
 integer keys, optional `?` entries, uint/int/tstr/bstr/bool/any, `[* T]`,
-`{* any => any}`, a `message = a / b` choice); encoded messages are then
+`{* any => any}`, an integer range `a..b`, a `message = a / b` choice); encoded messages are then
 validated against the CDDL rules themselves."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ Specs = dict[str, tuple[Any, ...]]
 CATALOGUE: dict[str, tuple[int, Specs]] = messages.CATALOGUE  # type: ignore[assignment]
 RECORDS: dict[str, Specs] = messages.RECORDS  # type: ignore[assignment]
 CDDL = Path(messages.__file__).with_name("messages.cddl")
-PRIMS = {"uint": "uint", "int": "int", "tstr": "text", "bstr": "bytes", "bool": "bool", "any": "any"}
+PRIMS = {"uint": "uint", "int": "int", "tstr": "text", "bstr": "bytes", "bool": "bool", "any": "any",
+         "field_id": "field"}
 ENTRY = re.compile(r"^(\?\s*)?(-?\d+)\s*:\s*(.+?)$")
 LIST = re.compile(r"^\[\s*\*\s*(\w+)\s*\]$")
 ANYMAP = re.compile(r"^\{\s*\*\s*any\s*=>\s*any\s*\}$")
@@ -61,12 +62,14 @@ def _split_entries(body: str) -> list[str]:
     return [e.strip() for e in out if e.strip()]
 
 
-def parse_cddl(text: str) -> tuple[list[str], dict[str, dict[int, Entry]]]:
-    """(names in the `message` choice, {rule: {key: (kind, required, item)}})."""
+def parse_cddl(text: str) -> tuple[list[str], dict[str, dict[int, Entry]], dict[str, range]]:
+    """(names in the `message` choice, {rule: {key: (kind, required, item)}},
+    {rule: range} for integer range rules)."""
     text = _strip_comments(text)
     starts = list(re.finditer(r"^([a-z_][a-z0-9_]*)\s*=", text, re.M))
     choice: list[str] = []
     rules: dict[str, dict[int, Entry]] = {}
+    ranges: dict[str, range] = {}
     for i, m in enumerate(starts):
         end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
         rhs = text[m.end():end].strip()
@@ -81,13 +84,16 @@ def parse_cddl(text: str) -> tuple[list[str], dict[str, dict[int, Entry]]]:
                 kind, item = _type(em.group(3))
                 entries[key] = (kind, not em.group(1), item)
             rules[m.group(1)] = entries
+        elif re.fullmatch(r"\d+\.\.\d+", rhs):
+            lo, hi = rhs.split("..")
+            ranges[m.group(1)] = range(int(lo), int(hi) + 1)
         else:
-            assert m.group(1) == "message", "unexpected non-map rule " + m.group(1)
+            assert m.group(1) == "message", "unexpected rule " + m.group(1)
             choice = [n.strip() for n in rhs.split("/")]
-    return choice, rules
+    return choice, rules, ranges
 
 
-CHOICE, RULES = parse_cddl(CDDL.read_text(encoding="utf-8"))
+CHOICE, RULES, RANGES = parse_cddl(CDDL.read_text(encoding="utf-8"))
 
 
 def _from_catalogue(specs: dict[str, tuple]) -> dict[int, Entry]:
@@ -103,6 +109,11 @@ def test_every_catalogue_message_is_in_the_cddl_choice() -> None:
 
 def test_cddl_has_no_rule_the_catalogue_lacks() -> None:
     assert set(RULES) == set(CATALOGUE) | set(RECORDS)
+    assert set(RANGES) == {"field_id"}
+
+
+def test_cddl_field_ids_are_the_catalogue_field_ids() -> None:
+    assert list(RANGES["field_id"]) == sorted(messages.FIELD_NAMES)
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
@@ -132,6 +143,8 @@ def _valid(kind: str, item: Any, v: Any) -> bool:
         return isinstance(v, bool)
     if kind == "map":
         return isinstance(v, dict)
+    if kind == "field":
+        return isinstance(v, int) and not isinstance(v, bool) and v in RANGES["field_id"]
     if kind == "list":
         if not isinstance(v, list):
             return False
@@ -165,3 +178,6 @@ def test_validator_rejects_a_message_the_cddl_forbids() -> None:
     m = cbor2.loads(messages.encode("scan", samples()["scan"], t=NOW))
     m[3] = "session as text"
     assert not _matches(RULES["scan"], m)
+    g = cbor2.loads(messages.encode("reveal_grant", samples()["reveal_grant"], t=NOW))
+    g[6] = [4]
+    assert not _matches(RULES["reveal_grant"], g)
