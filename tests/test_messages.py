@@ -7,6 +7,8 @@ from typing import Any
 
 import cbor2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol import cbor, messages
 from protocol.errors import MALFORMED, OVERSIZE, UNKNOWN_MESSAGE, ProtocolError
@@ -177,3 +179,25 @@ def test_reason_and_denial_codes_are_data() -> None:
     assert messages.REASONS[4] == "access-code"
     assert all(isinstance(t, str) and t for t in messages.DENIALS.values())
     assert messages.FIELD_NAMES == {1: "name", 2: "phone", 3: "address"}
+
+
+_VALUES = st.recursive(
+    st.integers(-(2**64), 2**64 - 1) | st.binary(max_size=12) | st.text(max_size=12) | st.booleans()
+    | st.none(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.integers(-2, 8) | st.text(max_size=3),
+                                                               inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 25), st.dictionaries(st.integers(-2, 10), _VALUES, max_size=8))
+def test_random_maps_decode_or_raise_protocol_error_only(tid: int, body: dict) -> None:
+    body[0] = tid
+    try:
+        name, fields = messages.decode(cbor.dumps(body))
+    except ProtocolError as e:
+        assert e.code in (MALFORMED, UNKNOWN_MESSAGE)
+        return
+    # Whatever decodes re-encodes to exactly the same bytes.
+    assert messages.encode(name, fields) == cbor.dumps(body)
