@@ -188,3 +188,8 @@ def test_every_protocol_module_imports_in_micropython(mpy_run: Callable[..., Mpy
     code = "import protocol\n" + "".join(
         "import protocol.%s\nprint(%r)\n" % (n, n) for n in names)
     assert mpy_run(code).lines() == names
+
+
+def test_importing_the_package_loads_only_the_error_type(mpy_run: Callable[..., MpyResult]) -> None:
+    code = "import sys\nimport protocol\nprint(sorted([m for m in sys.modules if m.startswith('protocol')]))"
+    assert mpy_run(code).lines() == ["['protocol', 'protocol.errors']"]
