@@ -111,13 +111,30 @@ def equal(a, b):
 
 class PureAEAD:
     """AES-CCM-16-64-128 in pure Python: `seal(key, nonce, aad, pt)` and
-    `open(key, nonce, aad, ct)`. The default AEAD of COSE and Channel."""
+    `open(key, nonce, aad, ct)`. The default AEAD of COSE and Channel. Keeps
+    the key schedules of the last few keys, since a session reuses two."""
+
+    def __init__(self, cache_size=8):
+        self._ciphers = {}
+        self._cache_size = cache_size
+
+    def _cipher(self, key):
+        if hasattr(key, "encrypt_block"):
+            return key
+        key = bytes(key)
+        c = self._ciphers.get(key)
+        if c is None:
+            if len(self._ciphers) >= self._cache_size:
+                self._ciphers.clear()
+            c = new_block_cipher(key)
+            self._ciphers[key] = c
+        return c
 
     def seal(self, key, nonce, aad, plaintext):
-        return seal(key, nonce, aad, plaintext)
+        return seal(self._cipher(key), nonce, aad, plaintext)
 
     def open(self, key, nonce, aad, data):
-        return open(key, nonce, aad, data)
+        return open(self._cipher(key), nonce, aad, data)
 
 
 DEFAULT_AEAD = PureAEAD()
