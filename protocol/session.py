@@ -115,9 +115,11 @@ def open_token(token_key, data, now, aead=None):
 
 class Channel:
     """One device's session with the gateway, seen from `role` (HANDHELD or
-    GATEWAY). `send_seq` is the next sequence number to send: persist it."""
+    GATEWAY). `send_seq` is the next sequence number to send: persist it.
+    With `max_skew` (seconds), unwrap refuses a message whose sender time is
+    further than that from the receiver's `now`."""
 
-    def __init__(self, master_secret, device_id, role, aead=None, send_seq=0, replay=None):
+    def __init__(self, master_secret, device_id, role, aead=None, send_seq=0, replay=None, max_skew=None):
         if len(master_secret) != MASTER_SECRET_SIZE:
             raise ValueError("master secret must be 32 bytes")
         if not valid_device_id(device_id):
@@ -131,6 +133,7 @@ class Channel:
         self.role = GATEWAY if role == GATEWAY else HANDHELD
         self.aead = aead
         self.send_seq = send_seq
+        self.max_skew = max_skew
         up = derive(master_secret, device_id, "up", KEY_SIZE)
         down = derive(master_secret, device_id, "down", KEY_SIZE)
         iv_up = derive(master_secret, device_id, "iv-up", IV_SIZE)
@@ -180,12 +183,14 @@ class Channel:
         return self.seal(messages.encode(name, f))
 
     def unwrap(self, data, now):
-        """Open and decode one message. Returns (name, fields, seq). `now` is
-        the receiver's clock, kept for callers that check the sender's "t"."""
+        """Open and decode one message. Returns (name, fields, seq)."""
         from . import messages
 
         plaintext, seq = self.open(data)
         name, fields = messages.decode(plaintext)
+        if self.max_skew is not None and abs(fields["t"] - now) > self.max_skew:
+            raise ProtocolError(name + " sent at " + str(fields["t"]) + ", " + str(now - fields["t"]) +
+                                " s from now (" + str(now) + ")", -1, EXPIRED)
         return name, fields, seq
 
     def seal_token(self, tracking_no, fields, cti, exp):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.errors import ProtocolError
+from protocol.errors import EXPIRED, ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel
 
 messages = pytest.importorskip("protocol.messages")
@@ -40,3 +40,13 @@ def test_authentic_but_unknown_message_is_a_protocol_error() -> None:
     hh, gw = Channel(SECRET, DEVICE, HANDHELD), Channel(SECRET, DEVICE, GATEWAY)
     with pytest.raises(ProtocolError):
         gw.unwrap(hh.seal(b"\xa1\x00\x18\xff"), NOW)
+
+
+def test_max_skew_refuses_a_message_from_a_far_off_clock() -> None:
+    hh = Channel(SECRET, DEVICE, HANDHELD)
+    gw = Channel(SECRET, DEVICE, GATEWAY, max_skew=300)
+    scan = {"tracking_no": "SF1234567890", "session": b"\x01" * 8}
+    assert gw.unwrap(hh.wrap("scan", scan, NOW - 300), NOW)[0] == "scan"
+    with pytest.raises(ProtocolError) as e:
+        gw.unwrap(hh.wrap("scan", scan, NOW + 301), NOW)
+    assert e.value.code == EXPIRED
