@@ -24,8 +24,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from amqtt.adapters import BufferReader, ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.connect import ConnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
@@ -191,6 +194,75 @@ class AccountTopicPlugin(BaseTopicPlugin):
         return accounts.allows(session.username, kind, topic)
 
 
+CONNECT_TIMEOUT = 10.0
+MAX_CONNECT_BYTES = 4096
+
+
+class _ReplayReader(ReaderAdapter):
+    """Serves bytes already read (the CONNECT) before the rest of the stream."""
+
+    def __init__(self, head: bytes, inner: ReaderAdapter) -> None:
+        self._head = bytearray(head)
+        self._inner = inner
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self._head:
+            return await self._inner.read(n)
+        if n < 0 or n <= len(self._head):
+            size = len(self._head) if n < 0 else n
+            chunk = bytes(self._head[:size])
+            del self._head[:size]
+            return chunk
+        chunk = bytes(self._head)
+        self._head.clear()
+        return chunk + await self._inner.read(n - len(chunk))
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
+
+
+async def _read_packet(reader: ReaderAdapter) -> bytes:
+    """One raw MQTT packet: fixed header, remaining length, body."""
+    raw = bytearray(await reader.read(1))
+    length, shift = 0, 0
+    for _ in range(4):
+        byte = (await reader.read(1))[0]
+        raw.append(byte)
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    if length > MAX_CONNECT_BYTES:
+        raise ValueError(f"CONNECT of {length} bytes")
+    raw += await reader.read(length)
+    return bytes(raw)
+
+
+class _GatedBroker(Broker):
+    """amqtt checks the password only after it has matched the client id to a
+    live session, so a refused CONNECT could wipe or take over a handheld's
+    session. This broker authenticates the CONNECT before amqtt sees it."""
+
+    async def _client_connected(
+        self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter
+    ) -> None:
+        try:
+            raw = await asyncio.wait_for(_read_packet(reader), CONNECT_TIMEOUT)
+            connect = await ConnectPacket.from_stream(BufferReader(raw))
+        except Exception:  # noqa: BLE001 - any bad first packet ends the connection here
+            await writer.close()
+            return
+        probe = Session()
+        probe.client_id = connect.client_id
+        probe.username = connect.username
+        probe.password = connect.password
+        if not await self._authenticate(probe, self.listeners_config[listener_name]):
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            return
+        await super()._client_connected(listener_name, _ReplayReader(raw, reader), writer)
+
+
 class EmbeddedBroker:
     """amqtt in a thread of its own. `start()` returns the bound port."""
 
@@ -200,7 +272,7 @@ class EmbeddedBroker:
         self._accounts = _Accounts()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._broker: Broker | None = None
+        self._broker: _GatedBroker | None = None
 
     # lifecycle
 
@@ -235,7 +307,7 @@ class EmbeddedBroker:
                 __name__ + ".AccountTopicPlugin": {"accounts": self._accounts},
             },
         }
-        self._broker = Broker(config)
+        self._broker = _GatedBroker(config)
         await self._broker.start()
         server = self._broker._servers["default"].instance
         return int(server.sockets[0].getsockname()[1])
@@ -334,6 +406,10 @@ class EmbeddedBroker:
     async def _kick(self, username: str) -> None:
         assert self._broker is not None
         for session, handler in list(self._broker._sessions.values()):
-            if session.username == username and session.transitions.is_connected():
+            if session.username != username or handler.writer is None:
+                continue
+            # Closing the socket works even before amqtt has started the session's loop.
+            await handler.writer.close()
+            if session.transitions.is_connected():
                 await handler.handle_connection_closed()
 
