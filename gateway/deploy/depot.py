@@ -203,20 +203,22 @@ def render_config(
     return "\n".join(out) + "\n"
 
 
-def depot_config(folder: Path, plugin: Path | None = None) -> str:
-    """The shipped mosquitto.conf with every path pointing into `folder`."""
+def depot_config(folder: Path, state: Path | None = None, plugin: Path | None = None) -> str:
+    """The shipped mosquitto.conf with its certificates in `folder` and the
+    dynsec file and persistence in `state` (default: `folder`)."""
     plugin = plugin or find_dynsec_plugin()
     if plugin is None:
         raise DepotSetupError(
             "the Mosquitto dynamic-security plugin (" + DYNSEC_PLUGIN_NAME + ") was not found"
         )
     folder = folder.resolve()
+    state = (state or folder).resolve()
     return render_config(
         SHIPPED_CONFIG.read_text(encoding="utf-8"),
         {
             "plugin": str(plugin),
-            "plugin_opt_config_file": str(folder / "dynamic-security.json"),
-            "persistence_location": str(folder) + "/",
+            "plugin_opt_config_file": str(state / "dynamic-security.json"),
+            "persistence_location": str(state) + "/",
             "cafile": str(folder / "ca.crt"),
             "certfile": str(folder / "server.crt"),
             "keyfile": str(folder / "server.key"),
@@ -224,22 +226,53 @@ def depot_config(folder: Path, plugin: Path | None = None) -> str:
     )
 
 
-def make_depot(folder: Path, depot: str, hostnames: list[str]) -> Path:
-    """Everything Mosquitto needs for one depot, in `folder`. The admin
-    password goes to `admin.secret` (mode 0600). Returns the rendered config."""
+def _hand_over(paths: list[Path], owner: str | None) -> None:
+    """Let the broker's account read its key and write its state (root only)."""
+    if owner is None or os.geteuid() != 0:
+        return
+    import pwd
+
+    try:
+        account = pwd.getpwnam(owner)
+    except KeyError:
+        return
+    for path in paths:
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def make_depot(folder: Path, depot: str, hostnames: list[str], *, state: Path | None = None,
+               owner: str | None = "mosquitto") -> Path:
+    """Everything Mosquitto needs for one depot. Certificates go to `folder`,
+    the dynsec file and persistence to `state` (default: `folder`); the admin
+    password to `folder/admin.secret` (mode 0600). Returns the rendered config."""
+    state = state or folder
     folder.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
     ca_crt, ca_key = make_ca(folder, depot)
-    make_server_cert(folder, ca_crt, ca_key, hostnames)
-    password = init_dynsec(folder / "dynamic-security.json")
+    server_crt, server_key = make_server_cert(folder, ca_crt, ca_key, hostnames)
+    password = init_dynsec(state / "dynamic-security.json")
     _write_private(folder / "admin.secret", (ADMIN_USERNAME + "\n" + password + "\n").encode())
     conf = folder / "mosquitto.conf"
-    conf.write_text(depot_config(folder), encoding="utf-8")
+    conf.write_text(depot_config(folder, state), encoding="utf-8")
+    _hand_over([server_key, state, state / "dynamic-security.json"], owner)
     return conf
+
+
+def read_admin_secret(path: Path) -> tuple[str, str]:
+    """(username, password) from the admin.secret file make_depot writes."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) < 2 or not lines[0] or not lines[1]:
+        raise DepotSetupError(f"{path} should hold the admin username and password on two lines")
+    return lines[0], lines[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make-depot", description=__doc__)
-    parser.add_argument("folder", type=Path, help="where the CA, certificates and dynsec file go")
+    parser.add_argument("folder", type=Path, help="where the CA, certificates and rendered config go")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="where the dynsec file and persistence go (default: FOLDER)")
+    parser.add_argument("--owner", default="mosquitto",
+                        help="account the broker runs as, given its key and state when run as root")
     parser.add_argument("--depot", default="depot-1", help="depot name in the CA certificate")
     parser.add_argument(
         "--host", action="append", dest="hosts", default=[],
@@ -247,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        conf = make_depot(args.folder, args.depot, args.hosts or ["localhost", "127.0.0.1"])
+        conf = make_depot(args.folder, args.depot, args.hosts or ["localhost", "127.0.0.1"],
+                          state=args.state, owner=args.owner)
     except DepotSetupError as exc:
         print("make-depot: " + str(exc), file=sys.stderr)
         return 1
