@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Who may use which MQTT topics, and the embedded broker.
 
 `device_grants` and `GATEWAY_GRANTS` are the one place that decides what a
@@ -167,7 +168,7 @@ class AccountAuthPlugin(BaseAuthPlugin):
     """amqtt auth plugin: username and password against the broker's accounts."""
 
     @dataclass
-    class Config:
+    class Config(BaseAuthPlugin.Config):
         accounts: Any = None
 
     async def authenticate(self, *, session: Session) -> bool | None:
@@ -179,7 +180,7 @@ class AccountTopicPlugin(BaseTopicPlugin):
     """amqtt topic plugin: publish and subscribe only within the account's grants."""
 
     @dataclass
-    class Config:
+    class Config(BaseTopicPlugin.Config):
         accounts: Any = None
 
     async def topic_filtering(
@@ -310,7 +311,7 @@ class EmbeddedBroker:
         self._broker = _GatedBroker(config)
         await self._broker.start()
         server = self._broker._servers["default"].instance
-        return int(server.sockets[0].getsockname()[1])
+        return int(next(iter(server.sockets)).getsockname()[1])
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
