@@ -1,29 +1,26 @@
 # mypy: disable-error-code="import-untyped"
-"""Who may use which MQTT topics, and the embedded broker.
+"""The embedded MQTT broker: amqtt in a thread of its own.
 
-`device_grants` and `GATEWAY_GRANTS` are the one place that decides what a
-handheld and the gateway may publish and subscribe to; both brokers enforce
-them (Mosquitto through dynsec roles, see gateway/dynsec.py, and the
-embedded amqtt broker through the plugins below). `BrokerAdmin` is what
-provisioning talks to, whichever broker runs.
+`veilpost demo` and the tests run it so that nothing has to be installed. It
+enforces the same topic rules as Mosquitto (gateway/broker_access.py) with
+two amqtt plugins, over its own accounts: scrypt-hashed passwords, each with
+its grants (gateway/broker_accounts.py), in memory or in a JSON file that
+another process edits through `AccountsFileAdmin`; the broker notices within
+`poll_seconds` and kicks clients that were disabled or removed.
 
-`EmbeddedBroker` runs amqtt in its own thread with its own asyncio loop, so
-`veilpost demo` and the tests need nothing installed. It has no TLS and no
-shared subscriptions (`$share/...`): gateways on it subscribe to
-`vp/v1/d/+/up` directly.
+It has no TLS and no shared subscriptions (`$share/...`): a gateway on it
+subscribes to `vp/v1/d/+/up` directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import re
-import secrets
 import threading
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from amqtt.adapters import BufferReader, ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
@@ -33,135 +30,15 @@ from amqtt.mqtt.connect import ConnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
-SHARE_GROUP = "veilpost"
+from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, Grant, device_grants, new_password
+from gateway.broker_accounts import Accounts, AccountsFileAdmin, file_stamp, locked, read_file, write_file
+
+__all__ = ["EmbeddedBroker", "AccountsFileAdmin", "BrokerAdminError", "new_password"]
+
+log = logging.getLogger(__name__)
 
 
-class Grant(NamedTuple):
-    """One permission: `action` is "publish" or "subscribe"; `topic` is an
-    MQTT filter (+ and # are wildcards) that the topic or filter must fall in."""
-
-    action: str
-    topic: str
-
-
-def check_device_id(device_id: str) -> str:
-    """A device id safe to put in a topic and an ACL, or ValueError."""
-    if not isinstance(device_id, str) or not DEVICE_ID.fullmatch(device_id):
-        raise ValueError(f"device id {device_id!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
-    return device_id
-
-
-def device_grants(device_id: str) -> tuple[Grant, ...]:
-    """A handheld speaks on its own `up` and listens on its own `down` and `cmd`; nothing else."""
-    base = "vp/v1/d/" + check_device_id(device_id) + "/"
-    return (
-        Grant("publish", base + "up"),
-        Grant("subscribe", base + "down"),
-        Grant("subscribe", base + "cmd"),
-    )
-
-
-GATEWAY_GRANTS: tuple[Grant, ...] = (
-    Grant("subscribe", "$share/" + SHARE_GROUP + "/vp/v1/d/+/up"),
-    Grant("subscribe", "vp/v1/d/+/up"),
-    Grant("publish", "vp/v1/d/+/down"),
-    Grant("publish", "vp/v1/d/+/cmd"),
-    Grant("publish", "vp/v1/alarm"),
-    Grant("publish", "vp/v1/gw/#"),
-    Grant("subscribe", "vp/v1/gw/#"),
-)
-
-
-def filter_covers(allowed: str, requested: str) -> bool:
-    """True when every topic `requested` can match is matched by `allowed`
-    (for a plain topic: `allowed` matches it)."""
-    want = requested.split("/")
-    have = allowed.split("/")
-    for i, level in enumerate(have):
-        if level == "#":
-            return True
-        if i >= len(want):
-            return False
-        if level == "+":
-            if want[i] == "#":
-                return False
-            continue
-        if level != want[i]:
-            return False
-    return len(want) == len(have)
-
-
-def new_password() -> str:
-    """A broker password for a machine: 192 random bits, URL-safe text."""
-    return secrets.token_urlsafe(24)
-
-
-class BrokerAdmin(Protocol):
-    """What provisioning needs from a broker. Usernames of handhelds are
-    their device ids."""
-
-    def add_device(self, device_id: str, password: str) -> None:
-        """Create the handheld's client, allowed only its own topics."""
-        ...
-
-    def add_gateway(self, username: str, password: str) -> None:
-        """Create a gateway client with GATEWAY_GRANTS."""
-        ...
-
-    def set_password(self, username: str, password: str) -> None: ...
-
-    def disable(self, username: str) -> None:
-        """Refuse new connections and kick the live session, if any."""
-        ...
-
-    def enable(self, username: str) -> None: ...
-
-    def remove(self, username: str) -> None:
-        """Delete the client (and a handheld's own role)."""
-        ...
-
-    def usernames(self) -> list[str]: ...
-
-    def close(self) -> None: ...
-
-
-class BrokerAdminError(Exception):
-    """A broker refused an admin command; the message says which and why."""
-
-
-# --- the embedded broker ------------------------------------------------------
-
-
-def _hash_password(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=2**12, r=8, p=1, dklen=32)
-
-
-@dataclass
-class _Account:
-    salt: bytes
-    digest: bytes
-    grants: tuple[Grant, ...]
-    enabled: bool = True
-
-
-@dataclass
-class _Accounts:
-    """Credentials and grants shared by the plugins and the admin (loop thread only)."""
-
-    by_name: dict[str, _Account] = field(default_factory=dict)
-
-    def check(self, username: str | None, password: str | None) -> bool:
-        account = self.by_name.get(username or "")
-        if account is None or not account.enabled or password is None:
-            return False
-        return hmac.compare_digest(_hash_password(password, account.salt), account.digest)
-
-    def allows(self, username: str | None, action: str, topic: str) -> bool:
-        account = self.by_name.get(username or "")
-        if account is None or not account.enabled:
-            return False
-        return any(g.action == action and filter_covers(g.topic, topic) for g in account.grants)
+# --- amqtt plugins and the CONNECT gate ----------------------------------------------
 
 
 class AccountAuthPlugin(BaseAuthPlugin):
@@ -172,7 +49,7 @@ class AccountAuthPlugin(BaseAuthPlugin):
         accounts: Any = None
 
     async def authenticate(self, *, session: Session) -> bool | None:
-        accounts: _Accounts = self.config.accounts
+        accounts: Accounts = self.config.accounts
         return accounts.check(session.username, session.password)
 
 
@@ -186,7 +63,7 @@ class AccountTopicPlugin(BaseTopicPlugin):
     async def topic_filtering(
         self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
     ) -> bool | None:
-        accounts: _Accounts = self.config.accounts
+        accounts: Accounts = self.config.accounts
         if session is None or topic is None:
             return False
         if action == Action.RECEIVE:
@@ -264,16 +141,32 @@ class _GatedBroker(Broker):
         await super()._client_connected(listener_name, _ReplayReader(raw, reader), writer)
 
 
-class EmbeddedBroker:
-    """amqtt in a thread of its own. `start()` returns the bound port."""
+# --- the broker ---------------------------------------------------------------------
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+
+class EmbeddedBroker:
+    """amqtt in a thread with its own asyncio loop. `start()` returns the bound
+    port. It is its own BrokerAdmin; with `accounts_file` the accounts live in
+    that file, shared with `AccountsFileAdmin` in other processes."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        accounts_file: Path | None = None,
+        poll_seconds: float = 0.1,
+    ) -> None:
         self.host = host
         self.port = port
-        self._accounts = _Accounts()
+        self.accounts_file = Path(accounts_file) if accounts_file else None
+        self.poll_seconds = poll_seconds
+        self._accounts = Accounts()
+        self._stamp: tuple[int, int, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker: _GatedBroker | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     # lifecycle
 
@@ -282,9 +175,7 @@ class EmbeddedBroker:
             raise RuntimeError("the embedded broker is running already")
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="embedded-mqtt-broker", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="embedded-mqtt", daemon=True)
         self._thread.start()
         ready.wait()
         try:
@@ -301,6 +192,9 @@ class EmbeddedBroker:
         self._loop.run_forever()
 
     async def _start_broker(self) -> int:
+        if self.accounts_file is not None:
+            self._reload()
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": {
@@ -317,15 +211,20 @@ class EmbeddedBroker:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-        if self._broker is not None:
-            try:
-                self._call(self._broker.shutdown(), timeout=10)
-            except Exception:  # noqa: BLE001 - stopping must not fail half way
-                logging.getLogger(__name__).warning("embedded broker shutdown failed", exc_info=True)
+        try:
+            self._call(self._shutdown(), timeout=10)
+        except Exception:  # noqa: BLE001 - stopping must not fail half way
+            log.warning("embedded broker shutdown failed", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
-        self._loop = self._thread = self._broker = None
+        self._loop = self._thread = self._broker = self._watcher = None
+
+    async def _shutdown(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self._broker is not None:
+            await self._broker.shutdown()
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()
@@ -340,16 +239,49 @@ class EmbeddedBroker:
             raise RuntimeError("the embedded broker is not running")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    # accounts (the EmbeddedBroker is its own BrokerAdmin)
+    # the accounts file
+
+    def _reload(self) -> set[str]:
+        """Take the file's accounts; return who lost access (loop thread)."""
+        assert self.accounts_file is not None
+        self._stamp = file_stamp(self.accounts_file)
+        before = Accounts(dict(self._accounts.by_name))
+        self._accounts.by_name = read_file(self.accounts_file).by_name
+        return self._accounts.shut_out(before)
+
+    async def _watch(self) -> None:
+        assert self.accounts_file is not None
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            if file_stamp(self.accounts_file) == self._stamp:
+                continue
+            try:
+                shut_out = self._reload()
+            except (BrokerAdminError, OSError):
+                log.exception("accounts file %s unreadable; keeping the old accounts", self.accounts_file)
+                continue
+            for username in shut_out:
+                await self._kick(username)
+
+    async def _edit(self, change: Callable[[Accounts], None]) -> set[str]:
+        before = Accounts(dict(self._accounts.by_name))
+        if self.accounts_file is None:
+            change(self._accounts)
+        else:
+            with locked(self.accounts_file):
+                accounts = read_file(self.accounts_file)
+                change(accounts)
+                write_file(self.accounts_file, accounts)
+            self._reload()
+        shut_out = self._accounts.shut_out(before)
+        for username in shut_out:
+            await self._kick(username)
+        return shut_out
+
+    # BrokerAdmin
 
     def add_client(self, username: str, password: str, grants: tuple[Grant, ...] = ()) -> None:
-        async def add() -> None:
-            if username in self._accounts.by_name:
-                raise BrokerAdminError(f"client {username!r} exists already")
-            salt = secrets.token_bytes(16)
-            self._accounts.by_name[username] = _Account(salt, _hash_password(password, salt), grants)
-
-        self._call(add())
+        self._call(self._edit(lambda a: a.add(username, password, grants)))
 
     def add_device(self, device_id: str, password: str) -> None:
         self.add_client(device_id, password, device_grants(device_id))
@@ -357,43 +289,28 @@ class EmbeddedBroker:
     def add_gateway(self, username: str, password: str) -> None:
         self.add_client(username, password, GATEWAY_GRANTS)
 
-    def _account(self, username: str) -> _Account:
-        account = self._accounts.by_name.get(username)
-        if account is None:
-            raise BrokerAdminError(f"client {username!r} not found")
-        return account
-
     def set_password(self, username: str, password: str) -> None:
-        async def change() -> None:
-            account = self._account(username)
-            account.salt = secrets.token_bytes(16)
-            account.digest = _hash_password(password, account.salt)
-
-        self._call(change())
+        self._call(self._edit(lambda a: a.set_password(username, password)))
 
     def disable_client(self, username: str) -> None:
-        async def disable() -> None:
-            self._account(username).enabled = False
-            await self._kick(username)
-
-        self._call(disable())
+        """Refuse new connections and kick the live session."""
+        self._call(self._edit(lambda a: a.set_enabled(username, False)))
 
     disable = disable_client
 
     def enable(self, username: str) -> None:
-        async def enable() -> None:
-            self._account(username).enabled = True
-
-        self._call(enable())
+        self._call(self._edit(lambda a: a.set_enabled(username, True)))
 
     def remove_client(self, username: str) -> None:
-        async def remove() -> None:
-            self._accounts.by_name.pop(username, None)
-            await self._kick(username)
-
-        self._call(remove())
+        self._call(self._edit(lambda a: a.remove(username)))
 
     remove = remove_client
+
+    def is_disabled(self, username: str) -> bool:
+        async def state() -> bool:
+            return not self._accounts.get(username).enabled
+
+        return bool(self._call(state()))
 
     def usernames(self) -> list[str]:
         async def names() -> list[str]:
@@ -413,4 +330,3 @@ class EmbeddedBroker:
             await handler.writer.close()
             if session.transitions.is_connected():
                 await handler.handle_connection_closed()
-

@@ -19,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import GATEWAY_GRANTS, BrokerAdminError, Grant, check_device_id, device_grants
+from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, Grant, check_device_id, device_grants
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
-from gateway.broker import GATEWAY_GRANTS, BrokerAdminError, EmbeddedBroker, device_grants, filter_covers
+from gateway.broker import EmbeddedBroker
+from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, device_grants, filter_covers
 from tests.fixtures.brokers import MqttProbe
 
 
@@ -93,3 +95,47 @@ def test_a_device_is_granted_exactly_its_three_topics():
     assert sorted(g.topic for g in device_grants("hh-7")) == [
         "vp/v1/d/hh-7/cmd", "vp/v1/d/hh-7/down", "vp/v1/d/hh-7/up"]
     assert not any(g.action == "subscribe" and g.topic.endswith("/cmd") for g in GATEWAY_GRANTS)
+
+
+def test_revoking_through_the_accounts_file_kicks_a_connected_device(embedded_broker):
+    username, password = embedded_broker.add_device("hh-001")
+    device = MqttProbe(embedded_broker, username, password)
+    assert device.connected
+    started = time.monotonic()
+    embedded_broker.file_admin.disable(username)  # as `veilpost device revoke` in another process
+    assert device.wait_disconnected(timeout=5), "the broker did not apply the accounts file"
+    assert device.disconnected_at is not None
+    print(f"\n[embedded, accounts file] disable -> kick: {(device.disconnected_at - started) * 1000:.1f} ms")
+    assert not MqttProbe(embedded_broker, username, password).connected
+    assert embedded_broker.admin.is_disabled(username)
+
+
+def test_accounts_in_the_file_survive_a_restart(embedded_broker):
+    username, password = embedded_broker.add_device("hh-001")
+    embedded_broker.file_admin.add_device("hh-002", "password-of-hh-002-long")
+    embedded_broker.restart()
+    for user, secret in ((username, password), ("hh-002", "password-of-hh-002-long")):
+        probe = MqttProbe(embedded_broker, user, secret)
+        assert probe.connected, user
+        probe.close()
+
+
+def test_a_corrupt_accounts_file_keeps_the_last_good_accounts(embedded_broker):
+    username, password = embedded_broker.add_device("hh-001")
+    embedded_broker.accounts_file.write_text("{not json")
+    time.sleep(0.3)  # a few poll intervals
+    probe = MqttProbe(embedded_broker, username, password)
+    assert probe.connected
+    probe.close()
+    with pytest.raises(BrokerAdminError, match="not a veilpost accounts file"):
+        embedded_broker.file_admin.add_device("hh-002", "password-of-hh-002-long")
+
+
+def test_file_admin_reports_unknown_and_duplicate_clients(embedded_broker):
+    embedded_broker.add_device("hh-001")
+    with pytest.raises(BrokerAdminError, match="exists already"):
+        embedded_broker.file_admin.add_device("hh-001", "password-of-hh-001-long")
+    with pytest.raises(BrokerAdminError, match="not found"):
+        embedded_broker.file_admin.disable("hh-404")
+    embedded_broker.file_admin.remove("hh-001")
+    assert "hh-001" not in embedded_broker.file_admin.usernames()

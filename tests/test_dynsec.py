@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.broker import Grant
+from gateway.broker_access import Grant
 from gateway.dynsec import CONTROL_TOPIC, DynsecAdmin, DynsecError, role_acls
 from tests.fixtures.brokers import MqttProbe
 
