@@ -4,6 +4,7 @@ benchmark compares native commands against."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,9 +68,13 @@ def qr_matrix(data: str, ecc: str = "M") -> list[list[bool]]:
 
 
 def render(layout: Layout) -> Image.Image:
-    img = Image.new("1", (layout.width, layout.height), 1)
+    return render_elements(layout.width, layout.height, layout.elements)
+
+
+def render_elements(width: int, height: int, elements: Iterable[Element]) -> Image.Image:
+    img = Image.new("1", (max(1, width), max(1, height)), 1)
     draw = ImageDraw.Draw(img)
-    for el in layout.elements:
+    for el in elements:
         draw_element(img, draw, el)
     return img
 
