@@ -108,8 +108,14 @@ class Emulator:
         reply += self._parse()
         return bytes(reply)
 
+    def jam_on_label(self, n: int) -> None:
+        """Paper runs out while label n (1-based, counting arrivals) prints."""
+        self._jam_at = n
+
     def _complete(self, label: PrintedLabel) -> None:
         self.received += 1
+        if self.received == getattr(self, "_jam_at", 0):
+            self.run_out_of_paper()
         if self.can_print and not self.held:
             self._print(label)
         else:
@@ -145,47 +151,58 @@ class Emulator:
             return b'"%d"' % len(self.printed)
         return b'"?"'
 
-    def _take_sgd(self) -> bytes:
-        reply = b""
-        while True:
-            m = SGD_GETVAR.search(self._buf)
-            if not m:
-                return reply
-            reply += self.sgd(m.group(1))
-            self._buf = self._buf[:m.start()] + self._buf[m.end():]
-
     # -- TSPL --------------------------------------------------------------
     def _tspl(self) -> bytes:
+        return self._lines(b"\x1b!?", b"BITMAP ", rb"BITMAP (\d+),(\d+),(\d+),(\d+),(\d+),", self._tspl_line,
+                           self._tspl_bitmap)
+
+    def _tspl_bitmap(self, groups: tuple[int, ...], body: bytes) -> None:
+        x, y, wb, h, _mode = groups
+        self._add(Bitmap(x, y, wb, h, bytes(b ^ 0xFF for b in body)))  # TSPL: 0 bit prints
+
+    def _lines(self, query: bytes, graphic: bytes, graphic_re: bytes, on_line, on_graphic) -> bytes:  # type: ignore[no-untyped-def]
+        """Line-based languages (TSPL, CPCL), in stream order: status queries,
+        SGD getvar lines, binary graphics with a byte count, and text lines."""
         reply = bytearray()
-        while True:
-            i = self._buf.find(b"\x1b!?")
-            if i < 0:
-                break
-            reply += self.status_reply()
-            self._buf = self._buf[:i] + self._buf[i + 3:]
-        while True:
-            if self._buf.startswith(b"BITMAP "):
-                head = re.match(rb"BITMAP (\d+),(\d+),(\d+),(\d+),(\d+),", self._buf)
-                if not head:
-                    if b"\n" in self._buf[:64]:
-                        self._error("bad BITMAP header")
-                        self._buf = self._buf[self._buf.find(b"\n") + 1:]
+        while self._buf:
+            b = self._buf
+            q = b.find(query)
+            nl = b.find(b"\n")
+            if q == 0:
+                reply += self.status_reply()
+                self._buf = b[len(query):]
+                continue
+            if b.startswith(graphic):
+                head = re.match(graphic_re, b)
+                if head is None:
+                    if nl >= 0:
+                        self._error("bad graphic header %r" % b[:30])
+                        self._buf = b[nl + 1:]
                         continue
                     break
-                x, y, wb, h, _mode = (int(g) for g in head.groups())
+                groups = tuple(int(g) for g in head.groups())
+                wb, h = (groups[2], groups[3]) if graphic.startswith(b"BITMAP") else (groups[0], groups[1])
                 end = head.end() + wb * h
-                if len(self._buf) < end:
+                if len(b) < end:
                     break
-                body = bytes(b ^ 0xFF for b in self._buf[head.end():end])
-                self._add(Bitmap(x, y, wb, h, body))
-                self._buf = self._buf[end:]
+                on_graphic(groups, b[head.end():end])
+                self._buf = b[end:]
                 continue
-            nl = self._buf.find(b"\n")
+            if q > 0 and (nl < 0 or q < nl):
+                # a query in the middle of a line: what a host sends after a
+                # link dropped mid-command; answer it, drop the broken line
+                reply += self.status_reply()
+                self._error("line cut off: %r" % b[:min(q, 30)])
+                self._buf = b[q + len(query):]
+                continue
             if nl < 0:
                 break
-            line, self._buf = self._buf[:nl].rstrip(b"\r"), self._buf[nl + 1:]
-            if line:
-                self._tspl_line(line)
+            line, self._buf = b[:nl].rstrip(b"\r"), b[nl + 1:]
+            m = SGD_GETVAR.match(line + b"\n")
+            if m:
+                reply += self.sgd(m.group(1))
+            elif line:
+                on_line(line)
         return bytes(reply)
 
     def _tspl_line(self, line: bytes) -> None:
@@ -217,21 +234,46 @@ class Emulator:
 
     # -- ZPL ---------------------------------------------------------------
     def _zpl(self) -> bytes:
-        reply = bytearray(self._take_sgd())
-        while True:
-            i = self._buf.find(b"~HS")
-            if i < 0:
+        """In stream order: ~HS, SGD getvar lines, ^XA...^XZ formats."""
+        reply = bytearray()
+        while self._buf:
+            b = self._buf
+            if b.startswith(b"~HS"):
+                reply += self.status_reply()
+                self._buf = b[3:]
+                continue
+            if b.startswith(b"!"):
+                m = SGD_GETVAR.match(b)
+                nl = b.find(b"\n")
+                if m:
+                    reply += self.sgd(m.group(1))
+                    self._buf = b[m.end():]
+                    continue
+                if nl < 0:
+                    break
+                self._error("bad SGD line %r" % b[:nl])
+                self._buf = b[nl + 1:]
+                continue
+            if b.startswith(b"^XA"):
+                end, again, hs = b.find(b"^XZ"), b.find(b"^XA", 3), b.find(b"~HS")
+                if again >= 0 and (end < 0 or again < end):
+                    self._error("format cut off, dropped: %r" % b[:30])  # the link dropped mid-format
+                    self._buf = b[again:]
+                    continue
+                if hs >= 0 and (end < 0 or hs < end):
+                    reply += self.status_reply()  # ~ commands act at once, even inside a format
+                    self._buf = b[:hs] + b[hs + 3:]
+                    continue
+                if end < 0:
+                    break
+                self._zpl_format(b[3:end])
+                self._buf = b[end + 3:]
+                continue
+            starts = [i for i in (b.find(b"~HS"), b.find(b"!"), b.find(b"^XA")) if i > 0]
+            if not starts:
+                self._buf = b[-2:] if len(b) > 2 else b
                 break
-            reply += self.status_reply()
-            self._buf = self._buf[:i] + self._buf[i + 3:]
-        while True:
-            end = self._buf.find(b"^XZ")
-            if end < 0:
-                break
-            start = self._buf.rfind(b"^XA", 0, end)  # an earlier, unfinished ^XA was cut off
-            fmt, self._buf = self._buf[start + 3:end] if start >= 0 else b"", self._buf[end + 3:]
-            if start >= 0:
-                self._zpl_format(fmt)
+            self._buf = b[min(starts):]
         return bytes(reply)
 
     def _zpl_format(self, fmt: bytes) -> None:
@@ -465,33 +507,12 @@ class Emulator:
 
     # -- CPCL ----------------------------------------------------------------
     def _cpcl(self) -> bytes:
-        reply = bytearray(self._take_sgd())
-        while True:
-            i = self._buf.find(b"\x1bh")
-            if i < 0:
-                break
-            reply += self.status_reply()
-            self._buf = self._buf[:i] + self._buf[i + 2:]
-        while True:
-            if self._buf.startswith(b"CG ") or self._buf.startswith(b"EG "):
-                head = re.match(rb"[CE]G (\d+) (\d+) (\d+) (\d+) ", self._buf)
-                if not head:
-                    break
-                wb, h, x, y = (int(g) for g in head.groups())
-                end = head.end() + wb * h
-                if len(self._buf) < end:
-                    break
-                if self._cur is not None:
-                    self._cur.elements.append(Bitmap(x, y, wb, h, self._buf[head.end():end]))
-                self._buf = self._buf[end:]
-                continue
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                break
-            line, self._buf = self._buf[:nl].rstrip(b"\r"), self._buf[nl + 1:]
-            if line:
-                self._cpcl_line(line)
-        return bytes(reply)
+        return self._lines(b"\x1bh", b"CG ", rb"CG (\d+) (\d+) (\d+) (\d+) ", self._cpcl_line, self._cpcl_graphic)
+
+    def _cpcl_graphic(self, groups: tuple[int, ...], body: bytes) -> None:
+        wb, h, x, y = groups
+        if self._cur is not None:
+            self._cur.elements.append(Bitmap(x, y, wb, h, body))
 
     def _cpcl_line(self, line: bytes) -> None:
         words = line.split(b" ")
