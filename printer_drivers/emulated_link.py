@@ -30,6 +30,7 @@ class PtyPrinter:
         self.plugged = False
         self._fault: tuple[int, int] | None = None  # (after label n, allow k more bytes)
         self._fault_budget: int | None = None
+        self.wire = bytearray()  # every byte the printer received, for inspection
 
     def __enter__(self) -> PtyPrinter:
         self.start()
@@ -105,6 +106,7 @@ class PtyPrinter:
 
     def _deliver(self, data: bytes) -> None:
         emu = self.emulator
+        self.wire += data
         if self._fault is not None:
             n, extra = self._fault
             for i in range(len(data)):  # byte by byte until the fault fires
