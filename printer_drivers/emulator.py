@@ -108,14 +108,20 @@ class Emulator:
         reply += self._parse()
         return bytes(reply)
 
-    def jam_on_label(self, n: int) -> None:
-        """Paper runs out while label n (1-based, counting arrivals) prints."""
-        self._jam_at = n
+    def jam_on_label(self, n: int, fault: str = "paper out") -> None:
+        """Paper runs out (or the head is opened) while label n prints; n
+        counts labels arrived, from 1."""
+        if fault not in ("paper out", "head open"):
+            raise ValueError("fault is 'paper out' or 'head open'")
+        self._jam_at, self._jam_fault = n, fault
 
     def _complete(self, label: PrintedLabel) -> None:
         self.received += 1
         if self.received == getattr(self, "_jam_at", 0):
-            self.run_out_of_paper()
+            if self._jam_fault == "paper out":
+                self.run_out_of_paper()
+            else:
+                self.open_head()
         if self.can_print and not self.held:
             self._print(label)
         else:
@@ -248,6 +254,11 @@ class Emulator:
                 if m:
                     reply += self.sgd(m.group(1))
                     self._buf = b[m.end():]
+                    continue
+                later = [i for i in (b.find(b"~HS"), b.find(b"^XA")) if i > 0 and (nl < 0 or i < nl)]
+                if later:  # a getvar line cut off by a dropped link
+                    self._error("SGD line cut off: %r" % b[:min(later)])
+                    self._buf = b[min(later):]
                     continue
                 if nl < 0:
                     break

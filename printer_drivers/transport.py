@@ -21,6 +21,14 @@ from printer_drivers.status import PrinterStatus, StatusError
 
 FLOWS = ("rtscts", "dsrdtr", "none")
 
+try:  # tcdrain on a vanished tty raises termios.error, which is not an OSError
+    from termios import error as _TermiosError
+except ImportError:  # pragma: no cover - Windows
+    class _TermiosError(Exception):  # type: ignore[no-redef]
+        pass
+
+LINK_ERRORS = (OSError, serial.SerialException, _TermiosError)
+
 
 class PrinterOffline(ConnectionError):
     """The link is down or the printer does not answer."""
@@ -99,7 +107,7 @@ class Printer:
         if link is not None:
             try:
                 link.close()
-            except (OSError, serial.SerialException):
+            except LINK_ERRORS:
                 pass
 
     def send(self, data: bytes) -> None:
@@ -123,7 +131,7 @@ class Printer:
         assert self._link is not None
         try:
             self._link.reset_input_buffer()
-        except (OSError, serial.SerialException) as exc:
+        except LINK_ERRORS as exc:
             self.close()
             raise PrinterOffline("printer %s: link lost (%s)" % (self.url, exc)) from exc
         self._write(query)
@@ -132,7 +140,7 @@ class Printer:
         while time.monotonic() < deadline:
             try:
                 chunk = self._link.read(1)
-            except (OSError, serial.SerialException) as exc:
+            except LINK_ERRORS as exc:
                 self.close()
                 raise PrinterOffline("printer %s: link lost (%s)" % (self.url, exc)) from exc
             if not chunk:
@@ -152,6 +160,6 @@ class Printer:
         try:
             self._link.write(data)
             self._link.flush()
-        except (OSError, serial.SerialException) as exc:
+        except LINK_ERRORS as exc:
             self.close()
             raise PrinterOffline("printer %s: link lost while sending (%s)" % (self.url, exc)) from exc
