@@ -85,8 +85,9 @@ class Job:
 
 
 class Spool:
-    def __init__(self, path: Path | str, audit: AuditHook | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path | str, audit: AuditHook | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -116,25 +117,39 @@ class Spool:
             raise SpoolError("a reprint needs a reason (e.g. 'label torn at sorting')")
         if len(reason) > MAX_REASON:
             raise SpoolError("reprint reason is %d characters, at most %d" % (len(reason), MAX_REASON))
-        last = self._db.execute("SELECT id FROM print_jobs WHERE tracking_no=? AND printer=? ORDER BY id DESC",
-                                (tracking_no, printer)).fetchone()
-        self._record("label.reprint", {"tracking_no": tracking_no, "printer": printer, "reason": reason,
-                                       "actor": actor, "reprint_of": last[0] if last else None})
+        last = self._db.execute(
+            "SELECT id FROM print_jobs WHERE tracking_no=? AND printer=? ORDER BY id DESC",
+            (tracking_no, printer),
+        ).fetchone()
+        self._record(
+            "label.reprint",
+            {
+                "tracking_no": tracking_no,
+                "printer": printer,
+                "reason": reason,
+                "actor": actor,
+                "reprint_of": last[0] if last else None,
+            },
+        )
         return self._insert(printer, tracking_no, data, last[0] if last else None, reason)
 
-    def _insert(self, printer: str, tracking_no: str, data: bytes, reprint_of: int | None,
-                reason: str | None) -> int:
+    def _insert(
+        self, printer: str, tracking_no: str, data: bytes, reprint_of: int | None, reason: str | None
+    ) -> int:
         now = self._clock()
         cur = self._db.execute(
             "INSERT INTO print_jobs (printer, tracking_no, data, state, reprint_of, reason, created, updated)"
-            " VALUES (?,?,?,?,?,?,?,?)", (printer, tracking_no, data, QUEUED, reprint_of, reason, now, now))
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (printer, tracking_no, data, QUEUED, reprint_of, reason, now, now),
+        )
         return int(cur.lastrowid or 0)
 
     # -- the delivery state machine ---------------------------------------------
     def next_job(self, printer: str) -> Job | None:
         row = self._db.execute(
             "SELECT * FROM print_jobs WHERE printer=? AND state IN (?,?) ORDER BY id LIMIT 1",
-            (printer, *OPEN_STATES)).fetchone()
+            (printer, *OPEN_STATES),
+        ).fetchone()
         return _job(row) if row else None
 
     def mark_sending(self, job_id: int, counter_before: int | None) -> None:
@@ -148,8 +163,10 @@ class Spool:
 
     def mark_uncertain(self, job_id: int, error: str) -> None:
         job = self.job(job_id)
-        self._record("label.uncertain", {"job": job_id, "tracking_no": job.tracking_no, "printer": job.printer,
-                                         "why": error})
+        self._record(
+            "label.uncertain",
+            {"job": job_id, "tracking_no": job.tracking_no, "printer": job.printer, "why": error},
+        )
         self._set(job_id, "state=?, error=?", (UNCERTAIN, error))
 
     def settle(self, job_id: int, printed: bool, actor: str, reason: str) -> int | None:
@@ -160,8 +177,16 @@ class Spool:
             raise SpoolError("job %d is %s, only uncertain jobs are settled by hand" % (job_id, job.state))
         if not reason.strip():
             raise SpoolError("settling an uncertain job needs a reason")
-        self._record("label.settle", {"job": job_id, "tracking_no": job.tracking_no, "printed": printed,
-                                      "actor": actor, "reason": reason.strip()})
+        self._record(
+            "label.settle",
+            {
+                "job": job_id,
+                "tracking_no": job.tracking_no,
+                "printed": printed,
+                "actor": actor,
+                "reason": reason.strip(),
+            },
+        )
         if printed:
             self.mark_printed(job_id)
             return None
@@ -197,8 +222,9 @@ class Spool:
 
     # -- internals ---------------------------------------------------------------
     def _set(self, job_id: int, assignments: str, args: tuple[Any, ...]) -> None:
-        n = self._db.execute("UPDATE print_jobs SET %s, updated=? WHERE id=?" % assignments,
-                             (*args, self._clock(), job_id)).rowcount
+        n = self._db.execute(
+            "UPDATE print_jobs SET %s, updated=? WHERE id=?" % assignments, (*args, self._clock(), job_id)
+        ).rowcount
         if n != 1:
             raise SpoolError("no print job %d" % job_id)
 
@@ -213,7 +239,9 @@ def _check_job(printer: str, tracking_no: str, data: bytes) -> None:
     if not data:
         raise SpoolError("refusing an empty print job for %s" % tracking_no)
     if len(data) > MAX_JOB_BYTES:
-        raise SpoolError("print job for %s is %d bytes, the limit is %d" % (tracking_no, len(data), MAX_JOB_BYTES))
+        raise SpoolError(
+            "print job for %s is %d bytes, the limit is %d" % (tracking_no, len(data), MAX_JOB_BYTES)
+        )
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -241,9 +269,16 @@ class Delivery:
     stalled: str | None = None
 
 
-def deliver(spool: Spool, name: str, printer: PrinterPort, *, retry_delay: float = 0.2,
-            give_up_after: float | None = None, sleep: Callable[[float], None] = time.sleep,
-            clock: Callable[[], float] = time.monotonic) -> Delivery:
+def deliver(
+    spool: Spool,
+    name: str,
+    printer: PrinterPort,
+    *,
+    retry_delay: float = 0.2,
+    give_up_after: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Delivery:
     """Send every open job of printer `name`, in order, until none is left
     or the printer has been unusable for `give_up_after` seconds."""
     report = Delivery()

@@ -14,8 +14,17 @@ from printer_drivers.layout import Layout, Template, available_templates, layout
 from printer_drivers.status import PrinterStatus
 
 __all__ = [
-    "LANGUAGES", "LabelError", "Layout", "MaskedLabel", "PrinterStatus", "Template",
-    "available_templates", "dialect", "layout", "load_template", "render_label",
+    "LANGUAGES",
+    "LabelError",
+    "Layout",
+    "MaskedLabel",
+    "PrinterStatus",
+    "Template",
+    "available_templates",
+    "dialect",
+    "layout",
+    "load_template",
+    "render_label",
 ]
 
 

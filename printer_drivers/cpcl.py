@@ -28,10 +28,15 @@ class Cpcl(Dialect):
                     lines.append(b"SETMAG %d %d" % (mag, mag) if mag > 1 else b"SETMAG 0 0")
                 lines.append(b"TEXT %d 0 %d %d " % (CJK_FONT, el.x, el.y) + gb(el.text))
             elif isinstance(el, Code128):
-                lines.append(b"BARCODE 128 %d 1 %d %d %d %s" % (el.module, el.height, el.x, el.y, el.data.encode()))
+                lines.append(
+                    b"BARCODE 128 %d 1 %d %d %d %s" % (el.module, el.height, el.x, el.y, el.data.encode())
+                )
             elif isinstance(el, QRCode):
-                lines += [b"BARCODE QR %d %d M 2 U %d" % (el.x, el.y, el.cell),
-                          b"%sA,%s" % (el.ecc.encode(), el.data.encode()), b"ENDQR"]
+                lines += [
+                    b"BARCODE QR %d %d M 2 U %d" % (el.x, el.y, el.cell),
+                    b"%sA,%s" % (el.ecc.encode(), el.data.encode()),
+                    b"ENDQR",
+                ]
             elif isinstance(el, Rule):
                 mid = el.y
                 lines.append(b"LINE %d %d %d %d %d" % (el.x, mid, el.x + el.width, mid, el.height))
@@ -50,8 +55,9 @@ class Cpcl(Dialect):
         if not data:
             return None
         b = data[0]
-        return PrinterStatus(busy=bool(b & 1), paper_out=bool(b & 2), head_open=bool(b & 4),
-                             raw="%02X" % b), 1
+        return PrinterStatus(
+            busy=bool(b & 1), paper_out=bool(b & 2), head_open=bool(b & 4), raw="%02X" % b
+        ), 1
 
     def parse_counter(self, data: bytes) -> tuple[int, int] | None:
         return parse_sgd_int(data)

@@ -118,7 +118,7 @@ class PtyPrinter:
                     return
                 if self._fault_budget is not None:
                     self._fault_budget -= 1
-                self._reply(emu.feed(data[i:i + 1]))
+                self._reply(emu.feed(data[i : i + 1]))
             return
         self._reply(emu.feed(data))
 

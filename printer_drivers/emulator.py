@@ -68,7 +68,9 @@ class Emulator:
         self.realtime_hits = 0  # ESC/POS real-time sequences seen in the stream
         self._buf = b""
         self._rt_tail = b""
-        self._parse = {"tspl": self._tspl, "zpl": self._zpl, "escpos": self._escpos, "cpcl": self._cpcl}[language]
+        self._parse = {"tspl": self._tspl, "zpl": self._zpl, "escpos": self._escpos, "cpcl": self._cpcl}[
+            language
+        ]
         self._reset_escpos()
         self._cur: PrintedLabel | None = None
 
@@ -142,7 +144,11 @@ class Emulator:
     def status_reply(self) -> bytes:
         busy = len(self.held)
         if self.language == "tspl":
-            b = (0x01 if self.head_open else 0) | (0x04 if self.paper_out else 0) | (0x10 if self.paused else 0)
+            b = (
+                (0x01 if self.head_open else 0)
+                | (0x04 if self.paper_out else 0)
+                | (0x10 if self.paused else 0)
+            )
             return bytes([b | (0x20 if busy else 0)])
         if self.language == "cpcl":
             return bytes([(1 if busy else 0) | (2 if self.paper_out else 0) | (4 if self.head_open else 0)])
@@ -159,8 +165,13 @@ class Emulator:
 
     # -- TSPL --------------------------------------------------------------
     def _tspl(self) -> bytes:
-        return self._lines(b"\x1b!?", b"BITMAP ", rb"BITMAP (\d+),(\d+),(\d+),(\d+),(\d+),", self._tspl_line,
-                           self._tspl_bitmap)
+        return self._lines(
+            b"\x1b!?",
+            b"BITMAP ",
+            rb"BITMAP (\d+),(\d+),(\d+),(\d+),(\d+),",
+            self._tspl_line,
+            self._tspl_bitmap,
+        )
 
     def _tspl_bitmap(self, groups: tuple[int, ...], body: bytes) -> None:
         x, y, wb, h, _mode = groups
@@ -176,14 +187,14 @@ class Emulator:
             nl = b.find(b"\n")
             if q == 0:
                 reply += self.status_reply()
-                self._buf = b[len(query):]
+                self._buf = b[len(query) :]
                 continue
             if b.startswith(graphic):
                 head = re.match(graphic_re, b)
                 if head is None:
                     if nl >= 0:
                         self._error("bad graphic header %r" % b[:30])
-                        self._buf = b[nl + 1:]
+                        self._buf = b[nl + 1 :]
                         continue
                     break
                 groups = tuple(int(g) for g in head.groups())
@@ -191,19 +202,19 @@ class Emulator:
                 end = head.end() + wb * h
                 if len(b) < end:
                     break
-                on_graphic(groups, b[head.end():end])
+                on_graphic(groups, b[head.end() : end])
                 self._buf = b[end:]
                 continue
             if q > 0 and (nl < 0 or q < nl):
                 # a query in the middle of a line: what a host sends after a
                 # link dropped mid-command; answer it, drop the broken line
                 reply += self.status_reply()
-                self._error("line cut off: %r" % b[:min(q, 30)])
-                self._buf = b[q + len(query):]
+                self._error("line cut off: %r" % b[: min(q, 30)])
+                self._buf = b[q + len(query) :]
                 continue
             if nl < 0:
                 break
-            line, self._buf = b[:nl].rstrip(b"\r"), b[nl + 1:]
+            line, self._buf = b[:nl].rstrip(b"\r"), b[nl + 1 :]
             m = SGD_GETVAR.match(line + b"\n")
             if m:
                 reply += self.sgd(m.group(1))
@@ -226,7 +237,9 @@ class Emulator:
             elif cmd == b"BARCODE":
                 self._add(Code128(int(args[0]), int(args[1]), _unquote(args[8]), int(args[3]), int(args[6])))
             elif cmd == b"QRCODE":
-                self._add(QRCode(int(args[0]), int(args[1]), _unquote(args[6]), int(args[3]), args[2].decode()))
+                self._add(
+                    QRCode(int(args[0]), int(args[1]), _unquote(args[6]), int(args[3]), args[2].decode())
+                )
             elif cmd == b"BAR":
                 self._add(Rule(*(int(a) for a in args[:4])))
             elif cmd == b"PRINT":
@@ -253,17 +266,17 @@ class Emulator:
                 nl = b.find(b"\n")
                 if m:
                     reply += self.sgd(m.group(1))
-                    self._buf = b[m.end():]
+                    self._buf = b[m.end() :]
                     continue
                 later = [i for i in (b.find(b"~HS"), b.find(b"^XA")) if i > 0 and (nl < 0 or i < nl)]
                 if later:  # a getvar line cut off by a dropped link
-                    self._error("SGD line cut off: %r" % b[:min(later)])
-                    self._buf = b[min(later):]
+                    self._error("SGD line cut off: %r" % b[: min(later)])
+                    self._buf = b[min(later) :]
                     continue
                 if nl < 0:
                     break
                 self._error("bad SGD line %r" % b[:nl])
-                self._buf = b[nl + 1:]
+                self._buf = b[nl + 1 :]
                 continue
             if b.startswith(b"^XA"):
                 end, again, hs = b.find(b"^XZ"), b.find(b"^XA", 3), b.find(b"~HS")
@@ -273,18 +286,18 @@ class Emulator:
                     continue
                 if hs >= 0 and (end < 0 or hs < end):
                     reply += self.status_reply()  # ~ commands act at once, even inside a format
-                    self._buf = b[:hs] + b[hs + 3:]
+                    self._buf = b[:hs] + b[hs + 3 :]
                     continue
                 if end < 0:
                     break
                 self._zpl_format(b[3:end])
-                self._buf = b[end + 3:]
+                self._buf = b[end + 3 :]
                 continue
             starts = [i for i in (b.find(b"~HS"), b.find(b"!"), b.find(b"^XA")) if i > 0]
             if not starts:
                 self._buf = b[-2:] if len(b) > 2 else b
                 break
-            self._buf = b[min(starts):]
+            self._buf = b[min(starts) :]
         return bytes(reply)
 
     def _zpl_format(self, fmt: bytes) -> None:
@@ -319,8 +332,11 @@ class Emulator:
                 elif cmd == b"FH":
                     hex_escape = True
                 elif cmd == b"FD":
-                    raw = re.sub(rb"_([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), args) \
-                        if hex_escape else args
+                    raw = (
+                        re.sub(rb"_([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), args)
+                        if hex_escape
+                        else args
+                    )
                     text = raw.decode("utf-8")
                     if pending == "text":
                         label.elements.append(Text(x, y, text, max(1, font_h // BASE_FONT_DOTS)))
@@ -366,8 +382,12 @@ class Emulator:
         if n == 1:
             return base | (0x08 if not self.can_print else 0)
         if n == 2:
-            return base | (0x04 if self.head_open else 0) | (0x20 if self.paper_out else 0) | \
-                (0x40 if not self.can_print else 0)
+            return (
+                base
+                | (0x04 if self.head_open else 0)
+                | (0x20 if self.paper_out else 0)
+                | (0x40 if not self.can_print else 0)
+            )
         if n == 4:
             return base | (0x60 if self.paper_out else 0)
         return base
@@ -462,7 +482,7 @@ class Emulator:
         if op == 0x6B:  # GS k 73 n data
             if need < 4 or need < 4 + b[i + 3]:
                 return 0
-            data = b[i + 4:i + 4 + b[i + 3]]
+            data = b[i + 4 : i + 4 + b[i + 3]]
             text = data[2:].replace(b"{{", b"{").decode("ascii") if data[:1] == b"{" else data.decode("ascii")
             h = self._bar["h"]
             self._put(Code128(self._pos[0], self._pos[1] - h, text, h, self._bar["w"]))
@@ -473,7 +493,7 @@ class Emulator:
             n = u16(i + 3)
             if need < 5 + n:
                 return 0
-            body = b[i + 5:i + 5 + n]
+            body = b[i + 5 : i + 5 + n]
             kind = b[i + 2]
             if kind == 0x6B:
                 self._qr_fn(body)
@@ -492,7 +512,7 @@ class Emulator:
             if self._page is None:
                 self._page = PrintedLabel("escpos", wb * 8, 0)
                 self._band_y = 0
-            self._page.elements.append(Bitmap(0, self._band_y, wb, h, b[i + 8:i + 8 + wb * h]))
+            self._page.elements.append(Bitmap(0, self._band_y, wb, h, b[i + 8 : i + 8 + wb * h]))
             self._band_y += h
             self._page.height = self._band_y
             return 8 + wb * h
@@ -518,7 +538,9 @@ class Emulator:
 
     # -- CPCL ----------------------------------------------------------------
     def _cpcl(self) -> bytes:
-        return self._lines(b"\x1bh", b"CG ", rb"CG (\d+) (\d+) (\d+) (\d+) ", self._cpcl_line, self._cpcl_graphic)
+        return self._lines(
+            b"\x1bh", b"CG ", rb"CG (\d+) (\d+) (\d+) (\d+) ", self._cpcl_line, self._cpcl_graphic
+        )
 
     def _cpcl_graphic(self, groups: tuple[int, ...], body: bytes) -> None:
         wb, h, x, y = groups
@@ -586,7 +608,7 @@ def _split_args(rest: bytes) -> list[bytes]:
     out, cur, quoted = [], bytearray(), False
     i = 0
     while i < len(rest):
-        c = rest[i:i + 1]
+        c = rest[i : i + 1]
         if quoted and rest.startswith(b'\\["]', i):
             cur += b'\\["]'
             i += 4
@@ -611,11 +633,11 @@ def _unquote(arg: bytes) -> str:
 
 def _scale_bits(data: bytes, wb: int, h: int, bx: int, by: int) -> bytes:
     """Expand a GS ( L image by its bx/by dot multipliers."""
-    rows = [data[r * wb:(r + 1) * wb] for r in range(h)]
+    rows = [data[r * wb : (r + 1) * wb] for r in range(h)]
     out = bytearray()
     for row in rows:
         if bx == 2:
-            bits = "".join("{:08b}".format(v) for v in row)
+            bits = "".join(f"{v:08b}" for v in row)
             bits = "".join(ch * 2 for ch in bits)
             row = int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
         out += bytes(row) * by

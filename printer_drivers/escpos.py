@@ -17,7 +17,11 @@ from printer_drivers.status import PrinterStatus, StatusError
 ESC, GS, FS, DLE = 0x1B, 0x1D, 0x1C, 0x10
 EOT, ENQ, DC4 = 0x04, 0x05, 0x14
 # the parameter values each real-time command acts on
-REALTIME = {EOT: frozenset({1, 2, 3, 4, 7, 8, 18}), ENQ: frozenset({0, 1, 2, 3, 4}), DC4: frozenset(range(1, 9))}
+REALTIME = {
+    EOT: frozenset({1, 2, 3, 4, 7, 8, 18}),
+    ENQ: frozenset({0, 1, 2, 3, 4}),
+    DC4: frozenset(range(1, 9)),
+}
 DISABLE_DC4 = bytes([GS, 0x28, 0x44, 5, 0, 20, 1, 0, 2, 0])
 ENABLE_DC4 = bytes([GS, 0x28, 0x44, 5, 0, 20, 1, 1, 2, 1])
 QR_ECC = {"L": 48, "M": 49, "Q": 50, "H": 51}
@@ -103,7 +107,7 @@ class EscPos(Dialect):
         data, _ = guard_raster(image.data)
         for top in range(0, image.height, BAND_ROWS):
             rows = min(BAND_ROWS, image.height - top)
-            out += b"\x1dv0\x00" + _u16(wb) + _u16(rows) + data[top * wb:(top + rows) * wb]
+            out += b"\x1dv0\x00" + _u16(wb) + _u16(rows) + data[top * wb : (top + rows) * wb]
         out += ENABLE_DC4 + b"\x0c"
         return _checked(bytes(out))
 
@@ -130,8 +134,9 @@ def _at(x: int, y: int) -> bytes:
 
 def _solid(rule: Rule) -> Bitmap:
     wb = (rule.width + 7) // 8
-    row = bytes([0xFF] * (rule.width // 8)) + (bytes([(0xFF << (8 - rule.width % 8)) & 0xFF])
-                                               if rule.width % 8 else b"")
+    row = bytes([0xFF] * (rule.width // 8)) + (
+        bytes([(0xFF << (8 - rule.width % 8)) & 0xFF]) if rule.width % 8 else b""
+    )
     return Bitmap(rule.x, rule.y, wb, rule.height, row * rule.height)
 
 

@@ -65,7 +65,9 @@ class MaskedLabel:
             if not isinstance(value, str):
                 raise LabelError("field %s must be text, got %s" % (name, type(value).__name__))
             if len(value) > MAX_TEXT and name != "qr_payload":
-                raise LabelError("field %s is %d characters, the label holds %d" % (name, len(value), MAX_TEXT))
+                raise LabelError(
+                    "field %s is %d characters, the label holds %d" % (name, len(value), MAX_TEXT)
+                )
             values[name] = value.strip()
         label = cls(**values)
         label.check()
@@ -77,20 +79,28 @@ class MaskedLabel:
         if not SORT_CODE_RE.match(self.sort_code):
             raise LabelError("sort code %r is empty or has characters a label cannot carry" % self.sort_code)
         if not QR_PAYLOAD_RE.match(self.qr_payload):
-            raise LabelError("QR payload must be the gateway's signed reference (base64url text, 8-512 chars)")
+            raise LabelError(
+                "QR payload must be the gateway's signed reference (base64url text, 8-512 chars)"
+            )
         for side in ("receiver", "sender"):
             for key in PERSON_FIELDS:
                 if not _compliant(key, getattr(self, side + "_" + key)):
-                    raise LabelError("%s %s is not masked per GB/T 41833: refusing to print plaintext" % (side, key))
+                    raise LabelError(
+                        "%s %s is not masked per GB/T 41833: refusing to print plaintext" % (side, key)
+                    )
             if MASK not in getattr(self, side + "_name"):
                 raise LabelError("%s name is not masked: refusing to print plaintext" % side)
             if getattr(self, side + "_phone").count(MASK) < MIN_PHONE_MASKED:
-                raise LabelError("%s phone hides fewer than %d digits: refusing to print" % (side, MIN_PHONE_MASKED))
+                raise LabelError(
+                    "%s phone hides fewer than %d digits: refusing to print" % (side, MIN_PHONE_MASKED)
+                )
         for name, value in self.to_dict().items():
             if name in ("tracking_no", "qr_payload"):
                 continue
             if PHONE_RUN_RE.search(value):
-                raise LabelError("field %s holds a run of 7+ digits (a phone number?): refusing to print" % name)
+                raise LabelError(
+                    "field %s holds a run of 7+ digits (a phone number?): refusing to print" % name
+                )
 
 
 def _compliant(field: str, value: str) -> bool:

@@ -166,8 +166,10 @@ def _place(t: Template, label: MaskedLabel, item: dict[str, Any], top: float) ->
         scale = int(item.get("scale", 1))
         limit = item.get("max_chars")
         if limit:
-            return [Text(x, y + i * BASE_FONT_DOTS * scale, chunk, scale) for i, chunk in
-                    enumerate(_wrap(value, int(limit), int(item.get("max_lines", 2))))]
+            return [
+                Text(x, y + i * BASE_FONT_DOTS * scale, chunk, scale)
+                for i, chunk in enumerate(_wrap(value, int(limit), int(item.get("max_lines", 2))))
+            ]
         return [Text(x, y, value, scale)]
     if kind == "code128":
         module = max(1, round(float(item.get("module_mm", 0.25)) * t.dots_per_mm))

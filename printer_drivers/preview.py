@@ -14,13 +14,31 @@ from PIL import Image, ImageDraw, ImageFont
 
 from printer_drivers.layout import BASE_FONT_DOTS, Bitmap, Code128, Element, Layout, QRCode, Rule, Text
 
-FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts",
-             "/Library/Fonts", "/System/Library/Fonts", "C:/Windows/Fonts")
+FONT_DIRS = (
+    "/usr/share/fonts",
+    "/usr/local/share/fonts",
+    "~/.local/share/fonts",
+    "~/.fonts",
+    "/Library/Fonts",
+    "/System/Library/Fonts",
+    "C:/Windows/Fonts",
+)
 # Preferred files first; any of them carries the GB18030 repertoire we print.
-FONT_NAMES = ("wqy-zenhei.ttc", "wqy-microhei.ttc", "NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular.otf",
-              "NotoSansSC-Regular.otf", "NotoSansSC-Regular.ttf", "SourceHanSansSC-Regular.otf",
-              "SourceHanSans-Regular.ttc", "DroidSansFallbackFull.ttf", "simsun.ttc", "msyh.ttc",
-              "PingFang.ttc", "Hiragino Sans GB.ttc")
+FONT_NAMES = (
+    "wqy-zenhei.ttc",
+    "wqy-microhei.ttc",
+    "NotoSansCJK-Regular.ttc",
+    "NotoSansCJKsc-Regular.otf",
+    "NotoSansSC-Regular.otf",
+    "NotoSansSC-Regular.ttf",
+    "SourceHanSansSC-Regular.otf",
+    "SourceHanSans-Regular.ttc",
+    "DroidSansFallbackFull.ttf",
+    "simsun.ttc",
+    "msyh.ttc",
+    "PingFang.ttc",
+    "Hiragino Sans GB.ttc",
+)
 
 
 class FontMissing(RuntimeError):
@@ -49,7 +67,8 @@ def find_cjk_font() -> Path:
             return found[name]
     raise FontMissing(
         "no CJK font found for the label preview: install one (Debian/Ubuntu: apt install fonts-wqy-zenhei "
-        "or fonts-noto-cjk) or set VEILPOST_CJK_FONT to a .ttf/.ttc/.otf file")
+        "or fonts-noto-cjk) or set VEILPOST_CJK_FONT to a .ttf/.ttc/.otf file"
+    )
 
 
 @lru_cache(maxsize=8)

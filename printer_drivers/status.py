@@ -24,8 +24,13 @@ class PrinterStatus:
         return self.ready and not self.busy
 
     def problems(self) -> list[str]:
-        names = [("paper_out", "paper out"), ("head_open", "head open"), ("paused", "paused"),
-                 ("ribbon_out", "ribbon out"), ("busy", "busy")]
+        names = [
+            ("paper_out", "paper out"),
+            ("head_open", "head open"),
+            ("paused", "paused"),
+            ("ribbon_out", "ribbon out"),
+            ("busy", "busy"),
+        ]
         return [text for attr, text in names if getattr(self, attr)]
 
     def describe(self) -> str:
@@ -47,7 +52,7 @@ def parse_sgd_int(data: bytes) -> tuple[int, int] | None:
     end = data.find(b'"', start + 1)
     if end < 0:
         return None
-    text = data[start + 1:end]
+    text = data[start + 1 : end]
     if not text.isdigit():
         raise StatusError("label counter reply %r is not a number" % text[:20])
     return int(text), end + 1

@@ -24,8 +24,10 @@ FLOWS = ("rtscts", "dsrdtr", "none")
 try:  # tcdrain on a vanished tty raises termios.error, which is not an OSError
     from termios import error as _TermiosError
 except ImportError:  # pragma: no cover - Windows
+
     class _TermiosError(Exception):  # type: ignore[no-redef]
         pass
+
 
 LINK_ERRORS = (OSError, serial.SerialException, _TermiosError)
 
@@ -69,13 +71,21 @@ def open_link(url: str, baud: int = 9600, flow: str = "rtscts", timeout: float =
     if url.startswith("file:"):
         return FileLink(Path(url[5:].removeprefix("//")))
     if flow == "xonxoff":
-        raise ValueError("XON/XOFF flow control corrupts binary label data (0x11/0x13 bytes): use rtscts or dsrdtr")
+        raise ValueError(
+            "XON/XOFF flow control corrupts binary label data (0x11/0x13 bytes): use rtscts or dsrdtr"
+        )
     if flow not in FLOWS:
         raise ValueError("flow must be one of %s, not %r" % (", ".join(FLOWS), flow))
     try:
         return serial.serial_for_url(  # type: ignore[no-any-return]
-            url, baudrate=baud, timeout=timeout, write_timeout=max(timeout, 5.0),
-            rtscts=flow == "rtscts", dsrdtr=flow == "dsrdtr", xonxoff=False)
+            url,
+            baudrate=baud,
+            timeout=timeout,
+            write_timeout=max(timeout, 5.0),
+            rtscts=flow == "rtscts",
+            dsrdtr=flow == "dsrdtr",
+            xonxoff=False,
+        )
     except (serial.SerialException, OSError, ValueError) as exc:
         raise PrinterOffline("cannot open printer link %s: %s" % (url, exc)) from exc
 
@@ -83,8 +93,9 @@ def open_link(url: str, baud: int = 9600, flow: str = "rtscts", timeout: float =
 class Printer:
     """One printer: a link plus the language it speaks."""
 
-    def __init__(self, url: str, language: Dialect, baud: int = 9600, flow: str = "rtscts",
-                 timeout: float = 1.0) -> None:
+    def __init__(
+        self, url: str, language: Dialect, baud: int = 9600, flow: str = "rtscts", timeout: float = 1.0
+    ) -> None:
         self.url, self.dialect, self.baud, self.flow, self.timeout = url, language, baud, flow, timeout
         self._link: Link | None = None
 
@@ -149,11 +160,15 @@ class Printer:
             try:
                 parsed = parse(got)
             except StatusError as exc:
-                raise PrinterOffline("printer %s sent a %s reply we cannot read: %s" % (self.url, what, exc)) from exc
+                raise PrinterOffline(
+                    "printer %s sent a %s reply we cannot read: %s" % (self.url, what, exc)
+                ) from exc
             if parsed is not None:
                 return parsed[0]
         self.close()
-        raise PrinterOffline("printer %s did not answer the %s query within %.1f s" % (self.url, what, self.timeout))
+        raise PrinterOffline(
+            "printer %s did not answer the %s query within %.1f s" % (self.url, what, self.timeout)
+        )
 
     def _write(self, data: bytes) -> None:
         assert self._link is not None

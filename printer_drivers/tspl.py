@@ -32,13 +32,19 @@ class Tspl(Dialect):
         lines = self._header(layout)
         for el in layout.elements:
             if isinstance(el, Text):
-                lines.append(b"TEXT %d,%d,\"%s\",0,%d,%d," % (el.x, el.y, CJK_FONT.encode(), el.scale, el.scale)
-                             + quote(el.text))
+                lines.append(
+                    b'TEXT %d,%d,"%s",0,%d,%d,' % (el.x, el.y, CJK_FONT.encode(), el.scale, el.scale)
+                    + quote(el.text)
+                )
             elif isinstance(el, Code128):
-                lines.append(b"BARCODE %d,%d,\"128\",%d,0,0,%d,%d," % (el.x, el.y, el.height, el.module, el.module)
-                             + quote(el.data))
+                lines.append(
+                    b'BARCODE %d,%d,"128",%d,0,0,%d,%d,' % (el.x, el.y, el.height, el.module, el.module)
+                    + quote(el.data)
+                )
             elif isinstance(el, QRCode):
-                lines.append(b"QRCODE %d,%d,%s,%d,A,0," % (el.x, el.y, el.ecc.encode(), el.cell) + quote(el.data))
+                lines.append(
+                    b"QRCODE %d,%d,%s,%d,A,0," % (el.x, el.y, el.ecc.encode(), el.cell) + quote(el.data)
+                )
             elif isinstance(el, Rule):
                 lines.append(b"BAR %d,%d,%d,%d" % (el.x, el.y, el.width, el.height))
             elif isinstance(el, Bitmap):

@@ -59,16 +59,27 @@ class Zpl(Dialect):
         for el in layout.elements:
             if isinstance(el, Text):
                 size = BASE_FONT_DOTS * el.scale
-                out.append(b"^FO%d,%d^A@N,%d,%d,%s" % (el.x, el.y, size, size, self.font)
-                           + field_data(el.text) + b"^FS")
+                out.append(
+                    b"^FO%d,%d^A@N,%d,%d,%s" % (el.x, el.y, size, size, self.font)
+                    + field_data(el.text)
+                    + b"^FS"
+                )
             elif isinstance(el, Code128):
-                out.append(b"^FO%d,%d^BY%d^BCN,%d,N,N,N" % (el.x, el.y, el.module, el.height)
-                           + field_data(el.data) + b"^FS")
+                out.append(
+                    b"^FO%d,%d^BY%d^BCN,%d,N,N,N" % (el.x, el.y, el.module, el.height)
+                    + field_data(el.data)
+                    + b"^FS"
+                )
             elif isinstance(el, QRCode):
-                out.append(b"^FO%d,%d^BQN,2,%d" % (el.x, el.y, el.cell)
-                           + field_data(el.ecc + "A," + el.data) + b"^FS")
+                out.append(
+                    b"^FO%d,%d^BQN,2,%d" % (el.x, el.y, el.cell)
+                    + field_data(el.ecc + "A," + el.data)
+                    + b"^FS"
+                )
             elif isinstance(el, Rule):
-                out.append(b"^FO%d,%d^GB%d,%d,%d^FS" % (el.x, el.y, el.width, el.height, min(el.width, el.height)))
+                out.append(
+                    b"^FO%d,%d^GB%d,%d,%d^FS" % (el.x, el.y, el.width, el.height, min(el.width, el.height))
+                )
             elif isinstance(el, Bitmap):
                 out.append(graphic_field(el))
         out.append(b"^XZ")
@@ -86,7 +97,7 @@ class Zpl(Dialect):
             end = data.find(b"\x03", start + 1)
             if start < 0 or end < 0:
                 return None
-            frames.append(data[start + 1:end].split(b","))
+            frames.append(data[start + 1 : end].split(b","))
             pos = end + 1
         while pos < len(data) and data[pos] in b"\r\n":
             pos += 1

@@ -15,8 +15,16 @@ def test_masked_view_with_nested_people_is_accepted() -> None:
     assert label.sender_name == "T**** M*********"
 
 
-@pytest.mark.parametrize("side, key", [("receiver", "name"), ("receiver", "phone"), ("receiver", "address"),
-                                       ("sender", "name"), ("sender", "phone")])
+@pytest.mark.parametrize(
+    "side, key",
+    [
+        ("receiver", "name"),
+        ("receiver", "phone"),
+        ("receiver", "address"),
+        ("sender", "name"),
+        ("sender", "phone"),
+    ],
+)
 def test_plaintext_personal_field_is_refused(side: str, key: str) -> None:
     view = masked_view()
     view[side][key] = PLAINTEXT[side][key]  # type: ignore[index]
@@ -38,14 +46,17 @@ def test_phone_number_smuggled_into_contents_is_refused() -> None:
         MaskedLabel.from_mapping(view)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("tracking_no", "VP 12", "tracking number"),
-    ("tracking_no", "X" * 40, "tracking number"),
-    ("sort_code", "", "sort code"),
-    ("qr_payload", "not base64url!", "QR payload"),
-    ("contents", "文" * 200, "characters"),
-    ("contents", 12, "must be text"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("tracking_no", "VP 12", "tracking number"),
+        ("tracking_no", "X" * 40, "tracking number"),
+        ("sort_code", "", "sort code"),
+        ("qr_payload", "not base64url!", "QR payload"),
+        ("contents", "文" * 200, "characters"),
+        ("contents", 12, "must be text"),
+    ],
+)
 def test_malformed_view_gets_a_clear_error(field: str, value: object, message: str) -> None:
     view = masked_view()
     view[field] = value

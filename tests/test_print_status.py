@@ -19,8 +19,9 @@ from printer_drivers.zpl import unz64, z64
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_paper_out_head_open_and_recovery_are_reported(pty_printer: Callable[..., PtyPrinter],
-                                                         language: str) -> None:
+def test_paper_out_head_open_and_recovery_are_reported(
+    pty_printer: Callable[..., PtyPrinter], language: str
+) -> None:
     pp = pty_printer(language)
     printer = Printer(str(pp.path), dialect(language), baud=115200)
     assert printer.status().ready
@@ -51,8 +52,10 @@ def test_tspl_status_byte_bits() -> None:
 
 
 def test_zpl_host_status_fields() -> None:
-    reply = (b"\x02030,1,1,1200,002,0,0,0,000,0,0,0\x03\r\n"
-             b"\x02001,0,1,1,0,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n")
+    reply = (
+        b"\x02030,1,1,1200,002,0,0,0,000,0,0,0\x03\r\n"
+        b"\x02001,0,1,1,0,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n"
+    )
     st, used = dialect("zpl").parse_status(reply)  # type: ignore[misc]
     assert used == len(reply)
     assert st.paper_out and st.paused and st.head_open and st.ribbon_out and st.busy

@@ -35,50 +35,70 @@ def printed_tracking(pp: PtyPrinter) -> list[str | None]:
 def repair(pp: PtyPrinter) -> Callable[[float], None]:
     """The spool's sleep while it waits: the next time it waits, a person
     reloads paper, closes the head, plugs the cable back."""
+
     def sleep(_: float) -> None:
         if not pp.plugged:
             pp.replug()
         pp.call(lambda e: (e.load_paper(), e.close_head()))
+
     return sleep
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_paper_out_mid_batch_prints_each_label_once(tmp_path: Path, pty_printer: Callable[..., PtyPrinter],
-                                                    language: str) -> None:
+def test_paper_out_mid_batch_prints_each_label_once(
+    tmp_path: Path, pty_printer: Callable[..., PtyPrinter], language: str
+) -> None:
     pp = pty_printer(language, paper=20)  # the roll ends after 20 labels
     pp.call(lambda e: e.jam_on_label(35))  # and once more in the middle of label 35
     spool = Spool(tmp_path / "spool.sqlite3")
     fill(spool, language)
-    report = deliver(spool, "depot-1", Printer(str(pp.path), dialect(language), baud=9600), sleep=repair(pp),
-                     give_up_after=30)
+    report = deliver(
+        spool,
+        "depot-1",
+        Printer(str(pp.path), dialect(language), baud=9600),
+        sleep=repair(pp),
+        give_up_after=30,
+    )
     assert any("paper out" in why for why in report.waited_for)
     assert printed_tracking(pp) == [tracking(i) for i in range(BATCH)]
     assert spool.counts() == {PRINTED: BATCH}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_head_opened_mid_batch_prints_each_label_once(tmp_path: Path, pty_printer: Callable[..., PtyPrinter],
-                                                      language: str) -> None:
+def test_head_opened_mid_batch_prints_each_label_once(
+    tmp_path: Path, pty_printer: Callable[..., PtyPrinter], language: str
+) -> None:
     pp = pty_printer(language)
     spool = Spool(tmp_path / "spool.sqlite3")
     fill(spool, language)
     pp.call(lambda e: e.jam_on_label(10, "head open"))
-    report = deliver(spool, "depot-1", Printer(str(pp.path), dialect(language), baud=115200), sleep=repair(pp),
-                     give_up_after=30)
+    report = deliver(
+        spool,
+        "depot-1",
+        Printer(str(pp.path), dialect(language), baud=115200),
+        sleep=repair(pp),
+        give_up_after=30,
+    )
     assert any("head open" in why for why in report.waited_for)
     assert printed_tracking(pp) == [tracking(i) for i in range(BATCH)]
 
 
 @pytest.mark.parametrize("language", ["zpl", "cpcl"])
 @pytest.mark.parametrize("extra_bytes", [0, 40], ids=["after-whole-label", "mid-next-label"])
-def test_cable_pulled_mid_batch_prints_each_label_once(tmp_path: Path, pty_printer: Callable[..., PtyPrinter],
-                                                       language: str, extra_bytes: int) -> None:
+def test_cable_pulled_mid_batch_prints_each_label_once(
+    tmp_path: Path, pty_printer: Callable[..., PtyPrinter], language: str, extra_bytes: int
+) -> None:
     pp = pty_printer(language)
     pp.unplug_after_label(17, extra_bytes)
     spool = Spool(tmp_path / "spool.sqlite3")
     fill(spool, language)
-    report = deliver(spool, "depot-1", Printer(str(pp.path), dialect(language), baud=9600, timeout=0.5),
-                     sleep=repair(pp), give_up_after=30)
+    report = deliver(
+        spool,
+        "depot-1",
+        Printer(str(pp.path), dialect(language), baud=9600, timeout=0.5),
+        sleep=repair(pp),
+        give_up_after=30,
+    )
     assert report.reconnects >= 1
     got = printed_tracking(pp)
     assert got == [tracking(i) for i in range(BATCH)]
@@ -86,7 +106,8 @@ def test_cable_pulled_mid_batch_prints_each_label_once(tmp_path: Path, pty_print
 
 
 def test_cable_pulled_on_a_printer_without_counter_holds_the_label_for_a_person(
-        tmp_path: Path, pty_printer: Callable[..., PtyPrinter]) -> None:
+    tmp_path: Path, pty_printer: Callable[..., PtyPrinter]
+) -> None:
     pp = pty_printer("tspl")
     pp.unplug_after_label(17)
     audit: list[tuple[str, dict[str, object]]] = []
