@@ -36,6 +36,7 @@ def home_of(ctx: click.Context) -> Path:
 
 
 # Registrations: one line per area, added when its commands work.
+__import__("printer_drivers.cli", fromlist=["register"]).register(main)  # print, reprint, printers, label
 
 
 if __name__ == "__main__":
