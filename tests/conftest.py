@@ -8,6 +8,7 @@ import os
 import pytest
 
 pytest_plugins: list[str] = [
+    "tests.fixtures.gateway",
 ]
 
 ON_CI = bool(os.environ.get("VEILPOST_CI") or os.environ.get("CI"))
