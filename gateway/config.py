@@ -53,8 +53,10 @@ max_payload = 4096
 scan_fresh_minutes = 10
 # Lifetime of a reveal token in seconds.
 token_seconds = 60
-# Reason codes a courier may give for a reveal.
-reason_codes = ["call-receiver", "address-unclear", "redelivery", "receiver-absent"]
+# Reason codes a courier may give for a reveal (ids of protocol/messages.py
+# REASONS: 1 recipient-not-reachable, 2 address-unclear, 3 call-before-delivery,
+# 4 access-code, 5 recipient-requested-call, 6 label-damaged).
+reason_codes = [1, 2, 3, 4, 5, 6]
 # Shift used for couriers registered without one, local time "HH:MM-HH:MM".
 default_shift = "07:00-21:00"
 # Ignore the delivery window (for a demo run at night); never in production.
@@ -106,9 +108,7 @@ class MqttConfig:
 class RevealConfig:
     scan_fresh_minutes: int = 10
     token_seconds: int = 60
-    reason_codes: list[str] = field(
-        default_factory=lambda: ["call-receiver", "address-unclear", "redelivery", "receiver-absent"]
-    )
+    reason_codes: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
     default_shift: str = "07:00-21:00"
     ignore_window: bool = False
 
