@@ -165,12 +165,13 @@ class RevealDesk:
         If the transaction fails, every request in it is denied: fail closed."""
         try:
             with self.store.transaction() as tx:
-                return [self._one(tx, req, now) for req in reqs]
+                return [self.within(tx, req, now) for req in reqs]
         except Exception as e:
             return [Outcome(req, _deny(0, "internal", "audit log unavailable (%s)" % type(e).__name__))
                     for req in reqs]
 
-    def _one(self, tx: Handle, req: RevealRequest, now: float) -> Outcome:
+    def within(self, tx: Handle, req: RevealRequest, now: float) -> Outcome:
+        """Decide one request inside the caller's transaction."""
         facts = self.gather(tx, req, now)
         decision = decide(req, facts, now, self.cfg, self.zone)
         courier = facts.courier_id or ""
@@ -200,8 +201,8 @@ class RevealDesk:
             out.cti = secrets.token_bytes(8)
             out.exp = int(now) + self.cfg.reveal.token_seconds
             tx.run("INSERT INTO tokens (cti, device_id, courier_id, tracking_no, fields, issued, exp, used,"
-                   " audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)", out.cti, req.device_id, courier,
-                   req.tracking_no, fields, now, out.exp, seq)
+                   " audit_seq, offline) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, 0)",
+                   out.cti, req.device_id, courier, req.tracking_no, fields, now, out.exp, seq)
         if out.decision.trigger:
             out.alarm = sentinel.trip(tx, self.audit, courier, req.device_id, out.decision.trigger,
                                       now, self.cfg.sentinel)

@@ -47,10 +47,12 @@ def usage(tx: Handle, courier: str, device: str, now: float, shift_start: float,
           routes: list[str]) -> Usage:
     u = Usage()
     minute = now - 60
-    rows = tx.all("SELECT tracking_no FROM tokens WHERE courier_id = ? AND issued > ?", courier, minute)
+    rows = tx.all("SELECT tracking_no FROM tokens WHERE courier_id = ? AND issued > ? AND offline = 0",
+                  courier, minute)
     u.courier_minute = len(rows)
     u.distinct_minute = {r[0] for r in rows}
-    row = tx.one("SELECT COUNT(*) FROM tokens WHERE device_id = ? AND issued > ?", device, minute)
+    row = tx.one("SELECT COUNT(*) FROM tokens WHERE device_id = ? AND issued > ? AND offline = 0",
+                 device, minute)
     u.device_minute = int(row[0]) if row else 0
     row = tx.one("SELECT COUNT(*) FROM tokens WHERE courier_id = ? AND issued >= ?", courier, shift_start)
     u.courier_shift = int(row[0]) if row else 0

@@ -59,7 +59,7 @@ MIGRATIONS: list[str] = [
         cti BLOB PRIMARY KEY, device_id TEXT NOT NULL, courier_id TEXT NOT NULL,
         tracking_no TEXT NOT NULL, fields TEXT NOT NULL,
         issued DOUBLE PRECISION NOT NULL, exp DOUBLE PRECISION NOT NULL,
-        used DOUBLE PRECISION, audit_seq INTEGER NOT NULL);
+        used DOUBLE PRECISION, audit_seq INTEGER NOT NULL, offline INTEGER NOT NULL);
     CREATE INDEX tokens_courier ON tokens (courier_id, issued);
     CREATE INDEX tokens_device ON tokens (device_id, issued);
     CREATE TABLE requests (
