@@ -266,8 +266,8 @@ class Handlers:
                 seq = self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id,
                                              "preissue", tracking_no, "granted", "fields 2")
                 tx.run("INSERT INTO tokens (cti, device_id, courier_id, tracking_no, fields, issued, exp,"
-                       " used, audit_seq, offline) VALUES (?, ?, ?, ?, '2', ?, ?, NULL, ?, 1)", cti, device_id,
-                       courier, tracking_no, now, exp, seq)
+                       " used, audit_seq, offline) VALUES (?, ?, ?, ?, '2', ?, ?, NULL, ?, 1)",
+                       cti, device_id, courier, tracking_no, now, exp, seq)
                 tokens.append({"tracking_no": tracking_no, "cti": cti, "exp": exp, "fields": [2],
                                "token": ch.seal_token(tracking_no, values, cti, exp)})
         work.replies.append(Reply(device_id, "preissue", {"tokens": tokens}))
