@@ -9,6 +9,7 @@ the code instead of auto-increment, and `INSERT ... ON CONFLICT` upserts.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -125,6 +126,9 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        if not self.path.exists():
+            # Created owner-only; SQLite gives the -wal and -shm files the same mode.
+            os.close(os.open(str(self.path), os.O_WRONLY | os.O_CREAT, 0o600))
         self._conn = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
         )
