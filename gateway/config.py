@@ -36,10 +36,15 @@ keys_dir = "keys"
 # "embedded" starts an in-process broker on a free local port; anything else
 # is a host name of an external broker (Mosquitto, EMQX, ...).
 broker = "embedded"
+# Port of an external broker.
 port = 1883
+# Port the embedded broker listens on, on 127.0.0.1; 0 picks a free one.
+embedded_port = 0
 # Credentials the gateway uses on an external broker (empty: none).
 username = ""
 password = ""
+# MQTT protocol: "auto" tries 5 then 3.1.1; or "5", or "3.1.1".
+version = "auto"
 # Client id; a stable id keeps the persistent session across restarts.
 client_id = "veilpost-gateway-1"
 # Subscribe through a shared subscription so several gateways share the load.
@@ -97,6 +102,8 @@ port = 0
 class MqttConfig:
     broker: str = "embedded"
     port: int = 1883
+    embedded_port: int = 0
+    version: str = "auto"
     username: str = ""
     password: str = ""
     client_id: str = "veilpost-gateway-1"

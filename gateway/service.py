@@ -50,6 +50,8 @@ class GatewayService:
         self._client: mqtt.Client | None = None
         self._worker: threading.Thread | None = None
         self._connected = threading.Event()
+        self._refused = threading.Event()
+        self.version = 4
         self._stopping = False
         self.processed = 0
 
@@ -61,8 +63,9 @@ class GatewayService:
         if m.broker == "embedded":
             from gateway.broker import EmbeddedBroker, new_password
 
-            self.broker = EmbeddedBroker("127.0.0.1", m.port)
+            self.broker = EmbeddedBroker("127.0.0.1", m.embedded_port)
             self.port = self.broker.start()
+            log_event("embedded-broker", host="127.0.0.1", port=self.port)
             username, password = "vp-gateway", new_password()
             self.broker.add_gateway(username, password)
         else:
@@ -74,38 +77,59 @@ class GatewayService:
         self._connect(username, password)
 
     def _connect(self, username: str | None, password: str | None) -> None:
+        # MQTT 5 where the broker offers it (amqtt, the embedded broker, speaks 3.1.1).
+        versions = {"auto": [5, 4], "5": [5], "3.1.1": [4]}[self.cfg.mqtt.version]
+        if self.cfg.mqtt.broker == "embedded":
+            versions = [4]
+        for version in versions:
+            if self._try_connect(version, username, password):
+                return
+        raise RuntimeError("gateway could not connect to the broker at %s:%d" % (self.host, self.port))
+
+    def _try_connect(self, version: int, username: str | None, password: str | None) -> bool:
         m = self.cfg.mqtt
-        # MQTT 5 where the broker offers it; the embedded broker speaks 3.1.1.
-        v5 = m.broker != "embedded"
+        v5 = version == 5
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id,
                              protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
                              **({} if v5 else {"clean_session": False}))
         if username:
             client.username_pw_set(username, password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.max_queued_messages_set(0)
         client.max_inflight_messages_set(1000)
-        status = topics.gateway_status(self.cfg.gateway_id)
-        client.will_set(status, b"offline", qos=1, retain=True)
+        client.will_set(topics.gateway_status(self.cfg.gateway_id), b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        self._client = client
+        self.version = version
+        self._refused.clear()
         kwargs: dict[str, Any] = {}
         if v5:
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 3600
+            props.SessionExpiryInterval = 3600  # persistent session: QoS 1 backlog survives a restart
             kwargs = {"clean_start": False, "properties": props}
-        client.connect(self.host, self.port, keepalive=30, **kwargs)
+        try:
+            client.connect(self.host, self.port, keepalive=30, **kwargs)
+        except OSError as e:
+            log_event("mqtt-connect-failed", error=str(e))
+            return False
         client.loop_start()
-        if not self._connected.wait(10):
-            raise RuntimeError("gateway could not connect to the broker at %s:%d" % (self.host, self.port))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._connected.wait(0.05):
+                self._client = client
+                return True
+            if self._refused.is_set():
+                break
+        client.disconnect()
+        client.loop_stop()
+        return False
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log_event("mqtt-refused", reason=str(reason))
+            self._refused.set()
             return
-        shared = self.cfg.mqtt.shared and self.cfg.mqtt.broker != "embedded"
+        shared = self.cfg.mqtt.shared and self.version == 5
         client.subscribe(topics.SHARED_UP_FILTER if shared else topics.UP_FILTER, qos=1)
         client.publish(topics.gateway_status(self.cfg.gateway_id), b"online", qos=1, retain=True)
         log_event("mqtt-connected", host=self.host, port=self.port)
@@ -113,6 +137,7 @@ class GatewayService:
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
+        self._refused.set()
         if not self._stopping:
             log_event("mqtt-disconnected", reason=str(reason))
 
