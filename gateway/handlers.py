@@ -12,17 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol._fast import CryptographyAEAD
-from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, Channel
-
 from gateway import metrics, registry, retention
 from gateway.home import Home
+from gateway.logs import log_event
 from gateway.reveal import RevealDesk, RevealRequest, shift_bounds
 from gateway.sentinel import Alarm
 from gateway.store import Handle
 from protocol import messages
+from protocol._fast import CryptographyAEAD
 from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
+from protocol.replay import ReplayWindow
+from protocol.session import GATEWAY, Channel
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
@@ -202,6 +202,7 @@ class Handlers:
         out = self.desk.within(tx, req, now)
         d = out.decision
         metrics.REVEALS.labels("granted" if d.granted else "denied").inc()
+        log_event("reveal", device=device_id, parcel=req.tracking_no, outcome=d.kind)
         if d.granted:
             work.replies.append(Reply(device_id, "reveal_grant", {
                 "req": req.req, "tracking_no": req.tracking_no, "cti": out.cti, "exp": out.exp,

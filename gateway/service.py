@@ -8,7 +8,6 @@ commit and whose send sequence is reserved ahead in blocks."""
 from __future__ import annotations
 
 import json
-import logging
 import queue
 import threading
 import time
@@ -24,17 +23,13 @@ from paho.mqtt.properties import Properties
 from gateway import metrics
 from gateway.handlers import Handlers, Reply, Work
 from gateway.home import Home
+from gateway.logs import log, log_event
+from gateway.reveal import TOO_MANY
 from gateway.sentinel import Alarm
 from protocol import topics
-from protocol.errors import ERROR_NAMES, OVERSIZE, UNKNOWN_DEVICE, ProtocolError
+from protocol.errors import ERROR_NAMES, INTERNAL, OVERSIZE, UNKNOWN_DEVICE, ProtocolError
 
-log = logging.getLogger("veilpost.gateway")
 BATCH = 256
-
-
-def log_event(event: str, **fields: Any) -> None:
-    """One JSON log line; callers pass ids and codes, never personal data."""
-    log.info(json.dumps({"event": event, **fields}, ensure_ascii=True, sort_keys=True))
 
 
 class GatewayService:
@@ -228,10 +223,8 @@ class GatewayService:
             # Nothing was committed: no grant may leave. Tell each device.
             log_event("commit-failed", error=type(e).__name__)
             self.handlers.forget_channels()
-            work = Work(replies=[Reply(r.device_id, "reveal_denied", {
-                "req": r.fields["req"], "tracking_no": r.fields["tracking_no"], "code": 9,
-                "reason": "reveal denied: audit log unavailable"}, t0=r.t0) for r in work.replies
-                if r.name == "reveal_grant"])
+            work = Work(replies=[_unavailable(r.device_id, r.fields, r.t0) for r in work.replies
+                                 if r.name in ("reveal_grant", "reveal_denied")])
         self._publish(work, now)
 
     def _one(self, tx: Any, device_id: str, payload: bytes, now: float, work: Work) -> None:
@@ -263,6 +256,16 @@ class GatewayService:
             tx.run("RELEASE SAVEPOINT msg")
             log_event("bad-message", device=device_id, message=name, detail=e.message)
             work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message}))
+        except Exception as e:
+            # Most likely the audit log could not be written: undo this
+            # message, deny it, and keep the gateway up for the rest.
+            tx.run("ROLLBACK TO SAVEPOINT msg")
+            tx.run("RELEASE SAVEPOINT msg")
+            log_event("handler-failed", device=device_id, message=name, error=type(e).__name__)
+            if name == "reveal_request":
+                work.replies.append(_unavailable(device_id, fields, work.t0))
+            else:
+                work.replies.append(Reply(device_id, "error", {"code": INTERNAL, "detail": "internal error"}))
 
     def _publish(self, work: Work, now: float) -> None:
         client = self._client
@@ -288,6 +291,12 @@ class GatewayService:
         url = self.cfg.sentinel.webhook_url
         if url.startswith(("http://", "https://")):
             threading.Thread(target=_post, args=(url, body), daemon=True).start()
+
+
+def _unavailable(device_id: str, request: dict[str, Any], t0: float) -> Reply:
+    return Reply(device_id, "reveal_denied", {
+        "req": request["req"], "tracking_no": request["tracking_no"], "code": TOO_MANY,
+        "reason": "reveal denied: audit log unavailable, try again later"}, t0=t0)
 
 
 def _post(url: str, body: bytes) -> None:
