@@ -37,6 +37,9 @@ def home_of(ctx: click.Context) -> Path:
 
 # Registrations: one line per area, added when its commands work.
 __import__("printer_drivers.cli", fromlist=["register"]).register(main)  # print, reprint, printers, label
+from gateway.cli import register as register_gateway  # noqa: E402
+
+register_gateway(main)
 
 
 if __name__ == "__main__":
