@@ -17,7 +17,7 @@ class QueueFull(Exception):
 
 
 class OfflineQueue:
-    """Bounded FIFO of (message name, fields) records, persisted on every change."""
+    """Bounded FIFO of encoded catalogue messages (bytes), persisted on every change."""
 
     def __init__(self, flash, limit=200):
         self.flash = flash
@@ -37,10 +37,10 @@ class OfflineQueue:
     def __len__(self):
         return len(self.records)
 
-    def append(self, name, fields):
+    def append(self, item):
         if len(self.records) >= self.limit:
             raise QueueFull("offline queue is full (" + str(self.limit) + " records)")
-        self.records.append([name, fields])
+        self.records.append(bytes(item))
         self._save()
 
     def head(self, n):

@@ -6,6 +6,7 @@ import os
 import time
 
 from firmware import mqtt
+from firmware.hal.host.memory import ScreenLog
 
 
 class FolderFlash:
@@ -45,25 +46,6 @@ class FolderFlash:
         return sorted(n for n in os.listdir(self.path) if not n.endswith(".tmp"))
 
 
-class DictFlash:
-    """Flash in a dict (for tests that need no folder)."""
-
-    def __init__(self):
-        self.files = {}
-
-    def read(self, name):
-        return self.files.get(name)
-
-    def write(self, name, data):
-        self.files[name] = bytes(data)
-
-    def remove(self, name):
-        self.files.pop(name, None)
-
-    def names(self):
-        return sorted(self.files)
-
-
 class FolderKeystore:
     """NVS stand-in: one file per key in its own folder, apart from flash."""
 
@@ -82,28 +64,6 @@ class FolderKeystore:
             size = len(self.flash.read(n) or b"")
             self.flash.write(n, bytes(size))
             self.flash.remove(n)
-
-
-class ScreenLog:
-    """The current screen. Lines that are bytearrays are kept by reference,
-    so a zeroized reveal disappears from here too."""
-
-    def __init__(self):
-        self.lines = []
-        self.frames = 0
-
-    def show(self, lines):
-        self.lines = list(lines)
-        self.frames += 1
-
-    def text(self):
-        out = []
-        for line in self.lines:
-            if isinstance(line, (bytes, bytearray)):
-                out.append(bytes(line).rstrip(b"\x00").decode("utf-8", "replace"))
-            else:
-                out.append(line)
-        return "\n".join(out)
 
 
 class HostHAL:
