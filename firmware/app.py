@@ -161,7 +161,10 @@ class App:
 
     # ---- sending
     def send(self, name, fields, now, qos=1, tag=None):
-        payload = self.channel.wrap(name, fields, now)
+        ch = self.channel
+        if ch is None:
+            return
+        payload = ch.wrap(name, fields, now)
         self.outbox.append((topics.up(self.device_id), payload, qos, tag))
 
     def _record(self, name, fields, now):

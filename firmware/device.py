@@ -31,19 +31,19 @@ class Device:
         return self.mqtt is None or self.app.state in (appmod.WIPED, appmod.LOCKED,
                                                         appmod.UNPROVISIONED)
 
-    def _connect(self, now):
+    def _connect(self, mq, now):
         m = self.config.get("mqtt", {})
         try:
             sock = self.hal.open_socket(m.get("host", "127.0.0.1"), m.get("port", 1883), m.get("tls"))
         except (OSError, MQTTError) as e:
             self.last_error = "connect failed: " + str(e)
-            self._schedule_retry(now)
+            self._schedule_retry(mq, now)
             return
-        self.mqtt.connect(sock, now)
+        mq.connect(sock, now)
 
-    def _schedule_retry(self, now):
+    def _schedule_retry(self, mq, now):
         rand = int.from_bytes(self.hal.random(2), "big") / 65536
-        self.retry_at = now + self.mqtt.retry_delay(self.attempt, rand)
+        self.retry_at = now + mq.retry_delay(self.attempt, rand)
         self.attempt += 1
 
     def step(self, now):
@@ -53,16 +53,16 @@ class Device:
                 app.on_scan(value, now)
             elif kind == "key":
                 app.on_key(value, now)
-        if self._stopped():
-            if self.mqtt is not None and self.mqtt.sock is not None:
-                self.mqtt.disconnect()
+        mq = self.mqtt
+        if mq is None or self._stopped():
+            if mq is not None and mq.sock is not None:
+                mq.disconnect()
                 app.on_link(False, now)
             app.outbox = []
             app.tick(now)
             return
-        mq = self.mqtt
         if mq.sock is None and now >= self.retry_at:
-            self._connect(now)
+            self._connect(mq, now)
         for ev in mq.poll(now):
             if ev[0] == "connected":
                 self.attempt = 0
@@ -79,19 +79,19 @@ class Device:
                 self.last_error = ev[1]
                 if app.online:
                     app.on_link(False, now)
-                self._schedule_retry(now)
-        self.flush(now)
+                self._schedule_retry(mq, now)
+        self.flush(mq, now)
         app.tick(now)
 
-    def flush(self, now):
+    def flush(self, mq, now):
         out = self.app.outbox
         while out:
             topic, payload, qos, tag = out[0]
-            if qos == 0 and not self.mqtt.connected:
+            if qos == 0 and not mq.connected:
                 out.pop(0)
                 continue
             try:
-                pid = self.mqtt.publish(topic, payload, qos, now=now)
+                pid = mq.publish(topic, payload, qos, now=now)
             except MQTTError as e:
                 self.last_error = str(e)   # inflight is full: keep the rest for the next round
                 return

@@ -26,13 +26,14 @@ class OfflineQueue:
         data = flash.read(QUEUE_FILE)
         if data:
             try:
-                self.records = cbor.loads(data)
+                loaded = cbor.loads(data)
             except Exception:
+                loaded = None
+            if isinstance(loaded, list):
+                self.records = loaded
+            else:
                 # A torn or corrupt queue must not brick the device; keep it aside.
                 flash.write(QUEUE_FILE + ".bad", data)
-                self.records = []
-        if not isinstance(self.records, list):
-            self.records = []
 
     def __len__(self):
         return len(self.records)
