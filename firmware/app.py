@@ -7,33 +7,34 @@
 # reveal (reason -> token -> plaintext for at most the display TTL) ->
 # proof of delivery -> that parcel's tokens dropped.
 
-from firmware import i18n, wire
+from firmware import i18n, screen, wire
 from firmware.offline import OfflineQueue, QueueFull, SequenceBlock
+from firmware.states import (
+    BADGE,
+    BOOT,
+    FIELDS,
+    KEY_BACK,
+    KEY_DELIVER,
+    KEY_ENTER,
+    KEY_REVEAL,
+    LOCKED,
+    LOGIN_WAIT,
+    PARCEL,
+    PIN,
+    POD,
+    READY,
+    REASON,
+    REVEAL_WAIT,
+    ROUTE_WAIT,
+    UNPROVISIONED,
+    WIPED,
+)
 from firmware.tokens import TokenStore
-from protocol import messages, topics
+from protocol import cbor, messages, topics
 from protocol.errors import REPLAYED, ProtocolError
 
-BOOT = "boot"
-UNPROVISIONED = "unprovisioned"
-BADGE = "badge"
-PIN = "pin"
-LOGIN_WAIT = "login_wait"
-ROUTE_WAIT = "route_wait"
-READY = "ready"
-PARCEL = "parcel"
-FIELDS = "fields"
-REASON = "reason"
-REVEAL_WAIT = "reveal_wait"
-POD = "pod"
-LOCKED = "locked"
-WIPED = "wiped"
-
-KEY_ENTER = "#"
-KEY_BACK = "*"
-KEY_REVEAL = "A"
-KEY_DELIVER = "B"
-
 ROUTE_FILE = "route"
+ROUTE_MAX_BYTES = 262144
 BATCH_SIZE = 16
 FW_VERSION = "0.1.0"
 
@@ -56,77 +57,29 @@ class App:
         self.badge = None
         self.pin = ""
         self.route_id = None
+        self.routes = []
         self.parcels = {}          # tracking_no -> masked parcel fields
         self.delivered = {}        # tracking_no -> True, sealed on this device
         self.current = None        # tracking_no on screen
         self.pick = []             # fields picked for the next reveal
         self.code = ""             # proof-of-delivery code being typed
         self.req = 0
+        self.pending_at = 0
+        self.scans_since_preissue = 0
         self.pending = None        # (req, tracking_no, fields, reason) awaiting the gateway
         self.batch_in_flight = 0
         self.last_denial = None
         self.notice = None
 
-    # ---- screen text
+    # ---- screen
     def t(self, key, *values):
         return i18n.text(self.lang, key, *values)
 
     def render(self, now):
-        hal = self.hal
-        s = self.state
-        top = [self.t("online") if self.online else self.t("offline")]
-        if self.notice:
-            top.append(self.notice)
-        if s == UNPROVISIONED:
-            hal.display.show([self.t("not_provisioned")])
-        elif s in (LOCKED, WIPED):
-            hal.display.show([self.t(s)])
-        elif s == BADGE:
-            hal.display.show(top + [self.t("scan_badge")])
-        elif s == PIN:
-            hal.display.show(top + [self.t("enter_pin", self.badge), "*" * len(self.pin)])
-        elif s == LOGIN_WAIT:
-            hal.display.show(top + [self.t("login_wait")])
-        elif s == ROUTE_WAIT:
-            hal.display.show(top + [self.t("route_wait")])
-        elif s == READY:
-            hal.display.show(top + [self.t("route_loaded", self.route_id, len(self.parcels)),
-                                    self.t("scan_parcel")])
-        elif s in (PARCEL, FIELDS, REASON, REVEAL_WAIT, POD):
-            hal.display.show(top + self.parcel_lines(self.current, now) + self._prompt(s))
-
-    def _prompt(self, s):
-        if s == FIELDS:
-            names = [self.t(i18n.FIELD_KEYS[f]) for f in self.pick]
-            return ["1/2/3: " + " ".join(names) + "  #"]
-        if s == REASON:
-            return [self.t("pick_reason")] + [str(r) + " " + self.t("reason_" + str(r))
-                                              for r in (1, 2, 3, 4, 5, 6)]
-        if s == REVEAL_WAIT:
-            return [self.t("reveal_wait")]
-        if s == POD:
-            return [self.t("pod_prompt"), self.code]
-        return []
+        screen.render(self, now)
 
     def parcel_lines(self, tracking_no, now):
-        """Masked name, phone and address (or the revealed bytearray while its
-        display time lasts) and the sort code."""
-        p = self.parcels.get(tracking_no)
-        if p is None:
-            return [tracking_no]
-        shown = self.tokens.view(tracking_no, now)
-        lines = [tracking_no]
-        for fid in (1, 2, 3):
-            label = self.t(i18n.FIELD_KEYS[fid]) + ": "
-            if shown is not None and fid in shown.fields:
-                lines.append(label)
-                lines.append(shown.fields[fid])   # the bytearray itself, never a copy
-            else:
-                lines.append(label + p[i18n.FIELD_KEYS[fid]])
-        lines.append(self.t("sort_code") + ": " + (p.get("sort_code") or "-"))
-        if shown is not None:
-            lines.append(self.t("shown_for", int(shown.until - now)))
-        return lines
+        return screen.parcel_lines(self, tracking_no, now)
 
     # ---- boot and identity
     def boot(self, now):
@@ -145,19 +98,23 @@ class App:
         self.render(now)
 
     def _load_route(self):
+        # The masked route survives a reboot so that offline scans still show it.
         data = self.hal.flash.read(ROUTE_FILE)
-        if data:
-            try:
-                name, fields = messages.decode(data)
-                self._take_route(fields)
-            except ProtocolError:
-                self.hal.flash.remove(ROUTE_FILE)
+        if not data:
+            return
+        try:
+            saved = cbor.loads(data, ROUTE_MAX_BYTES, 8, ROUTE_MAX_BYTES)
+            if not isinstance(saved, list) or len(saved) != 2:
+                raise ProtocolError("route file is not [routes, parcels]")
+            self.routes = list(saved[0])
+            for p in saved[1]:
+                self.parcels[p["tracking_no"]] = p
+            self.route_id = ",".join(self.routes)
+        except (ProtocolError, KeyError, TypeError):
+            self.hal.flash.remove(ROUTE_FILE)
 
-    def _take_route(self, fields):
-        self.route_id = fields["route"]
-        self.parcels = {}
-        for p in fields["parcels"]:
-            self.parcels[p["tracking_no"]] = p
+    def _save_route(self):
+        self.hal.flash.write(ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
 
     # ---- sending
     def send(self, name, fields, now, qos=1, tag=None):
@@ -235,20 +192,38 @@ class App:
         self.courier = f.get("courier") or self.badge
         self.notice = None
         self.state = ROUTE_WAIT
+        self.routes = []
+        self.parcels = {}
+        self.delivered = {}
         self.send("route_request", {"session": self.session}, now)
 
     def _on_route(self, f, now):
-        self._take_route(f)
-        self.hal.flash.write(ROUTE_FILE, messages.encode("route", f, now))
+        # A long route comes in several messages with the same route id.
+        if f["route"] not in self.routes:
+            self.routes.append(f["route"])
+        for p in f["parcels"]:
+            self.parcels[p["tracking_no"]] = p
+        self.route_id = ",".join(self.routes)
+        self._save_route()
         if self.state == ROUTE_WAIT:
             self.state = READY
-            if self.config.get("preissue", True):
-                self.send("preissue_request", {"session": self.session}, now)
+
+    def request_preissue(self, now):
+        """Ask for offline tokens (the gateway decides which parcels: those
+        this device scanned during the shift)."""
+        if self.online and self.session:
+            self.scans_since_preissue = 0
+            self.send("preissue_request", {"session": self.session}, now)
 
     def _on_preissue(self, f, now):
+        fresh = {}
         for tok in f["tokens"]:
             if tok["tracking_no"] in self.parcels:
-                self.tokens.add_offline(tok["tracking_no"], tok["fields"], tok["exp"], tok)
+                fresh.setdefault(tok["tracking_no"], []).append(tok)
+        for tn in fresh:
+            self.tokens.offline.pop(tn, None)      # newer tokens replace older ones
+            for tok in fresh[tn]:
+                self.tokens.add_offline(tn, tok["fields"], tok["exp"], tok)
 
     def _on_reveal_grant(self, f, now):
         p = self.pending
@@ -291,10 +266,13 @@ class App:
 
     def _on_error(self, f, now):
         self.notice = self.t("error", f.get("detail") or str(f["code"]))
-        if self.pending is not None and f.get("ref") == self.pending[0]:
+        ref = f.get("ref")
+        if self.pending is not None and (ref is None or ref == self.pending[0]):
             self.last_denial = f.get("detail") or "error " + str(f["code"])
             self.pending = None
             self.state = PARCEL
+        elif self.state == LOGIN_WAIT:
+            self.state = BADGE
 
     def _on_command(self, f, now):
         cmd = f["cmd"]
@@ -355,6 +333,11 @@ class App:
         self.current = tracking_no
         self.state = PARCEL
         self._record("scan", {"tracking_no": tracking_no, "session": self.session or b""}, now)
+        every = self.config.get("preissue_after_scans", 5)
+        if self.online and every:
+            self.scans_since_preissue += 1
+            if self.scans_since_preissue >= every:
+                self.request_preissue(now)
         return True
 
     def on_key(self, key, now):
@@ -422,6 +405,7 @@ class App:
         if self.online:
             self.req += 1
             self.pending = (self.req, tn, fields, reason)
+            self.pending_at = now
             self.state = REVEAL_WAIT
             self.send("reveal_request", {"req": self.req, "tracking_no": tn, "fields": fields,
                                          "reason": reason, "session": self.session or b""}, now)
@@ -456,3 +440,9 @@ class App:
         if self.tokens.tick(now) and self.state in (PARCEL, READY):
             self.render(now)
         self.tokens.expire_offline(now)
+        if self.pending is not None and now - self.pending_at >= self.config.get("reveal_timeout", 20):
+            self.pending = None
+            self.last_denial = self.t("reveal_denied", "no answer")
+            self.notice = self.last_denial
+            self.state = PARCEL
+            self.render(now)

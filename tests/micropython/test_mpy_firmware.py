@@ -45,7 +45,7 @@ print(sent[0][0], sent[0][1]["proof"], sent[0][1]["kind"])
 print(dev.app.state)
 ''')
     got = lines(out)
-    assert got[0] == "['login', 'route_request', 'preissue_request']"
+    assert got[0] == "['login', 'route_request']"
     assert got[1] == "scan VP0001 b'sess-1'"
     assert got[2] == "reveal_request [1, 2] 1"
     assert got[3] == "True True"
