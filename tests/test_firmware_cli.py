@@ -19,8 +19,9 @@ def test_build_compiles_firmware_and_protocol_to_mpy(tmp_path: Path) -> None:
     out = tmp_path / "fw"
     result = CliRunner().invoke(main, ["firmware", "build", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    for rel in ("firmware/app.mpy", "firmware/mqtt.mpy", "firmware/tokens.mpy", "firmware/hal/esp32/board.mpy",
-                "protocol/session.mpy", "protocol/cbor.mpy", "protocol/messages.mpy"):
+    for rel in ("firmware/app.mpy", "firmware/mqtt.mpy", "firmware/tokens.mpy",
+                "firmware/hal/esp32/board.mpy", "protocol/session.mpy", "protocol/cbor.mpy",
+                "protocol/messages.mpy"):
         data = (out / rel).read_bytes()
         assert data[0:2] == b"M\x06", rel          # .mpy format version 6
     assert not (out / "firmware/hal/host").exists()   # the simulator's HAL stays home
@@ -55,10 +56,12 @@ def test_deploy_builds_mpremote_commands_with_the_bundle(tmp_path: Path) -> None
     assert cmds[1][3:6] == ["fs", "cp", "-r"] and cmds[1][-1] == ":"
     assert cmds[3][-1] == ":/vp/" and str(bundle / "provision.json") in cmds[3]
     assert cmds[-1][-1] == "reset"
-    result = CliRunner().invoke(main, ["firmware", "deploy", "--port", "/dev/ttyUSB0", "--bundle", str(bundle),
-                                       "--build-dir", str(tmp_path / "build"), "--dry-run"])
+    result = CliRunner().invoke(main, ["firmware", "deploy", "--port", "/dev/ttyUSB0",
+                                       "--bundle", str(bundle), "--build-dir", str(tmp_path / "build"),
+                                       "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "mpremote connect /dev/ttyUSB0 fs cp" in result.output.replace(shutil.which("mpremote") or "", "mpremote")
+    printed = result.output.replace(shutil.which("mpremote") or "", "mpremote")
+    assert "mpremote connect /dev/ttyUSB0 fs cp" in printed
 
 
 def test_deploy_to_a_missing_port_says_so(tmp_path: Path) -> None:
@@ -72,7 +75,7 @@ def test_deploy_refuses_a_bundle_without_a_secret(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "provision.json").write_text(json.dumps({"device_id": "hh-01"}))
-    result = CliRunner().invoke(main, ["firmware", "deploy", "--port", "/dev/ttyUSB0", "--bundle", str(bundle),
-                                       "--dry-run"])
+    result = CliRunner().invoke(main, ["firmware", "deploy", "--port", "/dev/ttyUSB0",
+                                       "--bundle", str(bundle), "--dry-run"])
     assert result.exit_code != 0
     assert "lacks 'master_secret'" in result.output

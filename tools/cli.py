@@ -36,6 +36,8 @@ def home_of(ctx: click.Context) -> Path:
 
 
 # Registrations: one line per area, added when its commands work.
+from tools import firmware_cli, fleet  # noqa: E402, I001  (firmware)
+main.add_command(firmware_cli.firmware_cmd); main.add_command(fleet.fleet_cmd)  # noqa: E702
 
 
 if __name__ == "__main__":
