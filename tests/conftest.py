@@ -8,6 +8,8 @@ import os
 import pytest
 
 pytest_plugins: list[str] = [
+    "tests.fixtures.micropython",
+    "tests.fixtures.brokers",
 ]
 
 ON_CI = bool(os.environ.get("VEILPOST_CI") or os.environ.get("CI"))
