@@ -40,6 +40,8 @@ __import__("printer_drivers.cli", fromlist=["register"]).register(main)  # print
 from gateway.cli import register as register_gateway  # noqa: E402
 
 register_gateway(main)
+from tools import firmware_cli, fleet  # noqa: E402, I001  (firmware)
+main.add_command(firmware_cli.firmware_cmd); main.add_command(fleet.fleet_cmd)  # noqa: E702
 
 
 if __name__ == "__main__":
