@@ -215,7 +215,8 @@ class Spool:
         return [_job(r) for r in self._db.execute(sql + " ORDER BY id", args)]
 
     def counts(self, printer: str | None = None) -> dict[str, int]:
-        sql, args = "SELECT state, count(*) FROM print_jobs", ()
+        sql = "SELECT state, count(*) FROM print_jobs"
+        args: tuple[str, ...] = ()
         if printer is not None:
             sql, args = sql + " WHERE printer=?", (printer,)
         return dict(self._db.execute(sql + " GROUP BY state", args).fetchall())
@@ -245,7 +246,34 @@ def _check_job(printer: str, tracking_no: str, data: bytes) -> None:
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    return Job(*row[:3], bytes(row[3]), *row[4:])
+    (
+        job_id,
+        printer,
+        tracking_no,
+        data,
+        state,
+        attempts,
+        counter_before,
+        reprint_of,
+        reason,
+        error,
+        created,
+        updated,
+    ) = row
+    return Job(
+        job_id,
+        printer,
+        tracking_no,
+        bytes(data),
+        state,
+        attempts,
+        counter_before,
+        reprint_of,
+        reason,
+        error,
+        created,
+        updated,
+    )
 
 
 class PrinterPort(Protocol):
