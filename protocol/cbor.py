@@ -8,7 +8,7 @@
 # for byte what cbor2.dumps(x, canonical=True) gives. Decoding is strict and
 # bounded: it raises ProtocolError naming the byte offset, never anything else.
 
-from .errors import ProtocolError, MALFORMED, OVERSIZE
+from .errors import MALFORMED, OVERSIZE, ProtocolError
 
 MAX_SIZE = 16384
 MAX_DEPTH = 16
@@ -198,7 +198,8 @@ def loads(data, max_size=MAX_SIZE, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError("CBOR input must be bytes", -1, MALFORMED)
     if len(data) > max_size:
-        raise ProtocolError("CBOR input of " + str(len(data)) + " bytes exceeds " + str(max_size), -1, OVERSIZE)
+        raise ProtocolError("CBOR input of " + str(len(data)) + " bytes exceeds " + str(max_size),
+                            -1, OVERSIZE)
     r = _Reader(data, max_depth, max_items)
     obj = r.item(0)
     if r.pos != len(data):

@@ -1,0 +1,114 @@
+"""Who may use which MQTT topics, and how provisioning tells a broker.
+
+`device_grants` and `GATEWAY_GRANTS` are the one place that decides what a
+handheld and the gateway may publish and subscribe to. Both brokers enforce
+them: Mosquitto through dynsec roles (gateway/dynsec.py) and the embedded
+amqtt broker through its plugins (gateway/broker.py). `BrokerAdmin` is what
+provisioning talks to, whichever broker runs.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import NamedTuple, Protocol
+
+DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+SHARE_GROUP = "veilpost"
+
+
+class Grant(NamedTuple):
+    """One permission: `action` is "publish" or "subscribe"; `topic` is an
+    MQTT filter (+ and # are wildcards) that the topic or filter must fall in."""
+
+    action: str
+    topic: str
+
+
+def check_device_id(device_id: str) -> str:
+    """A device id safe to put in a topic and an ACL, or ValueError."""
+    if not isinstance(device_id, str) or not DEVICE_ID.fullmatch(device_id):
+        raise ValueError(f"device id {device_id!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
+    return device_id
+
+
+def device_grants(device_id: str) -> tuple[Grant, ...]:
+    """A handheld speaks on its own `up` and listens on its own `down` and `cmd`; nothing else."""
+    base = "vp/v1/d/" + check_device_id(device_id) + "/"
+    return (
+        Grant("publish", base + "up"),
+        Grant("subscribe", base + "down"),
+        Grant("subscribe", base + "cmd"),
+    )
+
+
+GATEWAY_GRANTS: tuple[Grant, ...] = (
+    Grant("subscribe", "$share/" + SHARE_GROUP + "/vp/v1/d/+/up"),
+    Grant("subscribe", "vp/v1/d/+/up"),
+    Grant("publish", "vp/v1/d/+/down"),
+    Grant("publish", "vp/v1/d/+/cmd"),
+    Grant("publish", "vp/v1/alarm"),
+    Grant("publish", "vp/v1/gw/#"),
+    Grant("subscribe", "vp/v1/gw/#"),
+)
+
+
+def filter_covers(allowed: str, requested: str) -> bool:
+    """True when every topic `requested` can match is matched by `allowed`
+    (for a plain topic: `allowed` matches it)."""
+    want = requested.split("/")
+    have = allowed.split("/")
+    for i, level in enumerate(have):
+        if level == "#":
+            return True
+        if i >= len(want):
+            return False
+        if level == "+":
+            if want[i] == "#":
+                return False
+            continue
+        if level != want[i]:
+            return False
+    return len(want) == len(have)
+
+
+def new_password() -> str:
+    """A broker password for a machine: 192 random bits, URL-safe text."""
+    return secrets.token_urlsafe(24)
+
+
+class BrokerAdmin(Protocol):
+    """What provisioning needs from a broker. Usernames of handhelds are
+    their device ids."""
+
+    def add_device(self, device_id: str, password: str) -> None:
+        """Create the handheld's client, allowed only its own topics."""
+        ...
+
+    def add_gateway(self, username: str, password: str) -> None:
+        """Create a gateway client with GATEWAY_GRANTS."""
+        ...
+
+    def set_password(self, username: str, password: str) -> None: ...
+
+    def disable(self, username: str) -> None:
+        """Refuse new connections and kick the live session, if any."""
+        ...
+
+    def enable(self, username: str) -> None: ...
+
+    def remove(self, username: str) -> None:
+        """Delete the client (and a handheld's own role)."""
+        ...
+
+    def is_disabled(self, username: str) -> bool:
+        """Whether the client exists but is disabled; BrokerAdminError if unknown."""
+        ...
+
+    def usernames(self) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+class BrokerAdminError(Exception):
+    """A broker refused an admin command; the message says which and why."""

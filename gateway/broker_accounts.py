@@ -1,0 +1,187 @@
+"""The embedded broker's accounts: usernames, scrypt password hashes and
+topic grants, in memory or in a JSON file shared between processes.
+
+`veilpost gateway run` keeps the embedded broker and its accounts file;
+`veilpost device revoke` in another process edits the file through
+`AccountsFileAdmin` (under an flock, replaced atomically), and the broker
+applies the change, kicking whoever lost access, within its poll interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, Grant, device_grants, filter_covers
+
+
+def _hash_password(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=2**12, r=8, p=1, dklen=32)
+
+
+@dataclass
+class _Account:
+    salt: bytes
+    digest: bytes
+    grants: tuple[Grant, ...]
+    enabled: bool = True
+
+
+@dataclass
+class Accounts:
+    """Usernames with password hashes and grants; the plugins read it on the
+    broker's loop, admin calls change it there too."""
+
+    by_name: dict[str, _Account] = field(default_factory=dict)
+
+    def check(self, username: str | None, password: str | None) -> bool:
+        account = self.by_name.get(username or "")
+        if account is None or not account.enabled or password is None:
+            return False
+        return hmac.compare_digest(_hash_password(password, account.salt), account.digest)
+
+    def allows(self, username: str | None, action: str, topic: str) -> bool:
+        account = self.by_name.get(username or "")
+        if account is None or not account.enabled:
+            return False
+        return any(g.action == action and filter_covers(g.topic, topic) for g in account.grants)
+
+    def get(self, username: str) -> _Account:
+        account = self.by_name.get(username)
+        if account is None:
+            raise BrokerAdminError(f"client {username!r} not found")
+        return account
+
+    def add(self, username: str, password: str, grants: tuple[Grant, ...]) -> None:
+        if username in self.by_name:
+            raise BrokerAdminError(f"client {username!r} exists already")
+        salt = secrets.token_bytes(16)
+        self.by_name[username] = _Account(salt, _hash_password(password, salt), grants)
+
+    def set_password(self, username: str, password: str) -> None:
+        account = self.get(username)
+        account.salt = secrets.token_bytes(16)
+        account.digest = _hash_password(password, account.salt)
+
+    def set_enabled(self, username: str, enabled: bool) -> None:
+        self.get(username).enabled = enabled
+
+    def remove(self, username: str) -> None:
+        self.get(username)
+        del self.by_name[username]
+
+    def shut_out(self, before: Accounts) -> set[str]:
+        """Usernames that could connect under `before` and cannot now."""
+        return {
+            name for name, old in before.by_name.items()
+            if old.enabled and (name not in self.by_name or not self.by_name[name].enabled)
+        }
+
+    def dumps(self) -> str:
+        clients = {
+            name: {"salt": a.salt.hex(), "scrypt": a.digest.hex(), "enabled": a.enabled,
+                   "grants": [list(g) for g in a.grants]}
+            for name, a in sorted(self.by_name.items())
+        }
+        return json.dumps({"version": 1, "clients": clients}, indent=1) + "\n"
+
+    @classmethod
+    def loads(cls, text: str, where: str = "accounts") -> Accounts:
+        try:
+            data = json.loads(text)
+            accounts = cls()
+            for name, a in data["clients"].items():
+                grants = tuple(Grant(str(g[0]), str(g[1])) for g in a["grants"])
+                accounts.by_name[str(name)] = _Account(
+                    bytes.fromhex(a["salt"]), bytes.fromhex(a["scrypt"]), grants, bool(a["enabled"])
+                )
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise BrokerAdminError(f"{where} is not a veilpost accounts file: {exc}") from exc
+        return accounts
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of an accounts file between processes."""
+    with open(str(path) + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_file(path: Path) -> Accounts:
+    try:
+        return Accounts.loads(path.read_text(encoding="utf-8"), str(path))
+    except FileNotFoundError:
+        return Accounts()
+
+
+def write_file(path: Path, accounts: Accounts) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(accounts.dumps())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)  # readers see the old file or the new one, never half
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class AccountsFileAdmin:
+    """BrokerAdmin for an embedded broker running in another process: edits
+    its accounts file; the broker applies the change (and kicks) within its
+    poll interval."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def _edit(self, change: Callable[[Accounts], None]) -> None:
+        with locked(self.path):
+            accounts = read_file(self.path)
+            change(accounts)
+            write_file(self.path, accounts)
+
+    def add_device(self, device_id: str, password: str) -> None:
+        grants = device_grants(device_id)
+        self._edit(lambda a: a.add(device_id, password, grants))
+
+    def add_gateway(self, username: str, password: str) -> None:
+        self._edit(lambda a: a.add(username, password, GATEWAY_GRANTS))
+
+    def set_password(self, username: str, password: str) -> None:
+        self._edit(lambda a: a.set_password(username, password))
+
+    def disable(self, username: str) -> None:
+        self._edit(lambda a: a.set_enabled(username, False))
+
+    def enable(self, username: str) -> None:
+        self._edit(lambda a: a.set_enabled(username, True))
+
+    def remove(self, username: str) -> None:
+        self._edit(lambda a: a.remove(username))
+
+    def is_disabled(self, username: str) -> bool:
+        return not read_file(self.path).get(username).enabled
+
+    def usernames(self) -> list[str]:
+        return sorted(read_file(self.path).by_name)
+
+    def close(self) -> None:
+        """Nothing held open."""

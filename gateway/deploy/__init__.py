@@ -1,0 +1,1 @@
+"""Deployment files for one depot: mosquitto.conf, make-depot.sh and the systemd unit."""

@@ -1,0 +1,78 @@
+# MQTT topic names (docs/wire.md). The topic says only which device spoke;
+# the message type travels inside the encrypted payload.
+
+from .errors import MALFORMED, ProtocolError
+
+ROOT = "vp/v1"
+ALARM = ROOT + "/alarm"
+UP_FILTER = ROOT + "/d/+/up"
+SHARE_GROUP = "veilpost"
+# What every gateway subscribes to, so that several share the handhelds' load.
+SHARED_UP_FILTER = "$share/" + SHARE_GROUP + "/" + UP_FILTER
+MAX_ID = 32
+
+# Per-device topic kinds, in the order of the table in docs/wire.md.
+DEVICE_KINDS = ("up", "down", "cmd")
+
+
+def _id_char(c):
+    return ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9") or c == "_" or c == "-"
+
+
+def valid_id(s):
+    """True for a device or gateway id: [A-Za-z0-9_-]{1,32}."""
+    if not isinstance(s, str) or not 1 <= len(s) <= MAX_ID:
+        return False
+    for c in s:
+        if not _id_char(c):
+            return False
+    return True
+
+
+def _need_id(s, what):
+    if not valid_id(s):
+        raise ProtocolError(what + " id " + repr(s) + " is not [A-Za-z0-9_-]{1,32}", -1, MALFORMED)
+    return s
+
+
+def up(device_id):
+    return ROOT + "/d/" + _need_id(device_id, "device") + "/up"
+
+
+def down(device_id):
+    return ROOT + "/d/" + _need_id(device_id, "device") + "/down"
+
+
+def cmd(device_id):
+    return ROOT + "/d/" + _need_id(device_id, "device") + "/cmd"
+
+
+def gateway_status(gateway_id):
+    return ROOT + "/gw/" + _need_id(gateway_id, "gateway") + "/status"
+
+
+def device_topic(kind, device_id):
+    if kind not in DEVICE_KINDS:
+        raise ProtocolError("unknown device topic kind " + repr(kind), -1, MALFORMED)
+    return ROOT + "/d/" + _need_id(device_id, "device") + "/" + kind
+
+
+def parse(topic):
+    """(kind, id) for a topic: ("up"|"down"|"cmd", device_id),
+    ("status", gateway_id) or ("alarm", None). ProtocolError otherwise."""
+    if isinstance(topic, (bytes, bytearray)):
+        try:
+            topic = bytes(topic).decode("utf-8")
+        except Exception:
+            raise ProtocolError("topic is not UTF-8", -1, MALFORMED)
+    if not isinstance(topic, str):
+        raise ProtocolError("topic must be text", -1, MALFORMED)
+    if topic == ALARM:
+        return ("alarm", None)
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[0] == "vp" and parts[1] == "v1":
+        if parts[2] == "d" and parts[4] in DEVICE_KINDS:
+            return (parts[4], _need_id(parts[3], "device"))
+        if parts[2] == "gw" and parts[4] == "status":
+            return ("status", _need_id(parts[3], "gateway"))
+    raise ProtocolError("not a veilpost topic: " + repr(topic[:80]), -1, MALFORMED)

@@ -1,0 +1,69 @@
+"""Static checks on the firmware: every file compiles with mpy-cross (the
+bytecode a handheld runs), and pyright finds no errors against the MicroPython
+ESP32 stubs with MicroPython's own standard-library stubs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+
+REPO = Path(__file__).resolve().parents[1]
+FIRMWARE = REPO / "firmware"
+
+
+def firmware_sources() -> list[Path]:
+    return sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def stub_root() -> Path:
+    """The site-packages folder holding micropython-stdlib-stubs' stdlib/."""
+    return Path(sysconfig.get_paths()["purelib"])
+
+
+@pytest.mark.parametrize("source", firmware_sources(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_firmware_file_compiles_with_mpy_cross(source: Path, tmp_path: Path) -> None:
+    require(shutil.which("mpy-cross") is not None, "mpy-cross is not installed")
+    out = tmp_path / (source.stem + ".mpy")
+    proc = subprocess.run(["mpy-cross", "-o", str(out), str(source)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes()[:1] == b"M"
+
+
+def test_pyright_finds_no_errors_against_the_esp32_stubs() -> None:
+    require(shutil.which("pyright") is not None, "pyright is not installed")
+    require((stub_root() / "esp32.pyi").exists(), "micropython-esp32 stubs are not installed")
+    require((stub_root() / "stdlib" / "builtins.pyi").exists(), "micropython-stdlib-stubs are not installed")
+    proc = subprocess.run(
+        ["pyright", "--outputjson", "-p", str(FIRMWARE), "--pythonpath", sys.executable,
+         "--typeshedpath", str(stub_root())],
+        capture_output=True, text=True, cwd=REPO, timeout=240,
+    )
+    report = json.loads(proc.stdout)
+    errors = [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
+    assert report["summary"]["filesAnalyzed"] >= 10
+    assert errors == [], "\n".join(f"{d['file']}:{d['range']['start']['line'] + 1}: {d['message']}"
+                                   for d in errors)
+
+
+def test_pyright_would_catch_a_call_the_esp32_lacks(tmp_path: Path) -> None:
+    """The check has teeth: a CPython-only call in firmware code is an error."""
+    require(shutil.which("pyright") is not None, "pyright is not installed")
+    bad = tmp_path / "fw"
+    bad.mkdir()
+    (bad / "probe.py").write_text("import esp32\nesp32.NVS('x').no_such_method()\n")
+    (bad / "pyrightconfig.json").write_text(json.dumps({"include": ["."], "typeCheckingMode": "basic"}))
+    proc = subprocess.run(
+        ["pyright", "--outputjson", "-p", str(bad), "--pythonpath", sys.executable,
+         "--typeshedpath", str(stub_root())],
+        capture_output=True, text=True, timeout=240,
+    )
+    report = json.loads(proc.stdout)
+    assert report["summary"]["errorCount"] >= 1
