@@ -42,42 +42,42 @@ def _source(ctx: click.Context, parcels: str | None) -> ParcelSource:
             raise click.ClickException(str(exc)) from exc
     source = _gateway_source(_home(ctx))
     if source is None:
-        raise click.ClickException("no parcel source: pass --parcels FILE with masked parcel views")
+        raise click.ClickException(
+            "no parcel source: run `veilpost init` and import a route manifest, or pass --parcels FILE"
+        )
     return source
 
 
+def _gateway(home: Path) -> Any | None:
+    """The gateway home (store, keys, audit log) when this folder has one."""
+    from gateway.config import CONFIG_NAME
+    from gateway.home import open_home
+    from gateway.keys import KeyUnavailable
+
+    if not (home / CONFIG_NAME).is_file():
+        return None
+    try:
+        return open_home(home)
+    except (KeyUnavailable, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _gateway_source(home: Path) -> ParcelSource | None:
-    """Masked views straight from the gateway store, once it offers them."""
-    try:
-        from gateway.home import open_home  # type: ignore[import-not-found,unused-ignore]
-        from gateway.parcels import masked_view  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    try:
-        gw = open_home(home)
-    except Exception:  # no initialised gateway home: fall back to --parcels
-        return None
+    from printer_drivers.gateway_source import GatewayParcels
 
-    class StoreSource:
-        def masked_view(self, tracking_no: str) -> dict[str, Any]:
-            return masked_view(gw, tracking_no)  # type: ignore[no-any-return]
-
-    return StoreSource()
+    gw = _gateway(home)
+    return GatewayParcels(gw) if gw is not None else None
 
 
 def _audit(home: Path) -> AuditHook:
-    """The gateway audit log when this home has one; else an append-only
-    JSON-lines file next to the spool."""
-    try:
-        from gateway.home import open_home  # type: ignore[import-not-found,unused-ignore]
-
-        gw = open_home(home)
-    except Exception:
-        gw = None
+    """The gateway audit log when this home has one; a printing station
+    without a gateway keeps an append-only JSON-lines file next to its spool."""
+    gw = _gateway(home)
     if gw is not None:
 
         def to_gateway(action: str, details: dict[str, Any]) -> None:
             actor = gw.audit.person("operator", str(details.get("actor", "spool")))
+            detail = {k: v for k, v in details.items() if k not in ("actor", "tracking_no")}
             with gw.store.transaction() as tx:
                 gw.audit.append(
                     tx,
@@ -86,9 +86,7 @@ def _audit(home: Path) -> AuditHook:
                     "printer:" + str(details.get("printer", "")),
                     action,
                     parcel=str(details.get("tracking_no", "")),
-                    detail=json.dumps(
-                        {k: v for k, v in details.items() if k != "actor"}, ensure_ascii=False, sort_keys=True
-                    ),
+                    detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
                 )
 
         return to_gateway
