@@ -106,8 +106,30 @@ class Spool:
 
     # -- adding jobs -------------------------------------------------------
     def submit(self, printer: str, tracking_no: str, data: bytes) -> int:
+        """A parcel's first label. A second one is a reprint: it needs a reason."""
         _check_job(printer, tracking_no, data)
+        earlier = self._db.execute(
+            "SELECT id, printer, state FROM print_jobs WHERE tracking_no=? AND state != ?"
+            " ORDER BY id LIMIT 1",
+            (tracking_no, CANCELLED),
+        ).fetchone()
+        if earlier is not None:
+            raise SpoolError(
+                "parcel %s already has a label (job %d on %s, %s): use reprint with a reason"
+                % (tracking_no, earlier[0], earlier[1], earlier[2])
+            )
         return self._insert(printer, tracking_no, data, None, None)
+
+    def submit_many(self, printer: str, jobs: Iterable[tuple[str, bytes]]) -> list[int]:
+        """Several first labels, all queued or none."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [self.submit(printer, tracking_no, data) for tracking_no, data in jobs]
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return ids
 
     def reprint(self, printer: str, tracking_no: str, data: bytes, reason: str, actor: str) -> int:
         """A second label for a parcel: needs a reason, written to the audit log first."""
@@ -118,8 +140,7 @@ class Spool:
         if len(reason) > MAX_REASON:
             raise SpoolError("reprint reason is %d characters, at most %d" % (len(reason), MAX_REASON))
         last = self._db.execute(
-            "SELECT id FROM print_jobs WHERE tracking_no=? AND printer=? ORDER BY id DESC",
-            (tracking_no, printer),
+            "SELECT id FROM print_jobs WHERE tracking_no=? ORDER BY id DESC", (tracking_no,)
         ).fetchone()
         self._record(
             "label.reprint",

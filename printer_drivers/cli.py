@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from gateway.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, deliver
+from gateway.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError, deliver
 from printer_drivers.config import PrinterConfig, load_printers
 from printer_drivers.dialects import dialect
 from printer_drivers.label import LabelError, MaskedLabel
@@ -136,8 +136,8 @@ def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
     if report.stalled:
         left = spool.counts(cfg.name)
         raise click.ClickException(
-            "%s stalled (%s); %d job(s) kept in the spool, run `veilpost print` again"
-            " once fixed" % (cfg.name, report.stalled, left.get(QUEUED, 0) + left.get(SENDING, 0))
+            "%s stalled (%s); %d job(s) kept in the spool, run `veilpost printers drain %s`"
+            " once fixed" % (cfg.name, report.stalled, left.get(QUEUED, 0) + left.get(SENDING, 0), cfg.name)
         )
 
 
@@ -163,8 +163,11 @@ def print_cmd(
     source = _source(ctx, parcels)
     jobs = [(t, _label_bytes(cfg, source, t, template)) for t in tracking_nos]  # all or nothing
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
-    for tracking_no, data in jobs:
-        job_id = spool.submit(cfg.name, tracking_no, data)
+    try:
+        ids = spool.submit_many(cfg.name, jobs)
+    except SpoolError as exc:
+        raise click.ClickException(str(exc) + " (nothing queued)") from exc
+    for job_id, (tracking_no, data) in zip(ids, jobs, strict=True):
         click.echo("queued job %d: %s (%d bytes of %s)" % (job_id, tracking_no, len(data), cfg.language))
     if not queue_only:
         _drain(spool, cfg, give_up)
@@ -240,6 +243,72 @@ def printers_status(ctx: click.Context) -> None:
                 counts.get(PRINTED, 0),
             )
         )
+
+
+@printers_group.command("drain")
+@click.argument("printer_name")
+@click.option("--give-up", default=30.0, show_default=True, help="Seconds to wait for a stuck printer.")
+@click.pass_context
+def printers_drain(ctx: click.Context, printer_name: str, give_up: float) -> None:
+    """Send PRINTER_NAME's queued jobs (after paper, head or cable is fixed)."""
+    cfg = _printer(ctx, printer_name)
+    _drain(Spool.at_home(_home(ctx), _audit(_home(ctx))), cfg, give_up)
+
+
+@printers_group.command("settle")
+@click.argument("job_id", type=int)
+@click.option("--printed/--not-printed", required=True, help="Did the label come out?")
+@click.option("--reason", required=True, help="What you saw at the printer (audited).")
+@click.option("--actor", default=lambda: getpass.getuser(), help="Who looked (default: login name).")
+@click.pass_context
+def printers_settle(ctx: click.Context, job_id: int, printed: bool, reason: str, actor: str) -> None:
+    """Close an uncertain job after looking at the printer; --not-printed queues it again."""
+    spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
+    try:
+        again = spool.settle(job_id, printed, actor, reason)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("job %d %s" % (job_id, "queued again: run `veilpost printers drain`" if again else "closed"))
+
+
+@printers_group.command("emulate")
+@click.argument("language", type=click.Choice(["tspl", "zpl", "escpos", "cpcl"]))
+@click.option("--link", type=click.Path(dir_okay=False), help="Symlink to create for the pty (serial side).")
+@click.option("--tcp", "tcp_port", type=int, help="Serve on 127.0.0.1:PORT instead of a pty.")
+@click.option("--png-dir", type=click.Path(file_okay=False), help="Write each printed label here as a PNG.")
+@click.option("--paper", type=int, default=None, help="Labels on the roll (default: endless).")
+def printers_emulate(
+    language: str, link: str | None, tcp_port: int | None, png_dir: str | None, paper: int | None
+) -> None:
+    """Run an emulated LANGUAGE printer for demos and tests. SIGUSR1 toggles
+    paper out, SIGUSR2 toggles the head open; Ctrl-C stops it."""
+    import signal
+    import threading
+
+    from printer_drivers.emulated_link import serve
+    from printer_drivers.emulator import Emulator
+
+    if (link is None) == (tcp_port is None):
+        raise click.UsageError("give exactly one of --link PATH or --tcp PORT")
+    emu = Emulator(language, paper)
+    stop = threading.Event()
+
+    def toggle_paper(*_: object) -> None:
+        emu.load_paper() if emu.paper_out else emu.run_out_of_paper()
+        click.echo("paper %s" % ("out" if emu.paper_out else "loaded"))
+
+    def toggle_head(*_: object) -> None:
+        emu.close_head() if emu.head_open else emu.open_head()
+        click.echo("head %s" % ("open" if emu.head_open else "closed"))
+
+    signal.signal(signal.SIGUSR1, toggle_paper)
+    signal.signal(signal.SIGUSR2, toggle_head)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        where = Path(link) if link else None
+        serve(emu, where, tcp_port, Path(png_dir) if png_dir else None, click.echo, stop)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @click.group("label")
