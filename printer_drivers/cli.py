@@ -281,11 +281,11 @@ def printers_emulate(
     language: str, link: str | None, tcp_port: int | None, png_dir: str | None, paper: int | None
 ) -> None:
     """Run an emulated LANGUAGE printer for demos and tests. SIGUSR1 toggles
-    paper out, SIGUSR2 toggles the head open; Ctrl-C stops it."""
+    paper out, SIGUSR2 the head, SIGHUP pulls/replugs the cable; Ctrl-C stops it."""
     import signal
     import threading
 
-    from printer_drivers.emulated_link import serve
+    from printer_drivers.emulated_link import PtyPrinter, serve
     from printer_drivers.emulator import Emulator
 
     if (link is None) == (tcp_port is None):
@@ -303,10 +303,19 @@ def printers_emulate(
 
     signal.signal(signal.SIGUSR1, toggle_paper)
     signal.signal(signal.SIGUSR2, toggle_head)
+    cable: list[Any] = []  # the PtyPrinter, once serve() has made it
+
+    def toggle_cable(*_: object) -> None:
+        for pty in cable:
+            if isinstance(pty, PtyPrinter):
+                pty.replug() if not pty.plugged else pty.unplug()
+                click.echo("cable %s" % ("plugged" if pty.plugged else "pulled"))
+
+    signal.signal(signal.SIGHUP, toggle_cable)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         where = Path(link) if link else None
-        serve(emu, where, tcp_port, Path(png_dir) if png_dir else None, click.echo, stop)
+        serve(emu, where, tcp_port, Path(png_dir) if png_dir else None, click.echo, stop, cable.append)
     except KeyboardInterrupt:
         stop.set()
 

@@ -189,6 +189,7 @@ def serve(
     png_dir: Path | None,
     echo: Callable[[str], None],
     stop: threading.Event,
+    started: Callable[[PtyPrinter | TcpPrinter], None] | None = None,
 ) -> None:
     """Run an emulated printer until `stop` is set; write each printed label
     as a PNG into png_dir and say so through echo."""
@@ -198,6 +199,8 @@ def serve(
     if png_dir is not None:
         png_dir.mkdir(parents=True, exist_ok=True)
     with server:
+        if started is not None:
+            started(server)
         where = str(link) if isinstance(server, PtyPrinter) else server.url
         echo("emulated %s printer on %s" % (emulator.language, where))
         seen = 0

@@ -50,6 +50,8 @@ def test_print_from_the_gateway_store_sends_no_plaintext(
         base64.urlsafe_b64decode(labels[0].qr_payload + "=="), lambda kid: gateway_home.keys.label_key
     )
     assert cbor.loads(payload) == {1: "VPG0001", 2: "R-07"}
+    at_rest = b"".join(p.read_bytes() for p in home.glob("spool.sqlite3*"))
+    assert b"VPG0001" in at_rest and leaks(at_rest) == []  # the spool holds masked labels only
 
 
 def test_reprint_goes_to_the_gateway_audit_log(gateway_home: Home, tmp_path: Path) -> None:
