@@ -26,9 +26,12 @@ store later.
 
 from __future__ import annotations
 
+import fcntl
+import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -217,6 +220,23 @@ class Spool:
     def cancel(self, job_id: int) -> None:
         self._set(job_id, "state=?", (CANCELLED,))
 
+    @contextmanager
+    def feeding(self, printer: str) -> Iterator[None]:
+        """Only one process feeds a printer at a time: its label counter must
+        move for our jobs alone, and two senders would interleave labels."""
+        lock = self.path.with_name("%s.%s.lock" % (self.path.name, re.sub(r"[^A-Za-z0-9_-]", "_", printer)))
+        with open(lock, "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SpoolError(
+                    "printer %s is being fed by another process; try again when it is done" % printer
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     # -- reading ---------------------------------------------------------------
     def job(self, job_id: int) -> Job:
         row = self._db.execute("SELECT * FROM print_jobs WHERE id=?", (job_id,)).fetchone()
@@ -330,6 +350,19 @@ def deliver(
 ) -> Delivery:
     """Send every open job of printer `name`, in order, until none is left
     or the printer has been unusable for `give_up_after` seconds."""
+    with spool.feeding(name):
+        return _deliver(spool, name, printer, retry_delay, give_up_after, sleep, clock)
+
+
+def _deliver(
+    spool: Spool,
+    name: str,
+    printer: PrinterPort,
+    retry_delay: float,
+    give_up_after: float | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> Delivery:
     report = Delivery()
     last_progress = clock()
 

@@ -125,7 +125,10 @@ def _label_bytes(cfg: PrinterConfig, source: ParcelSource, tracking_no: str, tem
 
 
 def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
-    report = deliver(spool, cfg.name, cfg.open(), give_up_after=give_up, retry_delay=0.5)
+    try:
+        report = deliver(spool, cfg.name, cfg.open(), give_up_after=give_up, retry_delay=0.5)
+    except SpoolError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("%s: %d printed" % (cfg.name, len(report.printed)))
     for job_id in report.uncertain:
         job = spool.job(job_id)

@@ -102,3 +102,16 @@ def test_a_batch_with_one_duplicate_queues_nothing(tmp_path: Path) -> None:
         spool.submit_many("p1", [("VPD011", b"a"), ("VPD010", b"b")])
     assert [j.tracking_no for j in spool.jobs()] == ["VPD010"]
     assert len(spool.submit_many("p1", [("VPD011", b"a"), ("VPD012", b"b")])) == 2
+
+
+def test_only_one_process_feeds_a_printer(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    other = Spool(tmp_path / "s.sqlite3")
+    with spool.feeding("depot 1"):
+        with pytest.raises(SpoolError, match="another process"):
+            with other.feeding("depot 1"):
+                pass
+        with other.feeding("depot-2"):  # another printer is free
+            pass
+    with other.feeding("depot 1"):
+        pass
