@@ -43,15 +43,34 @@ def _log_to(path: Path) -> logging.Handler:
 
 
 @click.command("demo")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="veilpost-demo", show_default=True,
-              help="Folder for summary.json, the label PNGs and the log.")
-@click.option("--manifest", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="A route manifest CSV (route-import format) instead of the sample of fake parcels.")
-@click.option("--broker", "broker_url", default=None, metavar="mqtt://[admin:password@]host:port",
-              help="An external broker (Mosquitto with dynamic security: give its admin) instead of"
-                   " the embedded one.")
-@click.option("--seconds", type=click.FloatRange(20, 3600), default=DEFAULT_SECONDS, show_default=True,
-              help="Upper bound on the run time; the couriers stop early to keep it.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="veilpost-demo",
+    show_default=True,
+    help="Folder for summary.json, the label PNGs and the log.",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A route manifest CSV (route-import format) instead of the sample of fake parcels.",
+)
+@click.option(
+    "--broker",
+    "broker_url",
+    default=None,
+    metavar="mqtt://[admin:password@]host:port",
+    help="An external broker (Mosquitto with dynamic security: give its admin) instead of the embedded one.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(20, 3600),
+    default=DEFAULT_SECONDS,
+    show_default=True,
+    help="Upper bound on the run time; the couriers stop early to keep it.",
+)
 def demo_cmd(out_dir: str, manifest: str | None, broker_url: str | None, seconds: float) -> None:
     """Run the whole story on fake parcels and check that no plaintext leaked."""
     from rich.console import Console
@@ -66,8 +85,9 @@ def demo_cmd(out_dir: str, manifest: str | None, broker_url: str | None, seconds
         raise SystemExit(1)
 
 
-def run(console: Any, out: Path, manifest: bytes, manifest_name: str, broker_url: str | None,
-        seconds: float) -> dict[str, Any]:
+def run(
+    console: Any, out: Path, manifest: bytes, manifest_name: str, broker_url: str | None, seconds: float
+) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tools.demo.report import collect, render, scan_for_plaintext
@@ -75,18 +95,37 @@ def run(console: Any, out: Path, manifest: bytes, manifest_name: str, broker_url
     from tools.demo.story import Story
 
     started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="veilpost-demo-"))
     log_path = out / "veilpost-demo.log"
     log_path.unlink(missing_ok=True)
     handler = _log_to(log_path)
-    broker = Broker.external(broker_url) if broker_url else Broker.embedded()
+    try:
+        broker = Broker.external(broker_url) if broker_url else Broker.embedded()
+    except BaseException:
+        logging.getLogger().removeHandler(handler)
+        raise
+    work = Path(tempfile.mkdtemp(prefix="veilpost-demo-"))
     story: Story | None = None
     try:
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             task = progress.add_task("veilpost demo", total=None)
-            story = Story(console, progress, task, work, out, broker, manifest, manifest_name,
-                          started + seconds, ignore_window=True)
+            story = Story(
+                console,
+                progress,
+                task,
+                work,
+                out,
+                broker,
+                manifest,
+                manifest_name,
+                started + seconds,
+                ignore_window=True,
+            )
             progress.update(task, total=len(story.parcels) + sum(len(r.parcels) for r in story.honest) + 5)
             story.setup()
             story.print_labels()
@@ -99,8 +138,9 @@ def run(console: Any, out: Path, manifest: bytes, manifest_name: str, broker_url
             leaks = scan_for_plaintext(story, out, log_path)
             progress.update(task, completed=progress.tasks[0].total)
         summary = collect(story, verdict, leaks, time.monotonic() - started, broker_url)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
+        (out / "summary.json").write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         render(console, summary, out)
         return summary
     finally:

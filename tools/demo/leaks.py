@@ -14,8 +14,14 @@ from pathlib import Path
 
 from protocol import masking
 
-PERSONAL_COLUMNS = ("receiver_name", "receiver_phone", "receiver_address",
-                    "sender_name", "sender_phone", "sender_address")
+PERSONAL_COLUMNS = (
+    "receiver_name",
+    "receiver_phone",
+    "receiver_address",
+    "sender_name",
+    "sender_phone",
+    "sender_address",
+)
 ENCODINGS = ("utf-8", "gb18030", "utf-16-le")
 
 
@@ -59,6 +65,7 @@ def needles(values: Iterable[str]) -> list[bytes]:
 @dataclass
 class LeakReport:
     """Bytes and items scanned per place, and the hits found there."""
+
     scanned: dict[str, dict[str, int]] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
 

@@ -36,8 +36,9 @@ def _count(store: Any, sql: str, *args: Any) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def collect(story: Any, verdict: Any, leaks: tuple[LeakReport, int, int], seconds: float,
-            broker_url: str | None) -> dict[str, Any]:
+def collect(
+    story: Any, verdict: Any, leaks: tuple[LeakReport, int, int], seconds: float, broker_url: str | None
+) -> dict[str, Any]:
     report, n_values, n_needles = leaks
     store = story.home.store
     t = story.tally
@@ -51,11 +52,15 @@ def collect(story: Any, verdict: Any, leaks: tuple[LeakReport, int, int], second
             "parcels": len(story.parcels),
             "handhelds": len(story.roles),
             "scans": t.scans,
-            "deliveries": _count(store, "SELECT COUNT(*) FROM audit WHERE action = 'deliver' AND outcome = 'sealed'"),
-            "reveals_granted": _count(store, "SELECT COUNT(*) FROM audit WHERE action = 'reveal'"
-                                             " AND outcome = 'granted'"),
-            "reveals_denied": _count(store, "SELECT COUNT(*) FROM audit WHERE action = 'reveal'"
-                                            " AND outcome LIKE 'denied%'"),
+            "deliveries": _count(
+                store, "SELECT COUNT(*) FROM audit WHERE action = 'deliver' AND outcome = 'sealed'"
+            ),
+            "reveals_granted": _count(
+                store, "SELECT COUNT(*) FROM audit WHERE action = 'reveal' AND outcome = 'granted'"
+            ),
+            "reveals_denied": _count(
+                store, "SELECT COUNT(*) FROM audit WHERE action = 'reveal' AND outcome LIKE 'denied%'"
+            ),
             "suspensions": _count(store, "SELECT COUNT(*) FROM audit WHERE action = 'suspend'"),
             "alarms": _count(store, "SELECT COUNT(*) FROM alarms"),
             "incidents": _count(store, "SELECT COUNT(*) FROM incidents"),
@@ -72,15 +77,22 @@ def collect(story: Any, verdict: Any, leaks: tuple[LeakReport, int, int], second
             "incident": t.incident,
             "alarm_on_broker": t.alarm_seen,
         },
-        "revocation": None if r is None else {
-            "device": r.device_id, "via": r.via,
+        "revocation": None
+        if r is None
+        else {
+            "device": r.device_id,
+            "via": r.via,
             "wipe_seconds": None if r.wipe_seconds is None else round(r.wipe_seconds, 3),
             "broker_disabled": r.broker_disabled,
             "kick_seconds": None if r.kick_seconds is None else round(r.kick_seconds, 3),
             "thief_reconnect_refused": t.thief_reconnect_refused,
         },
-        "audit": {"verified": bool(verdict.ok), "entries": verdict.entries, "checkpoints": verdict.checkpoints,
-                  "problem": getattr(verdict, "problem", None) if not verdict.ok else None},
+        "audit": {
+            "verified": bool(verdict.ok),
+            "entries": verdict.entries,
+            "checkpoints": verdict.checkpoints,
+            "problem": getattr(verdict, "problem", None) if not verdict.ok else None,
+        },
         "plaintext": {
             "values": n_values,
             "needles": n_needles,
@@ -109,10 +121,16 @@ def render(console: Console, summary: dict[str, Any], out: Path) -> None:
     p = summary["plaintext"]
     for place, seen in p["scanned"].items():
         hits = p["hits_by_place"][place]
-        leaks.add_row(place, str(seen["items"]), str(seen["bytes"]), ("[red]%d[/red]" if hits else "%d") % hits)
+        leaks.add_row(
+            place, str(seen["items"]), str(seen["bytes"]), ("[red]%d[/red]" if hits else "%d") % hits
+        )
     console.print(leaks)
     colour = "green" if p["hits"] == 0 else "red"
-    console.print("[bold %s]plaintext hits: %d[/bold %s] (%d personal values, searched as %d byte patterns)"
-                  % (colour, p["hits"], colour, p["values"], p["needles"]))
-    console.print("summary.json, label PNGs and the log are in [bold]%s[/bold]; the run took %.1f s"
-                  % (out, summary["seconds"]))
+    console.print(
+        "[bold %s]plaintext hits: %d[/bold %s] (%d personal values, searched as %d byte patterns)"
+        % (colour, p["hits"], colour, p["values"], p["needles"])
+    )
+    console.print(
+        "summary.json, label PNGs and the log are in [bold]%s[/bold]; the run took %.1f s"
+        % (out, summary["seconds"])
+    )

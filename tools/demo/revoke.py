@@ -27,20 +27,23 @@ class Revocation:
     broker_disabled: bool = False
 
 
-def revoke(service: Any, broker: Any, it_client: Any, device_id: str, reason: str,
-           wiped: Any, timeout: float = 5.0) -> Revocation:
+def revoke(
+    service: Any, broker: Any, it_client: Any, device_id: str, reason: str, wiped: Any, timeout: float = 5.0
+) -> Revocation:
     """`wiped()` says whether the handheld has wiped itself (the demo watches
     its simulator); it is polled before the broker account is disabled, so
     the retained wipe reaches a handheld that is still online."""
     home = service.home
     started = time.monotonic()
     now = time.time()
-    payload = service.handlers.seal_reply(device_id, "command",
-                                          {"id": WIPE_COMMAND_ID, "cmd": messages.CMD_WIPE}, now)
+    payload = service.handlers.seal_reply(
+        device_id, "command", {"id": WIPE_COMMAND_ID, "cmd": messages.CMD_WIPE}, now
+    )
     with home.store.transaction() as tx:
         registry.set_device_state(tx, device_id, "revoked")
-        home.audit.append(tx, now, home.audit.person("staff", "it-demo"), device_id, "revoke", "", "ok",
-                          reason[:200])
+        home.audit.append(
+            tx, now, home.audit.person("staff", "it-demo"), device_id, "revoke", "", "ok", reason[:200]
+        )
     it_client.publish(topics.cmd(device_id), payload, retain=True)
     out = Revocation(device_id, "registry + retained wipe + broker account (stand-in)")
     deadline = started + timeout

@@ -19,7 +19,7 @@ import click
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker_access import BrokerAdmin, BrokerAdminError, Grant, new_password
+from gateway.broker_access import BrokerAdminError, Grant, new_password
 
 HOST = "127.0.0.1"
 
@@ -33,10 +33,11 @@ class Broker:
     """Where the MQTT traffic goes and who may use it. `admin` creates
     accounts (the embedded broker's own, or Mosquitto's dynamic security);
     without one the external broker must let clients in anonymously."""
+
     kind: str  # "embedded" | "external"
     host: str
     port: int
-    admin: BrokerAdmin | None = None
+    admin: Any = None  # a BrokerAdmin: the embedded broker or a DynsecAdmin
     admin_credentials: tuple[str, str] | None = None
     created: list[str] = field(default_factory=list)
     _embedded: Any = None
@@ -55,8 +56,9 @@ class Broker:
         dynamic-security admin (password also from $VEILPOST_BROKER_PASSWORD)."""
         parts = urlsplit(url)
         if parts.scheme != "mqtt" or not parts.hostname:
-            raise StageError("--broker must look like mqtt://host:1883 or mqtt://admin:password@host:1883,"
-                             " not %r" % url)
+            raise StageError(
+                "--broker must look like mqtt://host:1883 or mqtt://admin:password@host:1883, not %r" % url
+            )
         port = parts.port or 1883
         if not parts.username:
             return cls("external", parts.hostname, port)
@@ -67,8 +69,13 @@ class Broker:
             admin = DynsecAdmin(parts.hostname, port, unquote(parts.username), password)
         except BrokerAdminError as e:
             raise StageError("broker %s:%d: %s" % (parts.hostname, port, e)) from None
-        return cls("external", parts.hostname, port, admin=admin,
-                   admin_credentials=(unquote(parts.username), password))
+        return cls(
+            "external",
+            parts.hostname,
+            port,
+            admin=admin,
+            admin_credentials=(unquote(parts.username), password),
+        )
 
     def _account(self, username: str, add: Any) -> tuple[str | None, str | None]:
         if self.admin is None:
@@ -121,13 +128,24 @@ class MqttClient:
     """A small paho client: connect (or learn that the broker said no),
     record messages, publish with PUBACK."""
 
-    def __init__(self, broker: Broker, username: str | None, password: str | None, client_id: str,
-                 subscribe: str | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        username: str | None,
+        password: str | None,
+        client_id: str,
+        subscribe: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.refused: str | None = None
         self._ready = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                                  reconnect_on_failure=False)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            reconnect_on_failure=False,
+        )
         if username is not None:
             self.client.username_pw_set(username, password)
         self._topic = subscribe
@@ -206,7 +224,8 @@ class Printer:
         self.link.start()
         (home / "printers.toml").write_text(
             '[printers.depot]\nurl = "%s"\nlanguage = "%s"\nbaud = 115200\n' % (self.link.path, language),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
 
     def printed(self) -> list[Any]:
         return self.link.call(lambda e: list(e.printed))

@@ -6,6 +6,7 @@ and the audit log is verified."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import secrets
 import time
@@ -27,8 +28,11 @@ from tools.simulator import Handheld, SimulatorError
 DEPOT = "D-DEMO"
 SHIFT = "00:00-24:00"  # the demo runs at any hour
 HONEST_REVEALS = 3  # per courier: the gateway allows 3 distinct parcels a minute
-REVEALS = [(["phone"], "call-before-delivery"), (["address"], "address-unclear"),
-           (["name", "phone"], "recipient-not-reachable")]
+REVEALS = [
+    (["phone"], "call-before-delivery"),
+    (["address"], "address-unclear"),
+    (["name", "phone"], "recipient-not-reachable"),
+]
 MAX_PNGS = 40
 MAX_HONEST = 5
 
@@ -36,6 +40,7 @@ MAX_HONEST = 5
 @dataclass
 class Role:
     """One courier account, the handheld it works on, and its parcels."""
+
     badge: str
     pin: str
     device_id: str
@@ -65,14 +70,26 @@ def read_manifest(data: bytes) -> tuple[list[str], dict[str, list[str]]]:
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     routes: dict[str, list[str]] = {}
     for row in rows:
-        routes.setdefault((row.get("courier_id") or "").strip(), []).append((row.get("tracking_no") or "").strip())
+        routes.setdefault((row.get("courier_id") or "").strip(), []).append(
+            (row.get("tracking_no") or "").strip()
+        )
     return [(r.get("tracking_no") or "").strip() for r in rows], routes
 
 
 class Story:
-    def __init__(self, console: Console, progress: Progress, task: Any, work: Path, out: Path,
-                 broker: Broker, manifest: bytes, manifest_name: str, deadline: float,
-                 ignore_window: bool) -> None:
+    def __init__(
+        self,
+        console: Console,
+        progress: Progress,
+        task: Any,
+        work: Path,
+        out: Path,
+        broker: Broker,
+        manifest: bytes,
+        manifest_name: str,
+        deadline: float,
+        ignore_window: bool,
+    ) -> None:
         self.c, self.progress, self.task = console, progress, task
         self.work, self.out, self.broker = work, out, broker
         self.manifest, self.manifest_name = manifest, manifest_name
@@ -86,8 +103,10 @@ class Story:
         if not couriers or not self.parcels:
             raise StageError("%s has no parcels" % manifest_name)
         # The last courier's account is the one rented out; the others work honestly.
-        self.roles = [Role(b, "%04d" % (1357 + 111 * i), "HH-%s-%d" % (self.tag, i + 1), routes[b])
-                      for i, b in enumerate(couriers)]
+        self.roles = [
+            Role(b, "%04d" % (1357 + 111 * i), "HH-%s-%d" % (self.tag, i + 1), routes[b])
+            for i, b in enumerate(couriers)
+        ]
         self.rented = self.roles[-1]
         self.honest = self.roles[:-1][:MAX_HONEST] or [self.roles[0]]
         self.ignore_window = ignore_window
@@ -115,9 +134,9 @@ class Story:
     def advance(self, n: int = 1) -> None:
         self.progress.advance(self.task, n)
 
-    def handheld(self, role: Role, timeout: float = 10.0) -> Handheld:
+    def handheld(self, role: Role, timeout: float = 10.0, folder: str = "") -> Handheld:
         config = {"device_id": role.device_id, "master_secret": role.secret, "lang": "en", "mqtt": role.mqtt}
-        hh = Handheld(config, home=self.work / "handhelds" / role.device_id, timeout=timeout)
+        hh = Handheld(config, home=self.work / "handhelds" / (folder or role.device_id), timeout=timeout)
         self.handhelds[role.device_id] = hh
         return hh
 
@@ -128,8 +147,13 @@ class Story:
         self.spy = Spy(self.broker)
         gw_user, gw_pass = self.broker.add_gateway("vp-gw-demo-" + self.tag)
         self.home_dir.mkdir(parents=True)
-        lines = ['durability = "normal"', "[mqtt]", "broker = %s" % _q(self.broker.host),
-                 "port = %d" % self.broker.port, "client_id = %s" % _q("veilpost-demo-" + self.tag)]
+        lines = [
+            'durability = "normal"',
+            "[mqtt]",
+            "broker = %s" % _q(self.broker.host),
+            "port = %d" % self.broker.port,
+            "client_id = %s" % _q("veilpost-demo-" + self.tag),
+        ]
         if gw_user:
             lines += ["username = %s" % _q(gw_user), "password = %s" % _q(gw_pass or "")]
         if self.broker.kind == "embedded":
@@ -139,17 +163,26 @@ class Story:
         (self.home_dir / "veilpost.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.command("init")
         if self.ignore_window:
-            self.say("[yellow]demo config: reveal.ignore_window = true, so the manifest's delivery windows"
-                     " fit any hour[/yellow]")
+            self.say(
+                "[yellow]demo config: reveal.ignore_window = true, so the manifest's delivery windows"
+                " fit any hour[/yellow]"
+            )
         home = self.home = open_home(self.home_dir)
         from gateway.service import GatewayService
 
         self.service = GatewayService(home)
         self.service.start()
         where = "embedded broker" if self.broker.kind == "embedded" else "broker"
-        self.say("gateway %s connected to the %s at %s:%d (MQTT %s)"
-                 % (home.config.gateway_id, where, self.broker.host, self.broker.port,
-                    "5" if self.service.version == 5 else "3.1.1"))
+        self.say(
+            "gateway %s connected to the %s at %s:%d (MQTT %s)"
+            % (
+                home.config.gateway_id,
+                where,
+                self.broker.host,
+                self.broker.port,
+                "5" if self.service.version == 5 else "3.1.1",
+            )
+        )
         it_user, it_pass = self.broker.add_gateway("vp-it-demo-" + self.tag)
         self.it = MqttClient(self.broker, it_user, it_pass, "vp-it-demo-" + self.tag)
         for role in self.roles:
@@ -160,8 +193,10 @@ class Story:
             role.mqtt = {"host": self.broker.host, "port": self.broker.port, "keepalive": 30}
             if username:
                 role.mqtt.update(username=username, password=password)
-        self.say("IT provisioned %d handhelds (%s): a device key in the gateway registry and a broker"
-                 " account each" % (len(self.roles), ", ".join(r.device_id for r in self.roles)))
+        self.say(
+            "IT provisioned %d handhelds (%s): a device key in the gateway registry and a broker"
+            " account each" % (len(self.roles), ", ".join(r.device_id for r in self.roles))
+        )
         manifest = self.work / self.manifest_name
         manifest.write_bytes(self.manifest)
         self.command("route", "import", str(manifest))
@@ -182,9 +217,11 @@ class Story:
                 break
             path = label.render_png(folder / ("%s.png" % (label.tracking_no or len(self.tally.pngs))))
             self.tally.pngs.append(str(path))
-        self.say("%d labels printed on the emulated TSPL printer (%d bytes of printer commands);"
-                 " %d rendered from what the printer received to [bold]%s[/bold]"
-                 % (len(printed), len(self.printer.wire), len(self.tally.pngs), folder))
+        self.say(
+            "%d labels printed on the emulated TSPL printer (%d bytes of printer commands);"
+            " %d rendered from what the printer received to [bold]%s[/bold]"
+            % (len(printed), len(self.printer.wire), len(self.tally.pngs), folder)
+        )
         if printed:
             sample = printed[0]
             shown = [t for t in sample.texts if t.strip()][:6]
@@ -197,7 +234,7 @@ class Story:
         for role in self.honest:
             hh = self.handheld(role)
             hh.login(role.badge, role.pin)
-            hh.wait(lambda hh=hh, role=role: all(t in hh.app.parcels for t in role.parcels), "receive the route")
+            hh.wait(functools.partial(_has_route, hh, role.parcels), "receive the route")
             revealed = 0
             for i, tn in enumerate(role.parcels):
                 if self.left() < 20:
@@ -208,8 +245,13 @@ class Story:
                     self.say("  %s: %s" % (tn, escape(str(view["error"]))))
                     continue
                 self.tally.scans += 1
-                line = "  %s %s scans %s: [cyan]%s %s[/cyan]" % (role.device_id, role.badge, tn,
-                                                                   escape(view["name"]), escape(view["phone"]))
+                line = "  %s %s scans %s: [cyan]%s %s[/cyan]" % (
+                    role.device_id,
+                    role.badge,
+                    tn,
+                    escape(view["name"]),
+                    escape(view["phone"]),
+                )
                 if i % 2 == 0 and revealed < HONEST_REVEALS:
                     fields, reason = REVEALS[revealed % len(REVEALS)]
                     got = hh.reveal(tn, fields, reason)
@@ -240,13 +282,17 @@ class Story:
         hh.scan(tn)
         got = hh.reveal(tn, ["phone"], "recipient-requested-call")
         self.tally.handheld_refusals += 0 if got else 1
-        self.say("%s asks for %s's phone again: the handheld refuses (%s)"
-                 % (role.badge, tn, escape(str(got.denied))))
+        self.say(
+            "%s asks for %s's phone again: the handheld refuses (%s)"
+            % (role.badge, tn, escape(str(got.denied)))
+        )
         hh.app.delivered.pop(tn, None)  # a handheld that forgot the seal still asks the gateway
         hh.scan(tn)
         got = hh.reveal(tn, ["phone"], "recipient-requested-call")
-        self.say("with the seal forgotten on the handheld, the gateway answers: [red]%s[/red]"
-                 % escape(str(got.denied or "GRANTED")))
+        self.say(
+            "with the seal forgotten on the handheld, the gateway answers: [red]%s[/red]"
+            % escape(str(got.denied or "GRANTED"))
+        )
         if got:
             raise StageError("the gateway granted a reveal on sealed parcel %s" % tn)
         self.advance()
@@ -262,8 +308,10 @@ class Story:
             self.say("[yellow]this broker lets anyone in: the gateway is the only gate[/yellow]")
             laptop.close()
         else:
-            self.say("the renter's laptop logs in to the broker with badge %s and its PIN: [red]refused[/red]"
-                     " (%s)" % (role.badge, escape(laptop.refused or "")))
+            self.say(
+                "the renter's laptop logs in to the broker with badge %s and its PIN: [red]refused[/red]"
+                " (%s)" % (role.badge, escape(laptop.refused or ""))
+            )
         # Even with a broker password copied off a handheld, without the handheld's key:
         victim = self.honest[-1] if len(self.honest) > 1 else self.honest[0]
         since = time.time()
@@ -273,7 +321,7 @@ class Story:
         try:
             if victim.device_id in self.handhelds:
                 self.handhelds.pop(victim.device_id).close()
-            stolen = self.handheld(fake, timeout=2.0)
+            stolen = self.handheld(fake, timeout=2.0, folder="renter-" + victim.device_id)
             stolen.login(role.badge, role.pin)
             answer = "logged in"
         except SimulatorError:
@@ -283,13 +331,16 @@ class Story:
                 stolen.close()
                 self.handhelds.pop(victim.device_id, None)
         assert self.home is not None
-        sessions = self.home.store.one("SELECT COUNT(*) FROM sessions WHERE device_id = ? AND started >= ?",
-                                       victim.device_id, since)
+        sessions = self.home.store.one(
+            "SELECT COUNT(*) FROM sessions WHERE device_id = ? AND started >= ?", victim.device_id, since
+        )
         self.tally.remote_answers = int(sessions[0]) if sessions else 0
         if answer != "no answer":
             self.tally.remote_answers += 1
-        self.say("with %s's broker password but not its key, the login with a valid badge and PIN gets"
-                 " [red]%s[/red]: %d sessions, 0 tokens" % (victim.device_id, answer, self.tally.remote_answers))
+        self.say(
+            "with %s's broker password but not its key, the login with a valid badge and PIN gets"
+            " [red]%s[/red]: %d sessions, 0 tokens" % (victim.device_id, answer, self.tally.remote_answers)
+        )
         self.advance()
 
     def scrape(self) -> None:
@@ -300,15 +351,20 @@ class Story:
         hh.login(role.badge, role.pin)
         own = [t for t in role.parcels if t in self.parcels]
         sweep = own + [t for t in self.parcels if t not in own]
-        self.say("%s logs in on %s; its modified firmware fakes a scan of all %d labels in the depot and"
-                 " asks for every name, phone and address" % (role.badge, role.device_id, len(sweep)))
+        self.say(
+            "%s logs in on %s; its modified firmware fakes a scan of all %d labels in the depot and"
+            " asks for every name, phone and address" % (role.badge, role.device_id, len(sweep))
+        )
         now = hh.now()
         session = hh.app.session or b""
         for tn in sweep:
             hh.app.send("scan", {"tracking_no": tn, "session": session}, now)
         for i, tn in enumerate(sweep, 1000):
-            hh.app.send("reveal_request", {"req": i, "tracking_no": tn, "fields": [1, 2, 3], "reason": 1,
-                                           "session": session}, now)
+            hh.app.send(
+                "reveal_request",
+                {"req": i, "tracking_no": tn, "fields": [1, 2, 3], "reason": 1, "session": session},
+                now,
+            )
         hh.wait(lambda: not hh.app.outbox, "send the sweep")
         hh.settle()
         store = self.home.store
@@ -321,18 +377,32 @@ class Story:
         self.tally.scrape_requests = answered()
         row = store.one("SELECT COUNT(DISTINCT tracking_no) FROM tokens WHERE device_id = ?", role.device_id)
         self.tally.scrape_records = int(row[0]) if row else 0
-        courier, device = registry.courier_state(store, role.badge), registry.device_state(store, role.device_id)
-        self.say("%d requests: %d parcels' data released before the sentinel stopped it; courier %s is"
-                 " [red]%s[/red], handheld %s is [red]%s[/red]"
-                 % (self.tally.scrape_requests, self.tally.scrape_records, role.badge, courier,
-                    role.device_id, device))
+        courier, device = (
+            registry.courier_state(store, role.badge),
+            registry.device_state(store, role.device_id),
+        )
+        self.say(
+            "%d requests: %d parcels' data released before the sentinel stopped it; courier %s is"
+            " [red]%s[/red], handheld %s is [red]%s[/red]"
+            % (
+                self.tally.scrape_requests,
+                self.tally.scrape_records,
+                role.badge,
+                courier,
+                role.device_id,
+                device,
+            )
+        )
         wait_for(lambda: any(t == topics.ALARM for t, _ in self.spy.collect(0.1)), 3)
         alarms = [p for t, p in self.spy.seen if t == topics.ALARM]
         self.tally.alarm_seen = bool(alarms)
         if alarms:
-            self.say("alarm on %s: [red]%s[/red]" % (topics.ALARM, escape(alarms[-1].decode("ascii", "replace"))))
-        row = store.one("SELECT incident_id FROM incidents WHERE courier_id = ? ORDER BY opened DESC",
-                        role.badge)
+            self.say(
+                "alarm on %s: [red]%s[/red]" % (topics.ALARM, escape(alarms[-1].decode("ascii", "replace")))
+            )
+        row = store.one(
+            "SELECT incident_id FROM incidents WHERE courier_id = ? ORDER BY opened DESC", role.badge
+        )
         if row is not None:
             self.tally.incident = str(row[0])
             self.say("the security officer opens the incident: whose data did the account see?")
@@ -349,10 +419,14 @@ class Story:
         hh = self.handhelds.get(lost_role.device_id)
         if hh is None:
             hh = self.handheld(lost_role)
-        self.say("%s reports handheld %s lost; it is still online (screen: %s)"
-                 % (lost_role.badge, lost_role.device_id, escape(hh.app.state)))
-        self.say("[yellow]`veilpost device revoke` is not available yet: the demo revokes with the"
-                 " registry, a retained wipe sealed by the gateway and the broker's account admin[/yellow]")
+        self.say(
+            "%s reports handheld %s lost; it is still online (screen: %s)"
+            % (lost_role.badge, lost_role.device_id, escape(hh.app.state))
+        )
+        self.say(
+            "[yellow]`veilpost device revoke` is not available yet: the demo revokes with the"
+            " registry, a retained wipe sealed by the gateway and the broker's account admin[/yellow]"
+        )
         assert self.it is not None
         from firmware import app as appmod
 
@@ -363,18 +437,36 @@ class Story:
         r = revoke_mod.revoke(self.service, self.broker, self.it, lost_role.device_id, "reported lost", wiped)
         self.tally.revocation = r
         key_gone = hh.hal.keystore.get("master") is None
-        self.say("handheld %s: [red]%s[/red] after %s; device key erased: %s; route on flash: %s"
-                 % (lost_role.device_id, hh.app.state, _secs(r.wipe_seconds), key_gone,
-                    "gone" if not any(n == "route" for n in hh.hal.flash.names()) else "still there"))
+        self.say(
+            "handheld %s: [red]%s[/red] after %s; device key erased: %s; route on flash: %s"
+            % (
+                lost_role.device_id,
+                hh.app.state,
+                _secs(r.wipe_seconds),
+                key_gone,
+                "gone" if not any(n == "route" for n in hh.hal.flash.names()) else "still there",
+            )
+        )
         if r.broker_disabled:
             self.say("broker account disabled and session kicked %s after the revoke" % _secs(r.kick_seconds))
-        thief = MqttClient(self.broker, lost_role.mqtt.get("username"), lost_role.mqtt.get("password"),
-                           "thief-" + self.tag, timeout=3)
+        thief = MqttClient(
+            self.broker,
+            lost_role.mqtt.get("username"),
+            lost_role.mqtt.get("password"),
+            "thief-" + self.tag,
+            timeout=3,
+        )
         self.tally.thief_reconnect_refused = not thief.connected
         if thief.connected:
             thief.close()
-        self.say("the finder tries the handheld's broker password: %s"
-                 % ("[red]refused[/red]" if not thief.connected else "[yellow]connected (no broker admin)[/yellow]"))
+        self.say(
+            "the finder tries the handheld's broker password: %s"
+            % (
+                "[red]refused[/red]"
+                if not thief.connected
+                else "[yellow]connected (no broker admin)[/yellow]"
+            )
+        )
         revoke_mod.clear_retained(self.it, lost_role.device_id)
         self.advance()
 
@@ -407,6 +499,10 @@ class Story:
             self.home.close()
 
 
+def _has_route(hh: Handheld, parcels: list[str]) -> bool:
+    return all(t in hh.app.parcels for t in parcels)
+
+
 def _q(text: str) -> str:
     import json
 
@@ -414,4 +510,4 @@ def _q(text: str) -> str:
 
 
 def _secs(value: float | None) -> str:
-    return "n/a" if value is None else "%.2f s" % value
+    return "n/a" if value is None else "%.0f ms" % (value * 1000)
