@@ -123,9 +123,15 @@ class Story:
 
     def command(self, *args: str) -> str:
         line, output = veilpost(self.home_dir, *args)
-        self.c.print("[dim]$[/dim] [bold]%s[/bold]" % escape(line.replace(str(self.work) + "/", "")))
-        if output:
-            self.c.print("[dim]%s[/dim]" % escape(output))
+        line = line.replace(str(self.work) + "/", "")
+        if len(line) > 160:
+            line = line[:120] + " … " + line[-40:]
+        self.c.print("[dim]$[/dim] [bold]%s[/bold]" % escape(line))
+        lines = output.splitlines()
+        if len(lines) > 12:
+            lines = lines[:4] + ["… %d more lines …" % (len(lines) - 8)] + lines[-4:]
+        if lines:
+            self.c.print("[dim]%s[/dim]" % escape("\n".join(lines)))
         return output
 
     def left(self) -> float:
@@ -213,7 +219,7 @@ class Story:
         folder = self.out / "labels"
         folder.mkdir(parents=True, exist_ok=True)
         for label in printed[:MAX_PNGS]:
-            if self.left() < 30:
+            if self.tally.pngs and self.left() < 15:
                 break
             path = label.render_png(folder / ("%s.png" % (label.tracking_no or len(self.tally.pngs))))
             self.tally.pngs.append(str(path))
@@ -237,7 +243,7 @@ class Story:
             hh.wait(functools.partial(_has_route, hh, role.parcels), "receive the route")
             revealed = 0
             for i, tn in enumerate(role.parcels):
-                if self.left() < 20:
+                if self.left() < 10:
                     self.say("[yellow]time bound reached: %s stops here[/yellow]" % role.badge)
                     break
                 view = hh.scan(tn)
