@@ -218,10 +218,16 @@ class Story:
         self.advance(len(self.parcels))
         folder = self.out / "labels"
         folder.mkdir(parents=True, exist_ok=True)
+        from printer_drivers.preview import FontMissing
+
         for label in printed[:MAX_PNGS]:
             if self.tally.pngs and self.left() < 15:
                 break
-            path = label.render_png(folder / ("%s.png" % (label.tracking_no or len(self.tally.pngs))))
+            try:
+                path = label.render_png(folder / ("%s.png" % (label.tracking_no or len(self.tally.pngs))))
+            except FontMissing as e:
+                self.say("[yellow]no label PNGs: %s[/yellow]" % escape(str(e)))
+                break
             self.tally.pngs.append(str(path))
         self.say(
             "%d labels printed on the emulated TSPL printer (%d bytes of printer commands);"
