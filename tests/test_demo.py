@@ -32,6 +32,7 @@ def run_demo(out: Path, *extra: str, env: dict[str, str] | None = None) -> dict[
 
 
 def check_summary(summary: dict[str, Any], out: Path) -> None:
+    assert summary["problems"] == []
     counts = summary["counts"]
     for key in (
         "scans",

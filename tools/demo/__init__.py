@@ -81,18 +81,20 @@ def demo_cmd(out_dir: str, manifest: str | None, broker_url: str | None, seconds
     data = Path(manifest).read_bytes() if manifest else sample_manifest()
     name = Path(manifest).name if manifest else SAMPLE
     summary = run(console, out, data, name, broker_url, seconds)
-    if summary["plaintext"]["hits"] != 0 or not summary["audit"]["verified"]:
+    if summary["plaintext"]["hits"] != 0 or not summary["audit"]["verified"] or summary["problems"]:
         raise SystemExit(1)
 
 
 def run(
     console: Any, out: Path, manifest: bytes, manifest_name: str, broker_url: str | None, seconds: float
 ) -> dict[str, Any]:
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tools.demo.report import collect, render, scan_for_plaintext
     from tools.demo.stage import Broker
     from tools.demo.story import Story
+    from tools.simulator import SimulatorError
 
     started = time.monotonic()
     log_path = out / "veilpost-demo.log"
@@ -128,12 +130,19 @@ def run(
             )
             progress.update(task, total=len(story.parcels) + sum(len(r.parcels) for r in story.honest) + 5)
             story.setup()
-            story.print_labels()
-            story.deliver()
-            story.sealed()
-            story.remote_attack()
-            story.scrape()
-            story.revoke()
+            for chapter in (
+                story.print_labels,
+                story.deliver,
+                story.sealed,
+                story.remote_attack,
+                story.scrape,
+                story.revoke,
+            ):
+                try:
+                    chapter()
+                except (SimulatorError, TimeoutError) as e:  # the story goes on; the summary says so
+                    story.problems.append("%s: %s" % (chapter.__name__, e))
+                    console.print("[red]%s did not finish: %s[/red]" % (chapter.__name__, escape(str(e))))
             verdict = story.audit()
             leaks = scan_for_plaintext(story, out, log_path)
             progress.update(task, completed=progress.tasks[0].total)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tools.demo.leaks import LeakReport, files_under, needles, plaintext_values
@@ -101,6 +102,7 @@ def collect(
             "hits": report.total,
         },
         "labels": t.pngs,
+        "problems": story.problems,
     }
 
 
@@ -125,6 +127,8 @@ def render(console: Console, summary: dict[str, Any], out: Path) -> None:
             place, str(seen["items"]), str(seen["bytes"]), ("[red]%d[/red]" if hits else "%d") % hits
         )
     console.print(leaks)
+    for problem in summary["problems"]:
+        console.print("[red]not finished: %s[/red]" % escape(problem))
     colour = "green" if p["hits"] == 0 else "red"
     console.print(
         "[bold %s]plaintext hits: %d[/bold %s] (%d personal values, searched as %d byte patterns)"

@@ -115,6 +115,7 @@ class Story:
         self.spy: Spy | None = None
         self.printer: Printer | None = None
         self.it: MqttClient | None = None
+        self.problems: list[str] = []
 
     # ---- helpers
 
@@ -244,50 +245,57 @@ class Story:
     def deliver(self) -> None:
         self.c.rule("[bold]2. Couriers log in, scan, reveal with a reason, deliver")
         for role in self.honest:
-            hh = self.handheld(role)
-            hh.login(role.badge, role.pin)
-            hh.wait(functools.partial(_has_route, hh, role.parcels), "receive the route")
-            revealed = 0
-            for i, tn in enumerate(role.parcels):
-                if self.left() < 10:
-                    self.say("[yellow]time bound reached: %s stops here[/yellow]" % role.badge)
-                    break
-                view = hh.scan(tn)
-                if "error" in view:
-                    self.say("  %s: %s" % (tn, escape(str(view["error"]))))
-                    continue
-                self.tally.scans += 1
-                line = "  %s %s scans %s: [cyan]%s %s[/cyan]" % (
-                    role.device_id,
-                    role.badge,
-                    tn,
-                    escape(view["name"]),
-                    escape(view["phone"]),
-                )
-                if i % 2 == 0 and revealed < HONEST_REVEALS:
-                    fields, reason = REVEALS[revealed % len(REVEALS)]
-                    got = hh.reveal(tn, fields, reason)
-                    revealed += 1
-                    if got:
-                        line += "; reveals %s (%s): shown on the handheld only" % ("+".join(fields), reason)
-                    else:
-                        line += "; reveal refused: %s" % escape(str(got.denied))
-                if hh.deliver(tn, code="135790"):
-                    self.tally.delivered += 1
-                    line += "; delivered, sealed"
-                self.say(line)
-                self.advance()
-            held = sum(1 for t in role.parcels if hh.app.tokens.view(t, hh.now()) is not None)
-            self.say("  %s ends the route: %d tokens left on the handheld" % (role.badge, held))
+            try:
+                self._route(role)
+            except SimulatorError as e:  # one handheld's trouble does not stop the others
+                self.problems.append("%s on %s: %s" % (role.badge, role.device_id, e))
+                self.say("[red]%s on %s stopped: %s[/red]" % (role.badge, role.device_id, escape(str(e))))
+
+    def _route(self, role: Role) -> None:
+        hh = self.handheld(role)
+        hh.login(role.badge, role.pin)
+        hh.wait(functools.partial(_has_route, hh, role.parcels), "receive the route")
+        revealed = 0
+        for i, tn in enumerate(role.parcels):
+            if self.left() < 10:
+                self.say("[yellow]time bound reached: %s stops here[/yellow]" % role.badge)
+                break
+            view = hh.scan(tn)
+            if "error" in view:
+                self.say("  %s: %s" % (tn, escape(str(view["error"]))))
+                continue
+            self.tally.scans += 1
+            line = "  %s %s scans %s: [cyan]%s %s[/cyan]" % (
+                role.device_id,
+                role.badge,
+                tn,
+                escape(view["name"]),
+                escape(view["phone"]),
+            )
+            if i % 2 == 0 and revealed < HONEST_REVEALS:
+                fields, reason = REVEALS[revealed % len(REVEALS)]
+                got = hh.reveal(tn, fields, reason)
+                revealed += 1
+                if got:
+                    line += "; reveals %s (%s): shown on the handheld only" % ("+".join(fields), reason)
+                else:
+                    line += "; reveal refused: %s" % escape(str(got.denied))
+            if hh.deliver(tn, code="135790"):
+                self.tally.delivered += 1
+                line += "; delivered, sealed"
+            self.say(line)
+            self.advance()
+        held = sum(1 for t in role.parcels if hh.app.tokens.view(t, hh.now()) is not None)
+        self.say("  %s ends the route: %d tokens left on the handheld" % (role.badge, held))
 
     # ---- 3. a reveal on a sealed parcel
 
     def sealed(self) -> None:
         self.c.rule("[bold]3. A reveal on a sealed parcel is refused")
         role = self.honest[0]
-        hh = self.handhelds[role.device_id]
-        done = [t for t in role.parcels if t in hh.app.delivered]
-        if not done:
+        hh = self.handhelds.get(role.device_id)
+        done = [t for t in role.parcels if hh is not None and t in hh.app.delivered]
+        if hh is None or not done:
             self.say("[yellow]no parcel was delivered, nothing sealed to try[/yellow]")
             return
         tn = done[0]
