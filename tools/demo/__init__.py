@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ import click
 
 DEFAULT_SECONDS = 55.0
 SAMPLE = "sample_manifest.csv"
+
+
+def _name(chapter: Any) -> str:
+    return str(getattr(chapter, "__name__", None) or chapter.func.__name__)
 
 
 def sample_manifest() -> bytes:
@@ -91,6 +96,7 @@ def run(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from tools.demo import attacks
     from tools.demo.report import collect, render, scan_for_plaintext
     from tools.demo.stage import Broker
     from tools.demo.story import Story
@@ -130,19 +136,20 @@ def run(
             )
             progress.update(task, total=len(story.parcels) + sum(len(r.parcels) for r in story.honest) + 5)
             story.setup()
-            for chapter in (
+            chapters: list[Any] = [
                 story.print_labels,
                 story.deliver,
                 story.sealed,
-                story.remote_attack,
-                story.scrape,
-                story.revoke,
-            ):
+                partial(attacks.remote_attack, story),
+                partial(attacks.scrape, story),
+                partial(attacks.revoke, story),
+            ]
+            for chapter in chapters:
                 try:
                     chapter()
                 except (SimulatorError, TimeoutError) as e:  # the story goes on; the summary says so
-                    story.problems.append("%s: %s" % (chapter.__name__, e))
-                    console.print("[red]%s did not finish: %s[/red]" % (chapter.__name__, escape(str(e))))
+                    story.problems.append("%s: %s" % (_name(chapter), e))
+                    console.print("[red]%s did not finish: %s[/red]" % (_name(chapter), escape(str(e))))
             verdict = story.audit()
             leaks = scan_for_plaintext(story, out, log_path)
             progress.update(task, completed=progress.tasks[0].total)

@@ -1,7 +1,7 @@
-"""The six chapters of `veilpost demo`, each one a user doing what they do
-with the real parts: the depot prints, couriers deliver on handhelds running
-the firmware source, a rented account attacks, IT revokes a lost handheld,
-and the audit log is verified."""
+"""The story of `veilpost demo`, each chapter a user doing what they do with
+the real parts: setting up the depot, printing waybills, couriers delivering
+on handhelds that run the firmware source, a sealed parcel, and the audit
+log verified. The attacks and the revocation are in tools/demo/attacks.py."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from rich.progress import Progress
 
 from gateway import registry
 from gateway.home import Home, open_home
-from protocol import topics
 from tools.demo import revoke as revoke_mod
-from tools.demo.stage import Broker, MqttClient, Printer, Spy, StageError, veilpost, wait_for
+from tools.demo.stage import Broker, MqttClient, Printer, Spy, StageError, veilpost
 from tools.simulator import Handheld, SimulatorError
 
 DEPOT = "D-DEMO"
@@ -317,179 +316,6 @@ class Story:
             raise StageError("the gateway granted a reveal on sealed parcel %s" % tn)
         self.advance()
 
-    # ---- 4. a rented account attacks
-
-    def remote_attack(self) -> None:
-        self.c.rule("[bold]4a. A rented account, from far away: badge and PIN, no handheld")
-        role = self.rented
-        laptop = MqttClient(self.broker, role.badge, role.pin, "laptop-" + self.tag, timeout=3)
-        self.tally.remote_broker_refused = not laptop.connected
-        if laptop.connected:
-            self.say("[yellow]this broker lets anyone in: the gateway is the only gate[/yellow]")
-            laptop.close()
-        else:
-            self.say(
-                "the renter's laptop logs in to the broker with badge %s and its PIN: [red]refused[/red]"
-                " (%s)" % (role.badge, escape(laptop.refused or ""))
-            )
-        # Even with a broker password copied off a handheld, without the handheld's key:
-        victim = self.honest[-1] if len(self.honest) > 1 else self.honest[0]
-        since = time.time()
-        fake = Role(role.badge, role.pin, victim.device_id, [], secrets.token_bytes(32), dict(victim.mqtt))
-        answer = "no answer"
-        stolen: Handheld | None = None
-        try:
-            if victim.device_id in self.handhelds:
-                self.handhelds.pop(victim.device_id).close()
-            stolen = self.handheld(fake, timeout=2.0, folder="renter-" + victim.device_id)
-            stolen.login(role.badge, role.pin)
-            answer = "logged in"
-        except SimulatorError:
-            pass
-        finally:
-            if stolen is not None:
-                stolen.close()
-                self.handhelds.pop(victim.device_id, None)
-        assert self.home is not None
-        sessions = self.home.store.one(
-            "SELECT COUNT(*) FROM sessions WHERE device_id = ? AND started >= ?", victim.device_id, since
-        )
-        self.tally.remote_answers = int(sessions[0]) if sessions else 0
-        if answer != "no answer":
-            self.tally.remote_answers += 1
-        self.say(
-            "with %s's broker password but not its key, the login with a valid badge and PIN gets"
-            " [red]%s[/red]: %d sessions, 0 tokens" % (victim.device_id, answer, self.tally.remote_answers)
-        )
-        self.advance()
-
-    def scrape(self) -> None:
-        self.c.rule("[bold]4b. A rented account on a handheld scrapes the depot")
-        role = self.rented
-        assert self.home is not None and self.spy is not None
-        hh = self.handheld(role)
-        hh.login(role.badge, role.pin)
-        own = [t for t in role.parcels if t in self.parcels]
-        sweep = own + [t for t in self.parcels if t not in own]
-        self.say(
-            "%s logs in on %s; its modified firmware fakes a scan of all %d labels in the depot and"
-            " asks for every name, phone and address" % (role.badge, role.device_id, len(sweep))
-        )
-        now = hh.now()
-        session = hh.app.session or b""
-        for tn in sweep:
-            hh.app.send("scan", {"tracking_no": tn, "session": session}, now)
-        for i, tn in enumerate(sweep, 1000):
-            hh.app.send(
-                "reveal_request",
-                {"req": i, "tracking_no": tn, "fields": [1, 2, 3], "reason": 1, "session": session},
-                now,
-            )
-        hh.wait(lambda: not hh.app.outbox, "send the sweep")
-        hh.settle()
-        store = self.home.store
-
-        def answered() -> int:
-            row = store.one("SELECT COUNT(*) FROM requests WHERE device_id = ?", role.device_id)
-            return int(row[0]) if row else 0
-
-        wait_for(lambda: answered() >= len(sweep), 10)
-        self.tally.scrape_requests = answered()
-        row = store.one("SELECT COUNT(DISTINCT tracking_no) FROM tokens WHERE device_id = ?", role.device_id)
-        self.tally.scrape_records = int(row[0]) if row else 0
-        courier, device = (
-            registry.courier_state(store, role.badge),
-            registry.device_state(store, role.device_id),
-        )
-        self.say(
-            "%d requests: %d parcels' data released before the sentinel stopped it; courier %s is"
-            " [red]%s[/red], handheld %s is [red]%s[/red]"
-            % (
-                self.tally.scrape_requests,
-                self.tally.scrape_records,
-                role.badge,
-                courier,
-                role.device_id,
-                device,
-            )
-        )
-        wait_for(lambda: any(t == topics.ALARM for t, _ in self.spy.collect(0.1)), 3)
-        alarms = [p for t, p in self.spy.seen if t == topics.ALARM]
-        self.tally.alarm_seen = bool(alarms)
-        if alarms:
-            self.say(
-                "alarm on %s: [red]%s[/red]" % (topics.ALARM, escape(alarms[-1].decode("ascii", "replace")))
-            )
-        row = store.one(
-            "SELECT incident_id FROM incidents WHERE courier_id = ? ORDER BY opened DESC", role.badge
-        )
-        if row is not None:
-            self.tally.incident = str(row[0])
-            self.say("the security officer opens the incident: whose data did the account see?")
-            self.command("incidents", "show", self.tally.incident)
-        hh.close()
-        self.handhelds.pop(role.device_id, None)
-        self.advance()
-
-    # ---- 5. IT revokes a lost handheld
-
-    def revoke(self) -> None:
-        self.c.rule("[bold]5. IT revokes a lost handheld, and it is wiped")
-        lost_role = self.honest[0]
-        hh = self.handhelds.get(lost_role.device_id)
-        if hh is None:
-            hh = self.handheld(lost_role)
-        self.say(
-            "%s reports handheld %s lost; it is still online (screen: %s)"
-            % (lost_role.badge, lost_role.device_id, escape(hh.app.state))
-        )
-        self.say(
-            "[yellow]`veilpost device revoke` is not available yet: the demo revokes with the"
-            " registry, a retained wipe sealed by the gateway and the broker's account admin[/yellow]"
-        )
-        assert self.it is not None
-        from firmware import app as appmod
-
-        def wiped() -> bool:
-            hh.step()
-            return hh.app.state == appmod.WIPED
-
-        r = revoke_mod.revoke(self.service, self.broker, self.it, lost_role.device_id, "reported lost", wiped)
-        self.tally.revocation = r
-        key_gone = hh.hal.keystore.get("master") is None
-        self.say(
-            "handheld %s: [red]%s[/red] after %s; device key erased: %s; route on flash: %s"
-            % (
-                lost_role.device_id,
-                hh.app.state,
-                _secs(r.wipe_seconds),
-                key_gone,
-                "gone" if not any(n == "route" for n in hh.hal.flash.names()) else "still there",
-            )
-        )
-        if r.broker_disabled:
-            self.say("broker account disabled and session kicked %s after the revoke" % _secs(r.kick_seconds))
-        thief = MqttClient(
-            self.broker,
-            lost_role.mqtt.get("username"),
-            lost_role.mqtt.get("password"),
-            "thief-" + self.tag,
-            timeout=3,
-        )
-        self.tally.thief_reconnect_refused = not thief.connected
-        if thief.connected:
-            thief.close()
-        self.say(
-            "the finder tries the handheld's broker password: %s"
-            % (
-                "[red]refused[/red]"
-                if not thief.connected
-                else "[yellow]connected (no broker admin)[/yellow]"
-            )
-        )
-        revoke_mod.clear_retained(self.it, lost_role.device_id)
-        self.advance()
-
     # ---- 6. the audit log verifies
 
     def audit(self) -> Any:
@@ -529,5 +355,5 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def _secs(value: float | None) -> str:
+def ms(value: float | None) -> str:
     return "n/a" if value is None else "%.0f ms" % (value * 1000)
