@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import Progress
 
 from gateway import registry
@@ -264,6 +265,14 @@ class Story:
                 self.say("  %s: %s" % (tn, escape(str(view["error"]))))
                 continue
             self.tally.scans += 1
+            if self.tally.scans == 1:
+                self.c.print(
+                    Panel(
+                        escape(str(view["screen"])),
+                        title="%s screen after the scan" % role.device_id,
+                        expand=False,
+                    )
+                )
             line = "  %s %s scans %s: [cyan]%s %s[/cyan]" % (
                 role.device_id,
                 role.badge,
@@ -277,6 +286,8 @@ class Story:
                 revealed += 1
                 if got:
                     line += "; reveals %s (%s): shown on the handheld only" % ("+".join(fields), reason)
+                    if self.tally.scans == 1:
+                        self._show_revealed(hh, role, got.shown)
                 else:
                     line += "; reveal refused: %s" % escape(str(got.denied))
             if hh.deliver(tn, code="135790"):
@@ -286,6 +297,16 @@ class Story:
             self.advance()
         held = sum(1 for t in role.parcels if hh.app.tokens.view(t, hh.now()) is not None)
         self.say("  %s ends the route: %d tokens left on the handheld" % (role.badge, held))
+
+    def _show_revealed(self, hh: Handheld, role: Role, shown: dict[str, str]) -> None:
+        """The screen while a field is revealed, with the value itself blacked
+        out here: the plaintext is for the courier's eyes, not this terminal."""
+        screen = hh.screen()
+        for value in shown.values():
+            screen = screen.replace(value, "█" * len(value))
+        self.c.print(
+            Panel(escape(screen), title="%s screen during the reveal" % role.device_id, expand=False)
+        )
 
     # ---- 3. a reveal on a sealed parcel
 
