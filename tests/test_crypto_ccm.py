@@ -89,6 +89,14 @@ def test_input_shorter_than_the_tag_is_malformed(aead) -> None:
         assert e.value.code == MALFORMED
 
 
+def test_tag_length_outside_rfc3610_is_refused() -> None:
+    for m in (0, 2, 5, 18):
+        with pytest.raises(ValueError):
+            ccm.seal(bytes(16), bytes(13), b"", b"", tag_len=m)
+        with pytest.raises(ValueError):
+            ccm.open(bytes(16), bytes(13), b"", bytes(20), tag_len=m)
+
+
 def test_wrong_nonce_length_is_refused() -> None:
     with pytest.raises(ValueError):
         ccm.seal(bytes(16), bytes(12), b"", b"")
