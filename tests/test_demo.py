@@ -52,6 +52,7 @@ def check_summary(summary: dict[str, Any], out: Path) -> None:
     assert summary["audit"]["verified"] is True
     plaintext = summary["plaintext"]
     assert plaintext["hits"] == 0, plaintext["hits_by_place"]
+    assert plaintext["control_hits_in_manifest"] >= plaintext["values"]  # the search does find plaintext
     for place in ("broker messages", "handheld flash", "log file", "print spool", "label commands"):
         assert plaintext["scanned"][place]["bytes"] > 0, place
     attacks = summary["attacks"]

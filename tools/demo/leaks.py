@@ -68,6 +68,7 @@ class LeakReport:
 
     scanned: dict[str, dict[str, int]] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    control: int = 0  # hits in a blob known to hold the plaintext
 
     def scan(self, place: str, blobs: Iterable[bytes], needle_list: list[bytes]) -> None:
         seen = self.scanned.setdefault(place, {"items": 0, "bytes": 0})

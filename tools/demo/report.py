@@ -29,6 +29,10 @@ def scan_for_plaintext(story: Any, out: Path, log_path: Path) -> tuple[LeakRepor
     database = sorted(story.home_dir.glob(story.home.config.database + "*"))
     report.scan("gateway database", files_under(*database), search)
     report.scan("label PNGs", files_under(out / "labels") if (out / "labels").exists() else [], search)
+    # The search must find what is there: the manifest itself is the control.
+    control = LeakReport()
+    control.scan("manifest", [story.manifest], search)
+    report.control = control.total
     return report, len(values), len(search)
 
 
@@ -100,6 +104,7 @@ def collect(
             "scanned": report.scanned,
             "hits_by_place": report.hits,
             "hits": report.total,
+            "control_hits_in_manifest": report.control,
         },
         "labels": t.pngs,
         "problems": story.problems,
@@ -131,8 +136,9 @@ def render(console: Console, summary: dict[str, Any], out: Path) -> None:
         console.print("[red]not finished: %s[/red]" % escape(problem))
     colour = "green" if p["hits"] == 0 else "red"
     console.print(
-        "[bold %s]plaintext hits: %d[/bold %s] (%d personal values, searched as %d byte patterns)"
-        % (colour, p["hits"], colour, p["values"], p["needles"])
+        "[bold %s]plaintext hits: %d[/bold %s] (%d personal values, searched as %d byte patterns;"
+        " the same search finds %d in the manifest itself)"
+        % (colour, p["hits"], colour, p["values"], p["needles"], p["control_hits_in_manifest"])
     )
     console.print(
         "summary.json, label PNGs and the log are in [bold]%s[/bold]; the run took %.1f s"
