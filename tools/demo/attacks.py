@@ -141,7 +141,7 @@ def revoke(story: Story) -> None:
     if hh is None:
         hh = story.handheld(lost_role)
     story.say(
-        "%s reports handheld %s lost; it is still online (screen: %s)"
+        "%s reports handheld %s lost; it is still online (state: %s)"
         % (lost_role.badge, lost_role.device_id, escape(hh.app.state))
     )
     story.say(
@@ -159,11 +159,12 @@ def revoke(story: Story) -> None:
     story.tally.revocation = r
     key_gone = hh.hal.keystore.get("master") is None
     story.say(
-        "handheld %s: [red]%s[/red] after %s; device key erased: %s; route on flash: %s"
+        "handheld %s: [red]%s[/red] after %s (screen: %s); device key erased: %s; route on flash: %s"
         % (
             lost_role.device_id,
             hh.app.state,
             ms(r.wipe_seconds),
+            escape(hh.screen().strip()),
             key_gone,
             "gone" if not any(n == "route" for n in hh.hal.flash.names()) else "still there",
         )
