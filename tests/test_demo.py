@@ -77,7 +77,7 @@ def test_demo_on_the_embedded_broker_leaks_no_plaintext_and_verifies_its_audit_l
 
 @pytest.mark.slow
 @pytest.mark.mosquitto
-def test_demo_on_mosquitto_leaks_no_plaintext_and_verifies_its_audit_log(
+def test_demo_on_mosquitto_leaks_no_plaintext_verifies_its_audit_log_and_cleans_up(
     tmp_path: Path, mosquitto_broker: Any
 ) -> None:
     out = tmp_path / "demo"
@@ -88,6 +88,10 @@ def test_demo_on_mosquitto_leaks_no_plaintext_and_verifies_its_audit_log(
     assert summary["broker"] == "%s:%d" % (mosquitto_broker.host, mosquitto_broker.port)
     assert summary["attacks"]["remote_broker_refused"] is True
     assert summary["revocation"]["broker_disabled"] is True
+    # A second run on the same broker works: the first left no accounts, no
+    # retained wipe and no gateway session behind.
+    again = run_demo(tmp_path / "again", "--broker", url, env={"VEILPOST_BROKER_PASSWORD": password})
+    check_summary(again, tmp_path / "again")
     # The demo removes the accounts it made: only the broker's own remain.
     assert not [
         u for u in mosquitto_broker.admin.usernames() if u.startswith(("HH-", "vp-gw-demo", "vp-it-demo"))

@@ -252,6 +252,32 @@ def veilpost(home: Path, *args: str) -> tuple[str, str]:
     return line, result.output.rstrip()
 
 
+def end_session(broker: Broker, client_id: str, username: str | None, password: str | None) -> bool:
+    """Connect once as `client_id` with a clean start and no session expiry,
+    then leave: the broker forgets that client's session and subscriptions."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    done = threading.Event()
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=False
+    )
+    if username is not None:
+        client.username_pw_set(username, password)
+    client.on_connect = lambda *_a: done.set()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    try:
+        client.connect(broker.host, broker.port, keepalive=10, clean_start=True, properties=props)
+    except OSError:
+        return False
+    client.loop_start()
+    ok = done.wait(3)
+    client.disconnect()
+    client.loop_stop()
+    return ok
+
+
 def wait_for(cond: Any, timeout: float, step: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

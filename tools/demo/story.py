@@ -22,7 +22,7 @@ from rich.progress import Progress
 from gateway import registry
 from gateway.home import Home, open_home
 from tools.demo import revoke as revoke_mod
-from tools.demo.stage import Broker, MqttClient, Printer, Spy, StageError, veilpost
+from tools.demo.stage import Broker, MqttClient, Printer, Spy, StageError, end_session, veilpost
 from tools.simulator import Handheld, SimulatorError
 
 DEPOT = "D-DEMO"
@@ -116,6 +116,7 @@ class Story:
         self.printer: Printer | None = None
         self.it: MqttClient | None = None
         self.problems: list[str] = []
+        self.gateway_account: tuple[str | None, str | None] = (None, None)
 
     # ---- helpers
 
@@ -152,7 +153,7 @@ class Story:
     def setup(self) -> None:
         self.c.rule("[bold]Setting up the depot")
         self.spy = Spy(self.broker)
-        gw_user, gw_pass = self.broker.add_gateway("vp-gw-demo-" + self.tag)
+        gw_user, gw_pass = self.gateway_account = self.broker.add_gateway("vp-gw-demo-" + self.tag)
         self.home_dir.mkdir(parents=True)
         lines = [
             'durability = "normal"',
@@ -160,6 +161,9 @@ class Story:
             "broker = %s" % _q(self.broker.host),
             "port = %d" % self.broker.port,
             "client_id = %s" % _q("veilpost-demo-" + self.tag),
+            # The only gateway of this run: a plain subscription, so sessions
+            # other gateways left on a shared broker cannot take its messages.
+            "shared = false",
         ]
         if gw_user:
             lines += ["username = %s" % _q(gw_user), "password = %s" % _q(gw_pass or "")]
@@ -359,6 +363,9 @@ class Story:
             hh.close()
         if self.service is not None:
             self.service.stop()
+        if self.home is not None and self.broker.kind == "external":
+            # The gateway's persistent session would outlive the run on the broker.
+            end_session(self.broker, self.home.config.mqtt.client_id, *self.gateway_account)
         for part in (self.it, self.spy, self.printer):
             if part is not None:
                 part.close()
