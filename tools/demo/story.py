@@ -35,6 +35,7 @@ REVEALS = [
 ]
 MAX_PNGS = 40
 MAX_HONEST = 5
+DETAILED = 6  # parcels per courier told line by line; the rest show on the progress bar
 
 
 @dataclass
@@ -297,10 +298,15 @@ class Story:
             if hh.deliver(tn, code="135790"):
                 self.tally.delivered += 1
                 line += "; delivered, sealed"
-            self.say(line)
+            if i < DETAILED:
+                self.say(line)
             self.advance()
         held = sum(1 for t in role.parcels if hh.app.tokens.view(t, hh.now()) is not None)
-        self.say("  %s ends the route: %d tokens left on the handheld" % (role.badge, held))
+        delivered = sum(1 for t in role.parcels if t in hh.app.delivered)
+        self.say(
+            "  %s ends the route: %d of %d parcels delivered (%d reveals); %d tokens left on the handheld"
+            % (role.badge, delivered, len(role.parcels), revealed, held)
+        )
 
     def _show_revealed(self, hh: Handheld, role: Role, shown: dict[str, str]) -> None:
         """The screen while a field is revealed, with the value itself blacked
