@@ -10,6 +10,8 @@ import pytest
 pytest_plugins: list[str] = [
     "tests.fixtures.micropython",
     "tests.fixtures.brokers",
+    "tests.fixtures.printers",
+    "tests.fixtures.gateway",
 ]
 
 ON_CI = bool(os.environ.get("VEILPOST_CI") or os.environ.get("CI"))

@@ -1,0 +1,281 @@
+"""What the gateway does with each message a handheld sends. Every handler
+runs inside the worker's batch transaction and appends its replies to the
+batch; nothing is published before the commit. Channels are cached per
+device; their replay windows are saved in the batch commit."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import metrics, registry, retention
+from gateway.home import Home
+from gateway.logs import log_event
+from gateway.reveal import RevealDesk, RevealRequest, shift_bounds
+from gateway.sentinel import Alarm
+from gateway.store import Handle
+from protocol import messages
+from protocol._fast import CryptographyAEAD
+from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
+from protocol.replay import ReplayWindow
+from protocol.session import GATEWAY, Channel
+
+Msg = dict[str, Any]
+SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
+ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
+_AEAD = CryptographyAEAD(cache_size=4096)
+
+
+@dataclass
+class Reply:
+    device_id: str
+    name: str
+    fields: dict[str, Any]
+    retain: bool = False
+    t0: float = 0.0  # arrival of the request, for the latency histogram
+
+
+@dataclass
+class Work:
+    """What one batch produced, published after its commit."""
+    replies: list[Reply] = field(default_factory=list)
+    alarms: list[Alarm] = field(default_factory=list)
+    t0: float = 0.0  # arrival of the message being handled
+
+
+def _forbidden(text: str) -> ProtocolError:
+    return ProtocolError(text, -1, FORBIDDEN)
+
+
+class Handlers:
+    def __init__(self, home: Home, clock: Callable[[], float] = time.time) -> None:
+        self.home = home
+        self.cfg = home.config
+        self.clock = clock
+        self.desk = RevealDesk(home.store, home.vault, home.audit, home.config, home.zone)
+        self._channels: dict[str, Channel] = {}
+        self._reserved: dict[str, int] = {}
+        self._touched: set[str] = set()
+
+    # ---- channels
+
+    def begin(self) -> None:
+        self._touched = set()
+
+    def channel(self, tx: Handle, device_id: str) -> Channel | None:
+        """The device's channel, or None for an unknown device; a revoked
+        device raises (its messages are dropped, never answered)."""
+        row = tx.one("SELECT state, up_window, down_seq FROM devices WHERE device_id = ?", device_id)
+        if row is None:
+            return None
+        if row[0] == "revoked":
+            self._channels.pop(device_id, None)
+            raise ProtocolError("device " + device_id + " is revoked", -1, REVOKED)
+        ch = self._channels.get(device_id)
+        if ch is None:
+            secret = registry.device_secret(tx, self.home.keys.kek, device_id)
+            assert secret is not None
+            window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
+            ch = Channel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
+            self._channels[device_id] = ch
+            self._reserved[device_id] = int(row[2])
+        self._touched.add(device_id)
+        return ch
+
+    def save_windows(self, tx: Handle) -> None:
+        for device_id in self._touched:
+            ch = self._channels.get(device_id)
+            if ch is not None:
+                tx.run("UPDATE devices SET up_window = ? WHERE device_id = ?",
+                       json.dumps(ch.replay.state()), device_id)
+
+    def forget_channels(self) -> None:
+        """After a failed commit: reload these channels from the database."""
+        for device_id in self._touched:
+            self._channels.pop(device_id, None)
+
+    def seal_reply(self, device_id: str, name: str, fields: dict[str, Any], now: float) -> bytes:
+        ch = self._channels.get(device_id)
+        if ch is None:
+            with self.home.store.transaction() as tx:
+                ch = self.channel(tx, device_id)
+            if ch is None:
+                raise ProtocolError("no device " + device_id, -1, FORBIDDEN)
+        fields = dict(fields)
+        values = fields.pop("_values", None)
+        if values is not None:
+            fields["token"] = ch.seal_token(fields["tracking_no"], values, fields["cti"], fields["exp"])
+        if ch.send_seq >= self._reserved.get(device_id, 0):
+            # Reserve ahead before using: a restart never reuses a nonce.
+            reserve = ch.send_seq + SEQ_BLOCK
+            self.home.store.run("UPDATE devices SET down_seq = ? WHERE device_id = ?", reserve, device_id)
+            self._reserved[device_id] = reserve
+        return bytes(ch.wrap(name, fields, int(now)))
+
+    # ---- dispatch
+
+    def dispatch(self, tx: Handle, device_id: str, name: str, f: Msg, now: float,
+                 work: Work, nested: bool = False) -> None:
+        handler = getattr(self, "_on_" + name, None)
+        if handler is None or (nested and name == "batch"):
+            raise ProtocolError("a handheld does not send " + name, -1, UNKNOWN_MESSAGE)
+        handler(tx, device_id, f, now, work)
+
+    def _courier(self, tx: Handle, device_id: str, session: bytes) -> str:
+        row = registry.session_on(tx, device_id)
+        if row is None or row[0] != bytes(session).hex():
+            raise _forbidden("not logged in on device " + device_id)
+        return row[1]
+
+    def _on_hello(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        state = registry.device_state(tx, device_id)
+        tx.run("UPDATE devices SET fw = ?, last_seen = ? WHERE device_id = ?", f["fw"][:32], now, device_id)
+        if state == "provisioned":
+            # The first message under its key proves the device holds its secret.
+            registry.set_device_state(tx, device_id, "active")
+            self.home.audit.append(tx, now, "gateway", device_id, "activate", "", "ok", "")
+
+    def _on_login(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        badge = f["badge"]
+        audit = self.home.audit
+        actor = audit.person("courier", badge)
+        state = registry.device_state(tx, device_id)
+        pin = bytes(f["pin_proof"]).decode("utf-8", "replace")
+        reason = ""
+        if state != "active":
+            reason = "device %s is %s" % (device_id, state)
+        elif not registry.verify_pin(tx, badge, pin):
+            reason = "badge or PIN is wrong"
+        elif registry.courier_state(tx, badge) != "active":
+            reason = "courier %s is suspended" % badge
+        if reason:
+            audit.append(tx, now, actor, device_id, "login", "", "denied", reason.split(" ")[-1])
+            work.replies.append(Reply(device_id, "login_result", {"ok": False, "reason": reason}))
+            return
+        session = bytes.fromhex(registry.login(tx, badge, device_id, now))
+        tx.run("UPDATE devices SET last_seen = ? WHERE device_id = ?", now, device_id)
+        shift = str(tx.one("SELECT shift FROM couriers WHERE courier_id = ?", badge)[0])  # type: ignore[index]
+        shift_end = int(shift_bounds(shift, now, self.home.zone)[1])
+        audit.append(tx, now, actor, device_id, "login", "", "ok", "")
+        work.replies.append(Reply(device_id, "login_result", {
+            "ok": True, "session": session, "courier": badge, "shift_end": shift_end}))
+
+    def _on_logout(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        courier = self._courier(tx, device_id, f["session"])
+        registry.logout(tx, device_id, now)
+        self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id, "logout")
+
+    def _on_route_request(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        courier = self._courier(tx, device_id, f["session"])
+        routes = [r[0] for r in tx.all("SELECT route_id FROM routes WHERE courier_id = ? AND state = 'active'"
+                                       " ORDER BY route_id", courier)]
+        if f.get("route"):
+            if f["route"] not in routes:
+                raise _forbidden("route %s is not an active route of courier %s" % (f["route"], courier))
+            routes = [f["route"]]
+        for route in routes:
+            rows = tx.all("SELECT tracking_no, masked_receiver_name, masked_receiver_phone,"
+                          " masked_receiver_address, sort_code, window_start, window_end FROM parcels"
+                          " WHERE route_id = ? AND state = 'out_for_delivery' ORDER BY tracking_no", route)
+            parcels = [{"tracking_no": r[0], "name": r[1], "phone": r[2], "address": r[3], "sort_code": r[4],
+                        "window_start": int(r[5]), "window_end": int(r[6])} for r in rows]
+            for i in range(0, max(len(parcels), 1), ROUTE_CHUNK):
+                work.replies.append(Reply(device_id, "route", {"route": route,
+                                                               "parcels": parcels[i:i + ROUTE_CHUNK]}))
+        self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id,
+                               "route", "", "ok", ",".join(routes))
+
+    def _on_scan(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        self._courier(tx, device_id, f["session"])
+        at = min(float(f.get("t", now)), now)
+        tx.run("INSERT INTO scans (device_id, tracking_no, at) VALUES (?, ?, ?) ON CONFLICT"
+               " (device_id, tracking_no) DO UPDATE SET at = excluded.at",
+               device_id, f["tracking_no"][:32], at)
+
+    def _on_reveal_request(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        req = RevealRequest(device_id, bytes(f["session"]).hex(), f["tracking_no"], list(f["fields"]),
+                            f["reason"], f["req"])
+        out = self.desk.within(tx, req, now)
+        d = out.decision
+        metrics.REVEALS.labels("granted" if d.granted else "denied").inc()
+        log_event("reveal", device=device_id, parcel=req.tracking_no, outcome=d.kind)
+        if d.granted:
+            work.replies.append(Reply(device_id, "reveal_grant", {
+                "req": req.req, "tracking_no": req.tracking_no, "cti": out.cti, "exp": out.exp,
+                "fields": sorted(out.values), "_values": out.values}, t0=work.t0))
+        else:
+            work.replies.append(Reply(device_id, "reveal_denied", {
+                "req": req.req, "tracking_no": req.tracking_no, "code": d.code, "reason": d.reason},
+                t0=work.t0))
+        if out.alarm is not None:
+            metrics.SUSPENSIONS.inc()
+            work.alarms.append(out.alarm)
+
+    def _on_delivered(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        courier = self._courier(tx, device_id, f["session"])
+        row = tx.one("SELECT r.courier_id FROM parcels p JOIN routes r ON r.route_id = p.route_id"
+                     " WHERE p.tracking_no = ?", f["tracking_no"])
+        if row is None or row[0] != courier:
+            raise _forbidden("parcel %s is not on a route of courier %s" % (f["tracking_no"], courier))
+        holders = retention.deliver(tx, self.home.audit, f["tracking_no"], courier, device_id, f["kind"], now)
+        for holder in holders:
+            work.replies.append(Reply(holder, "seal", {"tracking_no": f["tracking_no"]}))
+
+    def _on_batch(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        for item in f["items"]:
+            name, fields = messages.decode(bytes(item))
+            self.dispatch(tx, device_id, name, fields, now, work, nested=True)
+
+    def _on_token_use(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        row = tx.one("SELECT used, tracking_no FROM tokens WHERE cti = ? AND device_id = ?",
+                     bytes(f["cti"]), device_id)
+        if row is None or row[1] != f["tracking_no"]:
+            outcome = "unknown-token"
+        elif row[0] is not None:
+            outcome = "reused"
+        else:
+            outcome = "ok"
+            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", min(float(f["used_at"]), now), bytes(f["cti"]))
+        self.home.audit.append(tx, now, "device", device_id, "token-use", f["tracking_no"][:32], outcome, "")
+
+    def _on_preissue_request(self, tx: Handle, device_id: str, f: Msg, now: float,
+                             work: Work) -> None:
+        """Offline tokens: phone only, for parcels of the courier's route that
+        this device scanned during the current shift, valid to the shift end."""
+        courier = self._courier(tx, device_id, f["session"])
+        shift = str(tx.one("SELECT shift FROM couriers WHERE courier_id = ?", courier)[0])  # type: ignore[index]
+        start, end = shift_bounds(shift, now, self.home.zone)
+        rows = tx.all("SELECT p.tracking_no, p.window_end FROM parcels p"
+                      " JOIN routes r ON r.route_id = p.route_id"
+                      " JOIN scans s ON s.tracking_no = p.tracking_no AND s.device_id = ?"
+                      " WHERE r.courier_id = ? AND r.state = 'active' AND p.state = 'out_for_delivery'"
+                      " AND s.at >= ?", device_id, courier, start)
+        wanted = set(f.get("tracking_nos") or [r[0] for r in rows])
+        tokens: list[dict[str, Any]] = []
+        state = registry.courier_state(tx, courier)
+        if state == "active" and registry.device_state(tx, device_id) == "active" and start <= now < end:
+            ch = self._channels[device_id]
+            for tracking_no, window_end in rows:
+                if tracking_no not in wanted:
+                    continue
+                values = self.home.vault.read(tx, tracking_no, [messages.FIELD_PHONE])
+                cti, exp = secrets.token_bytes(8), int(min(end, window_end))
+                seq = self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id,
+                                             "preissue", tracking_no, "granted", "fields 2")
+                tx.run("INSERT INTO tokens (cti, device_id, courier_id, tracking_no, fields, issued, exp,"
+                       " used, audit_seq, offline) VALUES (?, ?, ?, ?, '2', ?, ?, NULL, ?, 1)",
+                       cti, device_id, courier, tracking_no, now, exp, seq)
+                tokens.append({"tracking_no": tracking_no, "cti": cti, "exp": exp, "fields": [2],
+                               "token": ch.seal_token(tracking_no, values, cti, exp)})
+        work.replies.append(Reply(device_id, "preissue", {"tokens": tokens}))
+
+    def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        self.home.audit.append(tx, now, "device", device_id, "command-ack", "",
+                               "ok" if f["ok"] else "failed", "command %d" % f["id"])
+
+    def retention(self, now: float) -> list[str]:
+        return retention.run_retention(self.home.store, self.home.vault, self.home.audit, self.cfg, now)

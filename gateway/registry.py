@@ -1,0 +1,155 @@
+"""Who may talk to the gateway: handheld devices and their lifecycle, couriers
+and their PINs, security officers, and courier sessions on devices. Shared
+with device provisioning; every function takes the store it works on."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from gateway.keys import KeyProvider
+from gateway.store import Handle, Store
+from gateway.vault import device_aad
+
+DEVICE_STATES = ("provisioned", "active", "suspended", "revoked")
+DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+COURIER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+SHIFT = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d\Z")
+
+
+class RegistryError(Exception):
+    """A registry operation the caller can fix (unknown id, bad PIN format...)."""
+
+
+def _pin_hash(pin: str, salt: bytes) -> bytes:
+    return Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(pin.encode())
+
+
+def add_device(store: Store, provider: KeyProvider, device_id: str, model: str, fw: str = "",
+               now: float | None = None) -> bytes:
+    """Register a handheld; returns its 32-byte master secret (shown once, for
+    provisioning). The gateway keeps it only wrapped by the KEK."""
+    if not DEVICE_ID.match(device_id):
+        raise RegistryError("device id must be 1-32 of A-Z a-z 0-9 _ -: %r" % device_id)
+    secret = secrets.token_bytes(32)
+    kek_id, wrapped = provider.wrap(secret, device_aad(device_id))
+    with store.transaction() as tx:
+        if tx.one("SELECT 1 FROM devices WHERE device_id = ?", device_id):
+            raise RegistryError("device %s already exists" % device_id)
+        tx.run(
+            "INSERT INTO devices (device_id, model, fw, state, last_seen, secret_kek, secret_wrapped,"
+            " up_window, down_seq, created) VALUES (?, ?, ?, 'provisioned', NULL, ?, ?, '', 0, ?)",
+            device_id, model, fw, kek_id, wrapped, time.time() if now is None else now,
+        )
+    return secret
+
+
+def device_secret(store: Store | Handle, provider: KeyProvider, device_id: str) -> bytes | None:
+    row = store.one("SELECT secret_kek, secret_wrapped FROM devices WHERE device_id = ?", device_id)
+    if row is None:
+        return None
+    return provider.unwrap(row[0], bytes(row[1]), device_aad(device_id))
+
+
+def device_state(store: Store | Handle, device_id: str) -> str | None:
+    row = store.one("SELECT state FROM devices WHERE device_id = ?", device_id)
+    return None if row is None else str(row[0])
+
+
+def set_device_state(tx: Store | Handle, device_id: str, state: str) -> None:
+    if state not in DEVICE_STATES:
+        raise RegistryError("device state must be one of " + ", ".join(DEVICE_STATES))
+    if tx.run("UPDATE devices SET state = ? WHERE device_id = ?", state, device_id) == 0:
+        raise RegistryError("no device " + device_id)
+
+
+def add_courier(store: Store, badge: str, pin: str, depot: str, shift: str = "07:00-21:00",
+                now: float | None = None) -> None:
+    """A courier is known by badge id (the manifest's courier_id)."""
+    if not COURIER_ID.match(badge):
+        raise RegistryError("badge id must be 1-32 of A-Z a-z 0-9 _ -: %r" % badge)
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise RegistryError("PIN must be 4 to 12 digits")
+    if not SHIFT.match(shift):
+        raise RegistryError('shift must look like "07:00-21:00": %r' % shift)
+    salt = secrets.token_bytes(16)
+    with store.transaction() as tx:
+        if tx.one("SELECT 1 FROM couriers WHERE courier_id = ?", badge):
+            raise RegistryError("courier %s already exists" % badge)
+        tx.run(
+            "INSERT INTO couriers (courier_id, depot, shift, pin_salt, pin_hash, state, created)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?)",
+            badge, depot, shift, salt, _pin_hash(pin, salt), time.time() if now is None else now,
+        )
+
+
+def verify_pin(store: Store | Handle, badge: str, pin: str) -> bool:
+    row = store.one("SELECT pin_salt, pin_hash FROM couriers WHERE courier_id = ?", badge)
+    if row is None:
+        _pin_hash(pin, b"\0" * 16)  # same cost whether or not the badge exists
+        return False
+    return hmac.compare_digest(_pin_hash(pin, bytes(row[0])), bytes(row[1]))
+
+
+def courier_state(store: Store | Handle, badge: str) -> str | None:
+    row = store.one("SELECT state FROM couriers WHERE courier_id = ?", badge)
+    return None if row is None else str(row[0])
+
+
+def set_courier_state(tx: Store | Handle, badge: str, state: str) -> None:
+    if state not in ("active", "suspended"):
+        raise RegistryError("courier state must be active or suspended")
+    if tx.run("UPDATE couriers SET state = ? WHERE courier_id = ?", state, badge) == 0:
+        raise RegistryError("no courier " + badge)
+
+
+def add_officer(store: Store, name: str, pin: str, now: float | None = None) -> None:
+    """A named security officer: lifts suspensions and approves complaint cases."""
+    if not (1 <= len(name) <= 64) or not name.isprintable():
+        raise RegistryError("officer name must be 1-64 printable characters")
+    if not (pin.isdigit() and 6 <= len(pin) <= 12):
+        raise RegistryError("officer PIN must be 6 to 12 digits")
+    salt = secrets.token_bytes(16)
+    with store.transaction() as tx:
+        if tx.one("SELECT 1 FROM officers WHERE name = ?", name):
+            raise RegistryError("officer %s already exists" % name)
+        tx.run(
+            "INSERT INTO officers (name, pin_salt, pin_hash, created) VALUES (?, ?, ?, ?)",
+            name, salt, _pin_hash(pin, salt), time.time() if now is None else now,
+        )
+
+
+def verify_officer(store: Store | Handle, name: str, pin: str) -> bool:
+    row = store.one("SELECT pin_salt, pin_hash FROM officers WHERE name = ?", name)
+    if row is None:
+        _pin_hash(pin, b"\0" * 16)
+        return False
+    return hmac.compare_digest(_pin_hash(pin, bytes(row[0])), bytes(row[1]))
+
+
+def login(tx: Handle, courier_id: str, device_id: str, now: float) -> str:
+    """Open a courier session on a device, closing any earlier one on it."""
+    tx.run("UPDATE sessions SET ended = ? WHERE device_id = ? AND ended IS NULL", now, device_id)
+    tx.run("UPDATE sessions SET ended = ? WHERE courier_id = ? AND ended IS NULL", now, courier_id)
+    session_id = secrets.token_hex(8)
+    tx.run(
+        "INSERT INTO sessions (session_id, courier_id, device_id, started, ended) VALUES (?, ?, ?, ?, NULL)",
+        session_id, courier_id, device_id, now,
+    )
+    return session_id
+
+
+def logout(tx: Handle, device_id: str, now: float) -> int:
+    return tx.run("UPDATE sessions SET ended = ? WHERE device_id = ? AND ended IS NULL", now, device_id)
+
+
+def session_on(tx: Store | Handle, device_id: str) -> tuple[str, str] | None:
+    """(session_id, courier_id) logged in on the device, if any."""
+    row = tx.one(
+        "SELECT session_id, courier_id FROM sessions WHERE device_id = ? AND ended IS NULL", device_id
+    )
+    return None if row is None else (str(row[0]), str(row[1]))

@@ -1,0 +1,104 @@
+"""After delivery: sealing, complaint cases that reopen a sealed parcel with
+two people's approval, and crypto-shredding once the retention period ends.
+Every step writes an audit entry in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway import registry
+from gateway.audit import AuditLog
+from gateway.config import Config
+from gateway.store import Handle, Store
+from gateway.vault import Vault
+
+CASE_ID_MAX = 64
+
+
+class CaseError(Exception):
+    pass
+
+
+def deliver(tx: Handle, audit: AuditLog, tracking_no: str, courier: str, device: str, proof_kind: int,
+            now: float) -> list[str]:
+    """Seal the parcel on proof of delivery. Returns the devices holding
+    unexpired tokens for it: each is told to drop them (a `seal` message)."""
+    changed = tx.run("UPDATE parcels SET state = 'delivered', delivered_at = ? WHERE tracking_no = ?"
+                     " AND state = 'out_for_delivery'", now, tracking_no)
+    holders = sorted({r[0] for r in tx.all(
+        "SELECT DISTINCT device_id FROM tokens WHERE tracking_no = ? AND exp >= ?", tracking_no, int(now))}
+        | {device})
+    audit.append(tx, now, audit.person("courier", courier), device, "deliver", tracking_no,
+                 "sealed" if changed else "already-sealed", "proof kind %d" % proof_kind)
+    return holders
+
+
+def open_case(store: Store, audit: AuditLog, case_id: str, tracking_no: str, reason: str,
+              opened_by: str, now: float) -> None:
+    if not case_id or len(case_id) > CASE_ID_MAX or not case_id.isprintable():
+        raise CaseError("case id must be 1-%d printable characters" % CASE_ID_MAX)
+    if not reason.strip():
+        raise CaseError("a complaint case needs a reason")
+    with store.transaction() as tx:
+        row = tx.one("SELECT state FROM parcels WHERE tracking_no = ?", tracking_no)
+        if row is None:
+            raise CaseError("no parcel " + tracking_no)
+        if row[0] == "shredded":
+            raise CaseError("parcel %s was destroyed after retention; nothing to open" % tracking_no)
+        if tx.one("SELECT 1 FROM cases WHERE case_id = ?", case_id):
+            raise CaseError("case %s already exists" % case_id)
+        tx.run("INSERT INTO cases (case_id, tracking_no, reason, opened_by, opened, open_until)"
+               " VALUES (?, ?, ?, ?, ?, NULL)", case_id, tracking_no, reason, opened_by, now)
+        audit.append(tx, now, audit.person("staff", opened_by), "", "case-open", tracking_no, "pending",
+                     case_id)
+
+
+@dataclass
+class Approval:
+    approvals: int
+    open_until: float | None
+
+
+def approve_case(store: Store, audit: AuditLog, cfg: Config, case_id: str, officer: str, pin: str,
+                 now: float) -> Approval:
+    """A second approval from a different officer opens the parcel for
+    `case_open_minutes`; one person can never open it alone."""
+    if not registry.verify_officer(store, officer, pin):
+        raise CaseError("approval refused: %s is not an officer or the PIN is wrong" % officer)
+    with store.transaction() as tx:
+        row = tx.one("SELECT tracking_no, open_until FROM cases WHERE case_id = ?", case_id)
+        if row is None:
+            raise CaseError("no case " + case_id)
+        tracking_no = row[0]
+        if tx.one("SELECT 1 FROM approvals WHERE case_id = ? AND approver = ?", case_id, officer):
+            raise CaseError("%s has already approved case %s; a second person must approve"
+                            % (officer, case_id))
+        tx.run("INSERT INTO approvals (case_id, approver, at) VALUES (?, ?, ?)", case_id, officer, now)
+        count = int(tx.one("SELECT COUNT(*) FROM approvals WHERE case_id = ?", case_id)[0])  # type: ignore[index]
+        until = row[1]
+        if count >= 2 and until is None:
+            until = now + cfg.retention.case_open_minutes * 60
+            tx.run("UPDATE cases SET open_until = ? WHERE case_id = ?", until, case_id)
+        audit.append(tx, now, audit.person("officer", officer), "", "case-approve", tracking_no,
+                     "opened" if count == 2 else "approved", "%s approvals %d" % (case_id, count))
+    return Approval(count, until)
+
+
+def run_retention(store: Store, vault: Vault, audit: AuditLog, cfg: Config, now: float) -> list[str]:
+    """Shred data keys of parcels delivered more than N days ago, and of
+    parcels never delivered whose window ended more than N days ago."""
+    cutoff = now - cfg.retention.days_after_delivery * 86400
+    rows = store.all("SELECT tracking_no FROM parcels WHERE data_key IS NOT NULL AND"
+                     " ((delivered_at IS NOT NULL AND delivered_at < ?) OR"
+                     " (delivered_at IS NULL AND window_end < ?))", cutoff, cutoff)
+    shredded = []
+    for (tracking_no,) in rows:
+        with store.transaction() as tx:
+            if vault.shred(tx, tracking_no, now):
+                tx.run("UPDATE parcels SET state = 'shredded' WHERE tracking_no = ?", tracking_no)
+                audit.append(tx, now, "retention", "", "shred", tracking_no, "ok",
+                             "retention %d days" % cfg.retention.days_after_delivery)
+                shredded.append(tracking_no)
+    if shredded:
+        store.checkpoint()
+    return shredded

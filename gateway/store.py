@@ -1,0 +1,201 @@
+"""The gateway's database behind a narrow interface: `transaction()` yields a
+handle with `one`, `all` and `run`; nothing else touches the driver.
+
+The SQL in this package sticks to what SQLite and PostgreSQL both accept:
+`?` placeholders (a PostgreSQL store translates them), TEXT / INTEGER /
+DOUBLE PRECISION / BLOB columns (BLOB becomes BYTEA there), keys assigned by
+the code instead of auto-increment, and `INSERT ... ON CONFLICT` upserts.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+Row = tuple[Any, ...]
+
+# Each entry is one schema version; never edit a shipped one, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE couriers (
+        courier_id TEXT PRIMARY KEY, depot TEXT NOT NULL, shift TEXT NOT NULL,
+        pin_salt BLOB NOT NULL, pin_hash BLOB NOT NULL, state TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL);
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY, model TEXT NOT NULL, fw TEXT NOT NULL,
+        state TEXT NOT NULL, last_seen DOUBLE PRECISION,
+        secret_kek TEXT NOT NULL, secret_wrapped BLOB NOT NULL,
+        up_window TEXT NOT NULL, down_seq INTEGER NOT NULL,
+        created DOUBLE PRECISION NOT NULL);
+    CREATE TABLE officers (
+        name TEXT PRIMARY KEY, pin_salt BLOB NOT NULL, pin_hash BLOB NOT NULL,
+        created DOUBLE PRECISION NOT NULL);
+    CREATE TABLE routes (
+        route_id TEXT PRIMARY KEY, courier_id TEXT NOT NULL, sort_code TEXT NOT NULL,
+        state TEXT NOT NULL, imported DOUBLE PRECISION NOT NULL);
+    CREATE TABLE parcels (
+        tracking_no TEXT PRIMARY KEY, route_id TEXT NOT NULL, sort_code TEXT NOT NULL,
+        state TEXT NOT NULL,
+        window_start DOUBLE PRECISION NOT NULL, window_end DOUBLE PRECISION NOT NULL,
+        masked_receiver_name TEXT NOT NULL, masked_receiver_phone TEXT NOT NULL,
+        masked_receiver_address TEXT NOT NULL, masked_sender_name TEXT NOT NULL,
+        masked_sender_phone TEXT NOT NULL, masked_sender_address TEXT NOT NULL,
+        ciphertext BLOB, data_key BLOB, kek_id TEXT,
+        delivered_at DOUBLE PRECISION, shredded_at DOUBLE PRECISION);
+    CREATE INDEX parcels_route ON parcels (route_id);
+    CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY, courier_id TEXT NOT NULL, device_id TEXT NOT NULL,
+        started DOUBLE PRECISION NOT NULL, ended DOUBLE PRECISION);
+    CREATE INDEX sessions_device ON sessions (device_id, ended);
+    CREATE TABLE scans (
+        device_id TEXT NOT NULL, tracking_no TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (device_id, tracking_no));
+    CREATE TABLE tokens (
+        cti BLOB PRIMARY KEY, device_id TEXT NOT NULL, courier_id TEXT NOT NULL,
+        tracking_no TEXT NOT NULL, fields TEXT NOT NULL,
+        issued DOUBLE PRECISION NOT NULL, exp DOUBLE PRECISION NOT NULL,
+        used DOUBLE PRECISION, audit_seq INTEGER NOT NULL, offline INTEGER NOT NULL);
+    CREATE INDEX tokens_courier ON tokens (courier_id, issued);
+    CREATE INDEX tokens_device ON tokens (device_id, issued);
+    CREATE TABLE requests (
+        courier_id TEXT NOT NULL, device_id TEXT NOT NULL, tracking_no TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL, outcome TEXT NOT NULL, strike INTEGER NOT NULL);
+    CREATE INDEX requests_courier ON requests (courier_id, at);
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY, at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL,
+        device TEXT NOT NULL, action TEXT NOT NULL, parcel TEXT NOT NULL,
+        outcome TEXT NOT NULL, detail TEXT NOT NULL,
+        prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
+    CREATE TABLE checkpoints (
+        seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, at DOUBLE PRECISION NOT NULL,
+        signature BLOB NOT NULL);
+    CREATE TABLE incidents (
+        incident_id TEXT PRIMARY KEY, opened DOUBLE PRECISION NOT NULL,
+        courier_id TEXT NOT NULL, device_id TEXT NOT NULL, trigger_reason TEXT NOT NULL,
+        parcels TEXT NOT NULL, state TEXT NOT NULL);
+    CREATE TABLE alarms (
+        alarm_id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,
+        courier_id TEXT NOT NULL, device_id TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE TABLE cases (
+        case_id TEXT PRIMARY KEY, tracking_no TEXT NOT NULL, reason TEXT NOT NULL,
+        opened_by TEXT NOT NULL, opened DOUBLE PRECISION NOT NULL,
+        open_until DOUBLE PRECISION);
+    CREATE TABLE approvals (
+        case_id TEXT NOT NULL, approver TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (case_id, approver));
+    """,
+]
+
+
+class Handle(Protocol):
+    """What code outside the store sees of a transaction."""
+
+    def one(self, sql: str, *args: Any) -> Row | None: ...
+
+    def all(self, sql: str, *args: Any) -> list[Row]: ...
+
+    def run(self, sql: str, *args: Any) -> int: ...
+
+
+class _SqliteHandle:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def one(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = self._conn.execute(sql, args).fetchone()
+        return row
+
+    def all(self, sql: str, *args: Any) -> list[Row]:
+        return self._conn.execute(sql, args).fetchall()
+
+    def run(self, sql: str, *args: Any) -> int:
+        return self._conn.execute(sql, args).rowcount
+
+
+class Store:
+    """One SQLite file in WAL mode. Safe to share between threads: a lock
+    serialises transactions, and other processes wait on SQLite's own lock."""
+
+    def __init__(self, path: Path | str, durability: str = "full") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        if not self.path.exists():
+            # Created owner-only; SQLite gives the -wal and -shm files the same mode.
+            os.close(os.open(str(self.path), os.O_WRONLY | os.O_CREAT, 0o600))
+        self._conn = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=" + ("FULL" if durability == "full" else "NORMAL"))
+        # Shredded keys and deleted rows are overwritten, not left in free pages.
+        self._conn.execute("PRAGMA secure_delete=ON")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    @property
+    def version(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0])
+
+    def _migrate(self) -> None:
+        with self._lock:
+            has_meta = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            current = self.version if has_meta else 0
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                    self._conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(number),),
+                    )
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Handle]:
+        """All or nothing: commits when the block ends, rolls back on error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteHandle(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def one(self, sql: str, *args: Any) -> Row | None:
+        with self._lock:
+            row: Row | None = self._conn.execute(sql, args).fetchone()
+            return row
+
+    def all(self, sql: str, *args: Any) -> list[Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def run(self, sql: str, *args: Any) -> int:
+        with self.transaction() as tx:
+            return tx.run(sql, *args)
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the main file (used after shredding)."""
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
