@@ -131,7 +131,7 @@ class App:
             self.send(name, fields, now)
             return True
         try:
-            self.queue.append(messages.encode(name, fields, now))
+            self.queue.append(messages.encode(name, fields, int(now)))
         except QueueFull:
             self.notice = self.t("queue_full")
             return False

@@ -148,11 +148,12 @@ class Handheld:
             raise SimulatorError(f"parcel {tracking_no} is not on screen: scan it first")
         ids = [FIELD_IDS[f] if isinstance(f, str) else int(f) for f in fields]
         rid = REASON_IDS[reason] if isinstance(reason, str) else int(reason)
+        self.app.last_denial = None
         self._keys([appmod.KEY_REVEAL] + [str(i) for i in ids] + [appmod.KEY_ENTER, str(rid)])
         self.step()
         self.wait(lambda: self.app.state != appmod.REVEAL_WAIT, "get a reveal answer")
         shown = self.app.tokens.view(tracking_no, self.now())
-        if shown is None:
+        if self.app.last_denial is not None or shown is None:
             return RevealResult(denied=self.app.last_denial or self.app.notice or "nothing shown")
         names = {v: k for k, v in FIELD_IDS.items()}
         return RevealResult(shown={names.get(fid, str(fid)): bytes(buf).decode()
