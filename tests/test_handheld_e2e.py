@@ -138,3 +138,23 @@ def test_parcel_not_on_the_route_shows_no_view(sim_depot: SimDepot) -> None:
     hh.login(sim_depot.badge, sim_depot.pin)
     view = hh.scan(sim_depot.depot.other[0])
     assert "error" in view and "not on this route" in view["error"]
+
+
+def test_retained_wipe_command_takes_effect_at_once(sim_depot: SimDepot) -> None:
+    from gateway.handlers import Reply, Work
+
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    target = sim_depot.route[0]
+    hh.scan(target)
+    assert hh.reveal(target, ["phone"], 1)
+    buf = hh.app.tokens.shown[target].fields[2]
+    master = hh.app.master
+    # The gateway's own publish path: sealed under the device key, retained on cmd.
+    sim_depot.service._publish(Work(replies=[Reply("SIM-1", "command", {"id": 1, "cmd": 1}, retain=True)]),
+                               hh.now())
+    hh.wait(lambda: hh.app.state == "wiped", "be wiped")
+    assert bytes(buf) == bytes(len(buf)) and master is not None and bytes(master) == bytes(32)
+    assert hh.hal.keystore.get("master") is None
+    assert "Device wiped" in hh.screen()
+    assert set(hh.flash_contents()) <= {"seq"}
