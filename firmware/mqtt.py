@@ -293,6 +293,7 @@ class MQTTClient:
     def poll(self, now):
         if self.sock is not None:
             self._flush()
+        eof = False
         while self.sock is not None:
             try:
                 chunk = self.sock.recv(1024) if hasattr(self.sock, "recv") else self.sock.read(1024)
@@ -304,7 +305,7 @@ class MQTTClient:
             if chunk is None:
                 break
             if not chunk:
-                self._lost("connection closed by broker")
+                eof = True   # read what came before the close first: a refusal says why
                 break
             self.bytes_received += len(chunk)
             self._in += chunk
@@ -319,6 +320,8 @@ class MQTTClient:
                 self._handle(first, body, now)
             except MQTTError as e:
                 self._lost("protocol error: " + str(e))
+        if eof and self.sock is not None:
+            self._lost("connection closed by broker")
         if self.sock is not None:
             self._keepalive(now)
         events = self._events

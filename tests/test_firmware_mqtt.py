@@ -133,7 +133,8 @@ def test_silent_broker_is_declared_dead_after_keepalive(mosquitto_broker: Any) -
     connect(mosquitto_broker, client, drv)
     t = time.time()
     client.poll(t + 2.5)                       # PINGREQ goes out
-    client._ping_sent = t + 2.5                # pretend its PINGRESP never came
+    drv.poll_until(lambda: client._ping_sent == 0, now=t + 2.5)   # its PINGRESP is read
+    client._ping_sent = t + 2.5                # pretend it never came
     events = client.poll(t + 7)
     assert ("closed", "no PINGRESP within 4 s") in events
     assert client.sock is None
