@@ -204,3 +204,36 @@ class Handheld:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Drive one handheld from the terminal: `python3 -m tools.simulator provision.json`."""
+    import argparse
+    import json
+
+    from firmware.hal.host.board import TerminalInput
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("bundle", help="provision.json: device_id, master_secret (hex), mqtt {host, port, ...}")
+    args = ap.parse_args(argv)
+    config = json.loads(Path(args.bundle).read_text(encoding="utf-8"))
+    hh = Handheld(config, timeout=30)
+    hh.hal.terminal = TerminalInput()
+    print("type 's CODE' to scan, keys 0-9 * # A (reveal) B (deliver); Ctrl-C quits")
+    last = ""
+    try:
+        while True:
+            hh.step()
+            screen = hh.screen()
+            if screen != last:
+                print("\n" + screen + "\n" + "-" * 32)
+                last = screen
+            hh._idle(0.05)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hh.close()
+
+
+if __name__ == "__main__":
+    main()
