@@ -108,7 +108,8 @@ def test_gateway_error_without_a_reference_ends_the_wait() -> None:
     app.on_scan("VP0001", T0)
     for k in "A2#1":
         app.on_key(k, T0)
-    app.on_message("down", gw.wrap("error", {"code": 9, "detail": "not logged in on device hh-host-1"}, T0), T0)
+    error = gw.wrap("error", {"code": 9, "detail": "not logged in on device hh-host-1"}, T0)
+    app.on_message("down", error, T0)
     assert app.state == "parcel" and app.last_denial == "not logged in on device hh-host-1"
 
 
