@@ -4,19 +4,25 @@
 - reveal_alloc_bytes: heap allocated by one whole reveal (keys -> request ->
   grant bytes in -> COSE unwrap -> token opened -> three fields shown), with
   no collection in between: an upper bound on the extra heap a reveal needs.
-- reveal_crypto_alloc_bytes: the part of it spent in protocol's AES-CCM
-  (unwrapping the grant, opening the token). The VM has no cryptolib, so this
+- reveal_crypto_alloc_bytes: the part of it spent in protocol's COSE channel
+  (sealing the request, unwrapping the grant, opening the token). The VM has no cryptolib, so this
   is pure-Python AES; on an ESP32 cryptolib does the blocks in C.
 - reveal_firmware_alloc_bytes: the rest (MQTT parsing, app, token store, screen).
 - scan_wire_bytes / reveal_wire_bytes: MQTT bytes both ways for one scan and
   one reveal (packets, topics, COSE envelope, acks), counted by the client.
 - reveal_fuel: VM instructions for one reveal (machine-independent).
 
-Why not the live peak: this VM's garbage collector, when it runs in the
-middle of the reveal, stops the guest (it cannot see references held on the
-WebAssembly stack), so a ballast-and-bisect search for the least heap that
-still works is not possible here; allocation without collection is the
-honest bound it can give.
+- idle_heap_bytes: live heap (after gc.collect) of the VM with the app logged
+  in and its route loaded, all modules imported as .mpy, plus the test
+  harness's gateway end; reveal_retained_bytes: what a reveal leaves live
+  while its fields are on screen.
+
+Why not the live peak itself: this VM's garbage collector cannot run safely
+in the middle of a call chain (it does not see references held in
+WebAssembly locals): under memory pressure even `b"".join([bytes(n)])` in a
+loop traps the guest. So a ballast-and-bisect search for the least heap a
+reveal needs is not possible here; allocation without collection, measured
+from the top level where collecting is safe, is the honest bound.
 
 Run: python3 -m tools.bench.firmware_bench
 """
@@ -45,10 +51,11 @@ hal.feed("scan", "VP0001")
 pump(dev, gw, T0 + 1)
 SCAN_WIRE = (mq.bytes_sent - s0) + (mq.bytes_received - r0)
 tok = gw.ch.seal_token("VP0001", {1: PLAIN[1], 2: PLAIN[2], 3: PLAIN[3]}, b"cti-0001", T0 + 120)
-GRANT = mqtt.encode_publish(topics.down(DEVICE), gw.ch.wrap("reveal_grant", {
+GRANT_COSE = gw.ch.wrap("reveal_grant", {
     "req": 1, "tracking_no": "VP0001", "cti": b"cti-0001", "exp": T0 + 120, "fields": [1, 2, 3],
-    "token": tok}, T0 + 2), 1, 900)
-del tok
+    "token": tok}, T0 + 2)
+GRANT = mqtt.encode_publish(topics.down(DEVICE), GRANT_COSE, 1, 900)
+TOKEN = tok
 import micropython
 
 
@@ -65,19 +72,23 @@ def reveal():
 '''
 
 FIGURES = r'''
-ch = dev.app.channel.channel
-tok2 = gw.ch.seal_token("VP0001", {1: PLAIN[1], 2: PLAIN[2], 3: PLAIN[3]}, b"cti-0002", T0 + 120)
-msg2 = gw.ch.wrap("reveal_denied", {"req": 9, "tracking_no": "VP0001", "code": 4}, T0)
+ch = session.Channel(MASTER, DEVICE, "handheld")   # a twin of the device's, with its own replay window
+REQ = {"req": 1, "tracking_no": "VP0001", "fields": [1, 2, 3], "reason": 1, "session": b"sess-1"}
 s0, r0 = mq.bytes_sent, mq.bytes_received
+gc.collect()
 a0 = gc.mem_alloc()
 ok = reveal()
 a1 = gc.mem_alloc()
+gc.collect()
+RETAINED = gc.mem_alloc() - a0
 REVEAL_WIRE = (mq.bytes_sent - s0) + (mq.bytes_received - r0)
+gc.collect()
 c0 = gc.mem_alloc()
-ch.open_token(tok2, T0)
-ch.unwrap(msg2, T0)
+ch.wrap("reveal_request", REQ, T0)
+ch.unwrap(GRANT_COSE, T0)
+ch.open_token(TOKEN, T0)
 c1 = gc.mem_alloc()
-print("FIG", ok, a1 - a0, c1 - c0, SCAN_WIRE, REVEAL_WIRE)
+print("FIG", ok, a1 - a0, c1 - c0, SCAN_WIRE, REVEAL_WIRE, a0, RETAINED)
 '''
 
 
@@ -120,6 +131,8 @@ def measure() -> dict[str, Any]:
             "reveal_crypto_alloc_bytes": crypto,
             "reveal_firmware_alloc_bytes": total - crypto,
             "reveal_heap_target_bytes": 32 * 1024,
+            "idle_heap_bytes": int(fig[6]),
+            "reveal_retained_bytes": int(fig[7]),
             "scan_wire_bytes": int(fig[4]),
             "reveal_wire_bytes": int(fig[5]),
             "reveal_fuel": _reveal_fuel(mount),
