@@ -152,7 +152,8 @@ class App:
         if up and self.channel is not None:
             if self.state in (LOCKED, WIPED):
                 return
-            self.send("hello", {"device": self.device_id, "fw": FW_VERSION, "lang": self.lang}, now, qos=0)
+            # QoS 1: the gateway activates a newly provisioned device on its first hello.
+            self.send("hello", {"device": self.device_id, "fw": FW_VERSION, "lang": self.lang}, now)
             if self.state == ROUTE_WAIT and self.session:
                 self.send("route_request", {"session": self.session}, now)
             self._flush_queue(now)

@@ -101,8 +101,8 @@ class Device:
 
     def go_offline(self, now):
         """The simulator's cable pull: drop the socket without DISCONNECT."""
-        if self.mqtt is not None and self.mqtt.sock is not None:
-            self.mqtt._lost("link dropped")
+        if self.mqtt is not None:
+            self.mqtt.drop("link dropped")
             self.mqtt.poll(now)
         if self.app.online:
             self.app.on_link(False, now)

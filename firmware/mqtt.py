@@ -285,6 +285,12 @@ class MQTTClient:
         self.sock = None
         self.connected = False
 
+    def drop(self, reason):
+        """Close the socket without DISCONNECT (the broker will publish any will);
+        a ("closed", reason) event follows on the next poll."""
+        if self.sock is not None:
+            self._lost(reason)
+
     def _lost(self, reason):
         self._close()
         self._events.append(("closed", reason))
