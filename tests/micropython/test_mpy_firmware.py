@@ -287,3 +287,27 @@ print(c[:2], c[2:10])
     assert got[1] == "None"
     assert got[2:4] == ["refused", "refused"]
     assert got[4] == "b'\\x10\\x1a' b'\\x00\\x04MQTT\\x04\\xc0'"
+
+
+def test_unmasked_route_fields_are_masked_before_flash_and_screen() -> None:
+    out = run_vm('''
+dev, hal = new_device()
+gw = GatewayEnd()
+pump(dev, gw, T0)
+hal.feed("scan", "C-112")
+for k in "2468#":
+    hal.feed("key", k)
+pump(dev, gw, T0)
+gw.send(dev.mqtt.sock, "login_result", {"ok": True, "session": b"s"}, T0)
+pump(dev, gw, T0)
+leaky = {"tracking_no": "VP0003", "name": PLAIN[1], "phone": PLAIN[2], "address": PLAIN[3], "sort_code": "A"}
+gw.send(dev.mqtt.sock, "route", {"route": "R-07", "parcels": [leaky]}, T0)
+pump(dev, gw, T0)
+hal.feed("scan", "VP0003")
+pump(dev, gw, T0)
+blob = b"".join(hal.flash.files.values()) + hal.display.text().encode()
+print(any(PLAIN[f].encode() in blob for f in PLAIN), dev.app.parcels["VP0003"]["phone"])
+''')
+    flag, phone = lines(out)[0].split()
+    assert flag == "False"
+    assert phone.startswith("170") and "******" in phone
