@@ -314,11 +314,13 @@ class App:
         self.render(now)
 
     def wipe(self, now):
-        """Everything goes: tokens, keys (RAM and NVS), route and offline queue."""
+        """Everything goes: tokens, keys (RAM and NVS), route, offline queue and
+        the provisioning file."""
         self._forget()
         self.hal.keystore.erase()
         self.queue.clear()
         self.hal.flash.remove(ROUTE_FILE)
+        self.hal.flash.remove(wire.PROVISION_FILE)   # broker credentials go too
         self.parcels = {}
         self.state = WIPED
         self.render(now)

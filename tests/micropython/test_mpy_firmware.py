@@ -95,6 +95,7 @@ print(len(dev.app.tokens.shown), PLAIN[2] in hal.display.text(), dev.app.last_de
 def test_wipe_command_zeroizes_tokens_and_keys_at_once() -> None:
     out = run_vm('''
 dev, hal = new_device()
+hal.flash.write("provision.json", b'{"device_id": "hh-vm-01", "mqtt": {"password": "pw"}}')
 gw = GatewayEnd()
 login_and_route(dev, hal, gw)
 hal.feed("scan", "VP0001")
@@ -111,12 +112,13 @@ master = dev.app.master
 gw.send(dev.mqtt.sock, "command", {"id": 7, "cmd": 1}, T0 + 4, topic=topics.cmd(DEVICE), retain=True)
 dev.step(T0 + 4)
 print(bytes(buf) == bytes(len(buf)), bytes(master) == bytes(32))
-print(hal.keystore.get("master"), hal.flash.read("queue"), hal.flash.read("route"))
+print(hal.keystore.get("master"), hal.flash.read("queue"), hal.flash.read("route"),
+      hal.flash.read("provision.json"))
 print(dev.app.state, hal.display.text())
 ''')
     got = lines(out)
     assert got[0] == "True True"
-    assert got[1] == "None None None"
+    assert got[1] == "None None None None"
     assert got[2] == "wiped Device wiped"
 
 
