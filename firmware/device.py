@@ -75,6 +75,8 @@ class Device:
                 tag = self.tags.pop(ev[1], None)
                 if tag is not None:
                     app.on_acked(tag, now)
+            elif ev[0] == "dropped":
+                self.last_error = ev[1]     # logged, acknowledged, never a crash
             elif ev[0] == "closed":
                 self.last_error = ev[1]
                 if app.online:

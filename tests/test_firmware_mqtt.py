@@ -180,3 +180,22 @@ def test_reconnect_delay_backs_off_with_jitter_and_a_cap() -> None:
     assert c.retry_delay(3, 0.999) < 0.5 + 8
     assert c.retry_delay(3, 0.5) == 0.5 + 4
     assert c.retry_delay(30, 0.999) < 0.5 + 64      # capped
+
+
+def test_oversize_message_from_the_broker_is_dropped_once_not_redelivered(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-10", clean_session=False, max_packet=4096)
+    connect(mosquitto_broker, client, drv)
+    client.subscribe([(topics.down("MQ-10"), 1)])
+    drv.poll_until(lambda: "subscribed" in drv.kinds())
+    probe = MqttProbe(mosquitto_broker, *mosquitto_broker.gateway_credentials)
+    probe.publish(topics.down("MQ-10"), b"\x00" * 30000, qos=1)
+    probe.publish(topics.down("MQ-10"), b"after", qos=1)
+    drv.poll_until(lambda: drv.messages() != [])
+    assert drv.kinds().count("dropped") == 1
+    assert drv.messages() == [(topics.down("MQ-10"), b"after")]
+    client.drop("test reconnect")
+    drv.events = []
+    connect(mosquitto_broker, client, drv)
+    drv.poll_until(lambda: time.sleep(0.3) is None, timeout=2)
+    assert "dropped" not in drv.kinds() and drv.messages() == []
+    probe.close()

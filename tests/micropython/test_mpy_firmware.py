@@ -313,3 +313,30 @@ print(any(PLAIN[f].encode() in blob for f in PLAIN), dev.app.parcels["VP0003"]["
     flag, phone = lines(out)[0].split()
     assert flag == "False"
     assert phone.startswith("170") and "******" in phone
+
+
+def test_oversize_publish_is_acknowledged_and_skipped_without_buffering_it() -> None:
+    out = run_vm('''
+from firmware.hal.host.memory import Loopback
+c = mqtt.MQTTClient("hh-1", max_packet=200)
+sock = Loopback()
+c.connect(sock, 0)
+sock.feed(bytes((0x20, 2, 0, 0)))
+c.poll(0)
+big = mqtt.encode_publish("vp/v1/d/hh-1/down", b"x" * 5000, 1, 77)
+small = mqtt.encode_publish("vp/v1/d/hh-1/down", b"ok", 1, 78)
+sock.take_sent()
+events = []
+for i in range(0, len(big), 700):
+    sock.feed(big[i:i + 700])
+    events += c.poll(0)
+    print(len(c._in) <= 1024)
+sock.feed(small)
+events += c.poll(0)
+print([e[0] for e in events])
+print(sock.take_sent() == mqtt.encode_puback(77) + mqtt.encode_puback(78), c.connected)
+''')
+    got = lines(out)
+    assert set(got[:-2]) == {"True"}
+    assert got[-2] == "['dropped', 'message']"
+    assert got[-1] == "True True"
