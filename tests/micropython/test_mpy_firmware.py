@@ -340,3 +340,27 @@ print(sock.take_sent() == mqtt.encode_puback(77) + mqtt.encode_puback(78), c.con
     assert set(got[:-2]) == {"True"}
     assert got[-2] == "['dropped', 'message']"
     assert got[-1] == "True True"
+
+
+def test_locked_handheld_stays_locked_after_reboot_until_the_depot_unlocks() -> None:
+    out = run_vm('''
+dev, hal = new_device()
+gw = GatewayEnd()
+login_and_route(dev, hal, gw)
+gw.send(dev.mqtt.sock, "command", {"id": 8, "cmd": 2}, T0 + 4, topic=topics.cmd(DEVICE), retain=True)
+dev.step(T0 + 4)
+dev.step(T0 + 5)
+print(dev.app.state, dev.mqtt.sock is None)
+# Reboot: the broker hands the retained lock over again on subscribe.
+dev2, hal = new_device(hal)
+pump(dev2, gw, T0 + 10)
+gw.send(dev2.mqtt.sock, "command", {"id": 8, "cmd": 2}, T0 + 10, topic=topics.cmd(DEVICE), retain=True)
+dev2.step(T0 + 10)
+print(dev2.app.state)
+dev3, hal = new_device(hal)
+pump(dev3, gw, T0 + 20)
+gw.send(dev3.mqtt.sock, "command", {"id": 9, "cmd": 3}, T0 + 20, topic=topics.cmd(DEVICE), retain=True)
+sent = pump(dev3, gw, T0 + 20)
+print(dev3.app.state, [(n, f["id"]) for n, f in sent if n == "command_ack"])
+''')
+    assert lines(out) == ["locked True", "locked", "badge [('command_ack', 9)]"]
