@@ -114,8 +114,9 @@ def scrape(story: Story) -> None:
             device,
         )
     )
-    wait_for(lambda: any(t == topics.ALARM for t, _ in story.spy.collect(0.1)), 3)
-    alarms = [p for t, p in story.spy.seen if t == topics.ALARM]
+    spy = story.spy
+    wait_for(lambda: any(t == topics.ALARM for t, _ in spy.collect(0.1)), 3)
+    alarms = [p for t, p in spy.seen if t == topics.ALARM]
     story.tally.alarm_seen = bool(alarms)
     if alarms:
         story.say(
