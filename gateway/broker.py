@@ -117,9 +117,11 @@ async def _read_packet(reader: ReaderAdapter) -> bytes:
 
 
 class _GatedBroker(Broker):
-    """amqtt checks the password only after it has matched the client id to a
-    live session, so a refused CONNECT could wipe or take over a handheld's
-    session. This broker authenticates the CONNECT before amqtt sees it."""
+    """amqtt with two holes closed. It checks the password only after it has
+    matched the client id to a live session, so a refused CONNECT could wipe
+    or take over a handheld's session: this broker authenticates the CONNECT
+    before amqtt sees it. And it sends a reconnecting client retained messages
+    for other clients' subscriptions: this broker keeps to the client's own."""
 
     async def _client_connected(
         self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter
@@ -139,6 +141,15 @@ class _GatedBroker(Broker):
             await writer.close()
             return
         await super()._client_connected(listener_name, _ReplayReader(raw, reader), writer)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        # On a reconnect amqtt replays retained messages for every filter that
+        # any client holds; a handheld would get other handhelds' commands.
+        holders = self._subscriptions.get(subscription[0], [])
+        if any(holder.client_id == session.client_id for holder, _qos in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
 
 
 # --- the broker ---------------------------------------------------------------------
