@@ -15,6 +15,7 @@ subscribes to `vp/v1/d/+/up` directly.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -30,8 +31,24 @@ from amqtt.mqtt.connect import ConnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, Grant, device_grants, new_password
-from gateway.broker_accounts import Accounts, AccountsFileAdmin, file_stamp, locked, read_file, write_file
+from gateway.broker_access import (
+    GATEWAY_GRANTS,
+    OPERATOR_GRANTS,
+    BrokerAdminError,
+    Grant,
+    device_grants,
+    new_password,
+)
+from gateway.broker_accounts import (
+    ENDPOINT_FILE,
+    Accounts,
+    AccountsFileAdmin,
+    file_stamp,
+    locked,
+    read_file,
+    write_applied,
+    write_file,
+)
 
 __all__ = ["EmbeddedBroker", "AccountsFileAdmin", "BrokerAdminError", "new_password"]
 
@@ -166,7 +183,7 @@ class EmbeddedBroker:
         port: int = 0,
         *,
         accounts_file: Path | None = None,
-        poll_seconds: float = 0.1,
+        poll_seconds: float = 0.05,
     ) -> None:
         self.host = host
         self.port = port
@@ -205,6 +222,7 @@ class EmbeddedBroker:
     async def _start_broker(self) -> int:
         if self.accounts_file is not None:
             self._reload()
+            write_applied(self.accounts_file.parent, self._stamp)
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
@@ -216,7 +234,12 @@ class EmbeddedBroker:
         self._broker = _GatedBroker(config)
         await self._broker.start()
         server = self._broker._servers["default"].instance
-        return int(next(iter(server.sockets)).getsockname()[1])
+        port = int(next(iter(server.sockets)).getsockname()[1])
+        if self.accounts_file is not None:
+            # Tells `veilpost device ...` in another process where to post commands.
+            endpoint = self.accounts_file.parent / ENDPOINT_FILE
+            endpoint.write_text(json.dumps({"host": self.host, "port": port}) + "\n", encoding="utf-8")
+        return port
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -234,6 +257,8 @@ class EmbeddedBroker:
     async def _shutdown(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+        if self.accounts_file is not None:
+            (self.accounts_file.parent / ENDPOINT_FILE).unlink(missing_ok=True)
         if self._broker is not None:
             await self._broker.shutdown()
 
@@ -273,6 +298,7 @@ class EmbeddedBroker:
                 continue
             for username in shut_out:
                 await self._kick(username)
+            write_applied(self.accounts_file.parent, self._stamp)
 
     async def _edit(self, change: Callable[[Accounts], None]) -> set[str]:
         before = Accounts(dict(self._accounts.by_name))
@@ -287,6 +313,8 @@ class EmbeddedBroker:
         shut_out = self._accounts.shut_out(before)
         for username in shut_out:
             await self._kick(username)
+        if self.accounts_file is not None:
+            write_applied(self.accounts_file.parent, self._stamp)
         return shut_out
 
     # BrokerAdmin
@@ -299,6 +327,9 @@ class EmbeddedBroker:
 
     def add_gateway(self, username: str, password: str) -> None:
         self.add_client(username, password, GATEWAY_GRANTS)
+
+    def add_operator(self, username: str, password: str) -> None:
+        self.add_client(username, password, OPERATOR_GRANTS)
 
     def set_password(self, username: str, password: str) -> None:
         self._call(self._edit(lambda a: a.set_password(username, password)))
