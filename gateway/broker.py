@@ -331,6 +331,14 @@ class EmbeddedBroker:
     def add_operator(self, username: str, password: str) -> None:
         self.add_client(username, password, OPERATOR_GRANTS)
 
+    def ensure_gateway(self, username: str, password: str) -> None:
+        """The gateway's own account, kept across restarts with an accounts file."""
+        def change(accounts: Accounts) -> None:
+            accounts.by_name.pop(username, None)
+            accounts.add(username, password, GATEWAY_GRANTS)
+
+        self._call(self._edit(change))
+
     def set_password(self, username: str, password: str) -> None:
         self._call(self._edit(lambda a: a.set_password(username, password)))
 
