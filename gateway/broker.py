@@ -281,7 +281,7 @@ class EmbeddedBroker:
         """Take the file's accounts; return who lost access (loop thread)."""
         assert self.accounts_file is not None
         self._stamp = file_stamp(self.accounts_file)
-        before = Accounts(dict(self._accounts.by_name))
+        before = self._accounts.copy()
         self._accounts.by_name = read_file(self.accounts_file).by_name
         return self._accounts.shut_out(before)
 
@@ -301,7 +301,7 @@ class EmbeddedBroker:
             write_applied(self.accounts_file.parent, self._stamp)
 
     async def _edit(self, change: Callable[[Accounts], None]) -> set[str]:
-        before = Accounts(dict(self._accounts.by_name))
+        before = self._accounts.copy()
         if self.accounts_file is None:
             change(self._accounts)
         else:

@@ -10,6 +10,7 @@ applies the change, kicking whoever lost access, within its poll interval.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import hmac
@@ -83,6 +84,9 @@ class Accounts:
         account = self.get(username)
         account.salt = secrets.token_bytes(16)
         account.digest = _hash_password(password, account.salt)
+
+    def copy(self) -> Accounts:
+        return Accounts({name: dataclasses.replace(a) for name, a in self.by_name.items()})
 
     def set_enabled(self, username: str, enabled: bool) -> None:
         self.get(username).enabled = enabled

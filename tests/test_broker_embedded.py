@@ -154,3 +154,13 @@ def test_the_gateway_account_survives_restarts_with_a_new_password(tmp_path):
         assert probe.connected
         probe.close()
     assert not (tmp_path / "broker-endpoint.json").exists()
+
+
+def test_disabling_on_a_broker_without_accounts_file_kicks_too():
+    with EmbeddedBroker() as broker:
+        broker.add_device("hh-001", "password-of-hh-001-long")
+        handle = type("Handle", (), {"host": broker.host, "port": broker.port})()
+        probe = MqttProbe(handle, "hh-001", "password-of-hh-001-long")
+        assert probe.connected
+        broker.disable("hh-001")
+        assert probe.wait_disconnected(timeout=5)
