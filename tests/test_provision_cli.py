@@ -121,3 +121,14 @@ def test_deploy_runs_mpremote_and_shreds_the_secret(home_with_broker, monkeypatc
     assert any("cp" in cmd and str(bundle / "provision.json") in cmd for cmd in ran)
     assert not (bundle / "provision.json").exists()
     link.close()
+
+
+def test_revoke_with_the_broker_down_still_denies_the_device_at_the_gateway(home_with_broker):
+    home, broker = home_with_broker
+    assert run(home, "device", "provision", "hh-401").exit_code == 0
+    broker.stop()
+    result = run(home, "device", "revoke", "hh-401", "--reason", "stolen")
+    assert result.exit_code == 1
+    assert "broker unreachable" in result.output or "not running" in result.output
+    assert registry.device_state(home.store, "hh-401") == "revoked"
+    broker.start()  # the fixture stops it again

@@ -292,12 +292,13 @@ class RevokeReport:
         return max(self.denied_ms, self.wipe_posted_ms, self.kicked_ms)
 
 
-def revoke(home: Home, link: BrokerLink, device_id: str, reason: str, now: float | None = None,
+def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now: float | None = None,
            ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic) -> RevokeReport:
     """Cut a handheld off: deny-list it, post a retained sealed wipe (which a
     connected handheld receives at once), then disable its broker client,
-    which kicks the session. Each step runs even if an earlier one failed;
-    the report lists what did not work."""
+    which kicks the session. Each step runs even if an earlier one failed,
+    and the deny-list even with no broker at all (`link` None): the report
+    lists what did not work."""
     t0 = clock()
     now = time.time() if now is None else now
     report = RevokeReport(device_id)
@@ -312,6 +313,9 @@ def revoke(home: Home, link: BrokerLink, device_id: str, reason: str, now: float
         registry.set_device_state(tx, device_id, "revoked")
         registry.logout(tx, device_id, now)
     report.denied_ms = (clock() - t0) * 1000
+    if link is None:
+        report.problems.append("broker unreachable: no wipe posted, broker client not disabled")
+        return report
     command_id = secrets.randbits(31)
     operator = None
     try:

@@ -134,8 +134,21 @@ def _batch(home: Home, link: ops.BrokerLink, rows: list[dict[str, str]], out: Pa
 def revoke_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
     """Cut a handheld off now: deny-list, retained wipe, broker kick."""
     started = time.monotonic()
-    with _session(ctx) as (home, link):
+    opts = ctx.find_object(dict) or {}
+    home = _home(ctx)
+    link = None
+    try:
+        try:
+            link = ops.open_broker(home, opts.get("admin_secret"), opts.get("device_broker"))
+        except (ops.ProvisionError, BrokerAdminError) as e:
+            click.echo(f"broker: {e}; denying {device_id} at the gateway anyway", err=True)
         report = ops.revoke(home, link, device_id, reason, clock=time.monotonic)
+    except (ops.ProvisionError, registry.RegistryError) as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if link is not None:
+            link.close()
+        home.close()
     wipe = ("acknowledged by the handheld" if report.wipe_acked else
             "posted (the handheld gets it if it ever connects)" if report.wipe_posted_ms else "NOT posted")
     click.echo(f"{device_id} revoked: gateway refuses it after {report.denied_ms:.0f} ms; wipe {wipe}"
