@@ -6,7 +6,8 @@ enforces the same topic rules as Mosquitto (gateway/broker_access.py) with
 two amqtt plugins, over its own accounts: scrypt-hashed passwords, each with
 its grants (gateway/broker_accounts.py), in memory or in a JSON file that
 another process edits through `AccountsFileAdmin`; the broker notices within
-`poll_seconds` and kicks clients that were disabled or removed.
+`poll_seconds`, kicks clients that were disabled, removed or given a new
+password, and writes a receipt the editor waits for.
 
 It has no TLS and no shared subscriptions (`$share/...`): a gateway on it
 subscribes to `vp/v1/d/+/up` directly.
