@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", type=Path, default=None,
                         help="where the dynsec file and persistence go (default: FOLDER)")
     parser.add_argument("--veilpost-home", type=Path, default=None,
-                        help="also copy ca.crt and admin.secret to VEILPOST_HOME/broker for `veilpost device`")
+                        help="copy ca.crt and admin.secret to VEILPOST_HOME/broker for `veilpost device`")
     parser.add_argument("--owner", default="mosquitto",
                         help="account the broker runs as, given its key and state when run as root")
     parser.add_argument("--depot", default="depot-1", help="depot name in the CA certificate")
