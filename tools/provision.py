@@ -82,7 +82,8 @@ def open_broker(home: Home, admin_secret: Path | None = None, device_broker: str
                                  "from make-depot.sh there, or pass --admin-secret")
         user, password = read_admin_secret(secret_file)
         try:
-            admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password)
+            tls_ca = str(ca_file) if ca_file is not None and cfg.mqtt.port == TLS_PORT else None
+            admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password, ca_file=tls_ca)
         except BrokerAdminError as e:
             raise ProvisionError(str(e)) from None
         link = BrokerLink(admin, cfg.mqtt.broker, cfg.mqtt.port, ca_file)
