@@ -106,12 +106,19 @@ def run(
     log_path = out / "veilpost-demo.log"
     log_path.unlink(missing_ok=True)
     handler = _log_to(log_path)
+    work: Path | None = None
     try:
-        broker = Broker.external(broker_url) if broker_url else Broker.embedded()
+        if broker_url:
+            broker = Broker.external(broker_url)
+            work = Path(tempfile.mkdtemp(prefix="veilpost-demo-"))
+        else:
+            work = Path(tempfile.mkdtemp(prefix="veilpost-demo-"))
+            broker = Broker.embedded(work / "home")
     except BaseException:
         logging.getLogger().removeHandler(handler)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         raise
-    work = Path(tempfile.mkdtemp(prefix="veilpost-demo-"))
     story: Story | None = None
     try:
         with Progress(

@@ -5,13 +5,13 @@ chapter is a function of the Story, like the Story's own chapters."""
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 
 from rich.markup import escape
 
 from gateway import registry
 from protocol import topics
-from tools.demo import revoke as revocation
 from tools.demo.stage import MqttClient, wait_for
 from tools.demo.story import Role, Story, ms
 from tools.simulator import Handheld, SimulatorError
@@ -35,7 +35,9 @@ def remote_attack(story: Story) -> None:
     # Even with a broker password copied off a handheld, without the handheld's key:
     victim = story.honest[-1] if len(story.honest) > 1 else story.honest[0]
     since = time.time()
-    fake = Role(role.badge, role.pin, victim.device_id, [], secrets.token_bytes(32), dict(victim.mqtt))
+    fake = Role(
+        role.badge, role.pin, victim.device_id, [], dict(victim.config, master_secret=secrets.token_hex(32))
+    )
     answer = "no answer"
     stolen: Handheld | None = None
     try:
@@ -145,46 +147,70 @@ def revoke(story: Story) -> None:
         "%s reports handheld %s lost; it is still online (state: %s)"
         % (lost_role.badge, lost_role.device_id, escape(hh.app.state))
     )
-    story.say(
-        "[yellow]`veilpost device revoke` is not available yet: the demo revokes with the"
-        " registry, a retained wipe sealed by the gateway and the broker's account admin[/yellow]"
-    )
-    assert story.it is not None
     from firmware import app as appmod
 
-    def wiped() -> bool:
-        hh.step()
-        return hh.app.state == appmod.WIPED
+    # The lost handheld keeps running (in someone's pocket) while IT types the command.
+    stop, wiped_at = threading.Event(), list[float]()
 
-    r = revocation.revoke(story.service, story.broker, story.it, lost_role.device_id, "reported lost", wiped)
-    story.tally.revocation = r
+    def pocket() -> None:
+        while not stop.is_set():
+            hh.step()
+            if hh.app.state == appmod.WIPED and not wiped_at:
+                wiped_at.append(time.monotonic())
+            time.sleep(0.002)
+
+    running = threading.Thread(target=pocket, name="lost-handheld", daemon=True)
+    running.start()
+    started = time.monotonic()
+    try:
+        story.command(
+            "device", "revoke", lost_role.device_id, "--reason", "reported lost by " + lost_role.badge
+        )
+        wait_for(lambda: bool(wiped_at), 3)
+    finally:
+        stop.set()
+        running.join(2)
+    assert story.home is not None
+    row = story.home.store.one(
+        "SELECT outcome, detail FROM audit WHERE action = 'device-revoked' AND device = ? ORDER BY seq DESC",
+        lost_role.device_id,
+    )
     key_gone = hh.hal.keystore.get("master") is None
+    route_gone = not any(n == "route" for n in hh.hal.flash.names())
     story.say(
-        "handheld %s: [red]%s[/red] after %s (screen: %s); device key erased: %s; route on flash: %s"
+        "handheld %s: [red]%s[/red] %s after the command (screen: %s); device key erased: %s;"
+        " route on flash: %s"
         % (
             lost_role.device_id,
             hh.app.state,
-            ms(r.wipe_seconds),
+            ms(wiped_at[0] - started if wiped_at else None),
             escape(hh.screen().strip()),
             key_gone,
-            "gone" if not any(n == "route" for n in hh.hal.flash.names()) else "still there",
+            "gone" if route_gone else "still there",
         )
     )
-    if r.broker_disabled:
-        story.say("broker account disabled and session kicked %s after the revoke" % ms(r.kick_seconds))
     thief = MqttClient(
         story.broker,
-        lost_role.mqtt.get("username"),
-        lost_role.mqtt.get("password"),
+        lost_role.config["mqtt"].get("username"),
+        lost_role.config["mqtt"].get("password"),
         "thief-" + story.tag,
         timeout=3,
     )
-    story.tally.thief_reconnect_refused = not thief.connected
     if thief.connected:
         thief.close()
     story.say(
         "the finder tries the handheld's broker password: %s"
-        % ("[red]refused[/red]" if not thief.connected else "[yellow]connected (no broker admin)[/yellow]")
+        % ("[red]refused[/red]" if not thief.connected else "[yellow]connected[/yellow]")
     )
-    revocation.clear_retained(story.it, lost_role.device_id)
+    story.command("device", "list")
+    story.tally.revocation = {
+        "device": lost_role.device_id,
+        "via": "veilpost device revoke",
+        "audit": None if row is None else "%s: %s" % (row[0], row[1]),
+        "wiped": hh.app.state == appmod.WIPED and key_gone and route_gone,
+        "wipe_ms": None if not wiped_at else round((wiped_at[0] - started) * 1000),
+        "thief_reconnect_refused": not thief.connected,
+    }
+    if story.it is not None:  # an empty retained message takes the wipe off the broker
+        story.it.publish(topics.cmd(lost_role.device_id), b"", retain=True)
     story.advance()

@@ -47,7 +47,6 @@ def collect(
     report, n_values, n_needles = leaks
     store = story.home.store
     t = story.tally
-    r = t.revocation
     broker = "embedded" if broker_url is None else broker_url.split("@")[-1]
     return {
         "seconds": round(seconds, 1),
@@ -82,16 +81,7 @@ def collect(
             "incident": t.incident,
             "alarm_on_broker": t.alarm_seen,
         },
-        "revocation": None
-        if r is None
-        else {
-            "device": r.device_id,
-            "via": r.via,
-            "wipe_seconds": None if r.wipe_seconds is None else round(r.wipe_seconds, 3),
-            "broker_disabled": r.broker_disabled,
-            "kick_seconds": None if r.kick_seconds is None else round(r.kick_seconds, 3),
-            "thief_reconnect_refused": t.thief_reconnect_refused,
-        },
+        "revocation": t.revocation,
         "audit": {
             "verified": bool(verdict.ok),
             "entries": verdict.entries,

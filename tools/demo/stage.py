@@ -30,98 +30,89 @@ class StageError(click.ClickException):
 
 @dataclass
 class Broker:
-    """Where the MQTT traffic goes and who may use it. `admin` creates
-    accounts (the embedded broker's own, or Mosquitto's dynamic security);
-    without one the external broker must let clients in anonymously."""
+    """Where the MQTT traffic goes and who administers it: the embedded broker
+    keeping its accounts in the demo home (where `veilpost device` finds it,
+    as it would beside an embedded gateway), or an external Mosquitto through
+    its dynamic-security admin."""
 
     kind: str  # "embedded" | "external"
     host: str
     port: int
-    admin: Any = None  # a BrokerAdmin: the embedded broker or a DynsecAdmin
+    admin: Any  # a BrokerAdmin: the embedded broker or a DynsecAdmin
     admin_credentials: tuple[str, str] | None = None
     created: list[str] = field(default_factory=list)
-    _embedded: Any = None
 
     @classmethod
-    def embedded(cls) -> Broker:
+    def embedded(cls, home_dir: Path) -> Broker:
         from gateway.broker import EmbeddedBroker
+        from gateway.broker_accounts import ACCOUNTS_FILE
 
-        broker = EmbeddedBroker(HOST, 0)
+        home_dir.mkdir(parents=True, exist_ok=True)
+        broker = EmbeddedBroker(HOST, 0, accounts_file=home_dir / ACCOUNTS_FILE)
         port = broker.start()
-        return cls("embedded", HOST, port, admin=broker, _embedded=broker)
+        return cls("embedded", HOST, port, broker)
 
     @classmethod
     def external(cls, url: str) -> Broker:
-        """mqtt://[admin:password@]host:port; the admin is Mosquitto's
-        dynamic-security admin (password also from $VEILPOST_BROKER_PASSWORD)."""
+        """mqtt://admin[:password]@host:port, the admin of Mosquitto's dynamic
+        security (the password may come from $VEILPOST_BROKER_PASSWORD)."""
         parts = urlsplit(url)
-        if parts.scheme != "mqtt" or not parts.hostname:
+        if parts.scheme != "mqtt" or not parts.hostname or not parts.username:
             raise StageError(
-                "--broker must look like mqtt://host:1883 or mqtt://admin:password@host:1883, not %r" % url
+                "--broker must look like mqtt://admin@host:1883 (Mosquitto's dynamic-security"
+                " admin; password in $VEILPOST_BROKER_PASSWORD), not %r" % url
             )
         port = parts.port or 1883
-        if not parts.username:
-            return cls("external", parts.hostname, port)
+        username = unquote(parts.username)
         password = unquote(parts.password or os.environ.get("VEILPOST_BROKER_PASSWORD", ""))
         from gateway.dynsec import DynsecAdmin
 
         try:
-            admin = DynsecAdmin(parts.hostname, port, unquote(parts.username), password)
+            admin = DynsecAdmin(parts.hostname, port, username, password)
         except BrokerAdminError as e:
             raise StageError("broker %s:%d: %s" % (parts.hostname, port, e)) from None
-        return cls(
-            "external",
-            parts.hostname,
-            port,
-            admin=admin,
-            admin_credentials=(unquote(parts.username), password),
-        )
+        return cls("external", parts.hostname, port, admin, (username, password))
 
-    def _account(self, username: str, add: Any) -> tuple[str | None, str | None]:
-        if self.admin is None:
-            return None, None
+    def hand_over(self, home_dir: Path) -> None:
+        """Give `veilpost device` in this home the external broker's admin,
+        where make-depot.sh --veilpost-home would put it."""
+        if self.admin_credentials is None:
+            return
+        folder = home_dir / "broker"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        secret = folder / "admin.secret"
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("%s\n%s\n" % self.admin_credentials)
+
+    def add_gateway(self, username: str) -> tuple[str, str]:
         password = new_password()
         try:
-            add(username, password)
+            self.admin.add_gateway(username, password)
         except BrokerAdminError:  # left over from an earlier run on the same broker
             self.admin.remove(username)
-            add(username, password)
+            self.admin.add_gateway(username, password)
         self.created.append(username)
         return username, password
 
-    def add_device(self, device_id: str) -> tuple[str | None, str | None]:
-        return self._account(device_id, self.admin.add_device if self.admin else None)
-
-    def add_gateway(self, username: str) -> tuple[str | None, str | None]:
-        return self._account(username, self.admin.add_gateway if self.admin else None)
-
-    def spy_credentials(self) -> tuple[str | None, str | None]:
+    def spy_credentials(self) -> tuple[str, str]:
         """An account that may subscribe to `#`."""
-        if self._embedded is not None:
-            username, password = "vp-demo-spy", new_password()
-            self._embedded.add_client(username, password, (Grant("subscribe", "#"),))
-            return username, password
         if self.admin_credentials is not None:
             return self.admin_credentials
-        return None, None
-
-    def disable(self, username: str) -> bool:
-        if self.admin is None:
-            return False
-        self.admin.disable(username)
-        return True
+        username, password = "vp-demo-spy", new_password()
+        self.admin.add_client(username, password, (Grant("subscribe", "#"),))
+        return username, password
 
     def close(self) -> None:
-        if self._embedded is not None:
-            self._embedded.stop()
+        if self.kind == "embedded":
+            self.admin.stop()
             return
-        if self.admin is not None:
-            for username in self.created:
-                try:
-                    self.admin.remove(username)
-                except BrokerAdminError:
-                    pass
-            self.admin.close()
+        for username in self.created:
+            try:
+                self.admin.remove(username)
+            except BrokerAdminError:
+                pass
+        self.admin.close()
 
 
 class MqttClient:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -19,9 +20,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import Progress
 
-from gateway import registry
 from gateway.home import Home, open_home
-from tools.demo import revoke as revoke_mod
 from tools.demo.stage import Broker, MqttClient, Printer, Spy, StageError, end_session, veilpost
 from tools.simulator import Handheld, SimulatorError
 
@@ -46,8 +45,7 @@ class Role:
     pin: str
     device_id: str
     parcels: list[str]
-    secret: bytes = b""
-    mqtt: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the provisioning bundle
 
 
 @dataclass
@@ -61,8 +59,7 @@ class Tally:
     scrape_records: int = 0
     incident: str = ""
     alarm_seen: bool = False
-    revocation: revoke_mod.Revocation | None = None
-    thief_reconnect_refused: bool = False
+    revocation: dict[str, Any] | None = None
     pngs: list[str] = field(default_factory=list)
 
 
@@ -130,7 +127,7 @@ class Story:
         if len(line) > 160:
             line = line[:120] + " … " + line[-40:]
         self.c.print("[dim]$[/dim] [bold]%s[/bold]" % escape(line))
-        lines = output.splitlines()
+        lines = [line for line in output.splitlines() if line.strip()]
         if len(lines) > 12:
             lines = lines[:4] + ["… %d more lines …" % (len(lines) - 8)] + lines[-4:]
         if lines:
@@ -148,7 +145,7 @@ class Story:
             # amqtt 0.12 drops a message whose delivery overlaps a new subscription:
             # let the broker fall quiet before a handheld subscribes.
             self.spy.collect(quiet=0.15)
-        config = {"device_id": role.device_id, "master_secret": role.secret, "lang": "en", "mqtt": role.mqtt}
+        config = dict(role.config, lang="en")
         hh = Handheld(config, home=self.work / "handhelds" / (folder or role.device_id), timeout=timeout)
         self.handhelds[role.device_id] = hh
         return hh
@@ -159,21 +156,22 @@ class Story:
         self.c.rule("[bold]Setting up the depot")
         self.spy = Spy(self.broker)
         gw_user, gw_pass = self.gateway_account = self.broker.add_gateway("vp-gw-demo-" + self.tag)
-        self.home_dir.mkdir(parents=True)
-        lines = [
-            'durability = "normal"',
-            "[mqtt]",
-            "broker = %s" % _q(self.broker.host),
-            "port = %d" % self.broker.port,
-            "client_id = %s" % _q("veilpost-demo-" + self.tag),
-            # The only gateway of this run: a plain subscription, so sessions
-            # other gateways left on a shared broker cannot take its messages.
-            "shared = false",
-        ]
-        if gw_user:
-            lines += ["username = %s" % _q(gw_user), "password = %s" % _q(gw_pass or "")]
-        if self.broker.kind == "embedded":
-            lines.append('version = "3.1.1"')  # amqtt speaks MQTT 3.1.1 only
+        client_id = "veilpost-demo-" + self.tag
+        self.home_dir.mkdir(parents=True, exist_ok=True)
+        lines = ['durability = "normal"']
+        if self.broker.kind == "external":
+            lines += [
+                "[mqtt]",
+                "broker = %s" % _q(self.broker.host),
+                "port = %d" % self.broker.port,
+                "username = %s" % _q(gw_user),
+                "password = %s" % _q(gw_pass),
+                "client_id = %s" % _q(client_id),
+                # The only gateway of this run: a plain subscription, so sessions
+                # other gateways left on a shared broker cannot take its messages.
+                "shared = false",
+            ]
+            self.broker.hand_over(self.home_dir)
         if self.ignore_window:
             lines += ["[reveal]", "ignore_window = true"]
         (self.home_dir / "veilpost.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -184,6 +182,12 @@ class Story:
                 " fit any hour[/yellow]"
             )
         home = self.home = open_home(self.home_dir)
+        if self.broker.kind == "embedded":
+            # The embedded broker runs beside the gateway, its accounts in the home
+            # (where `veilpost device` finds them); the gateway joins it as a client.
+            m = home.config.mqtt
+            m.broker, m.port, m.username, m.password = self.broker.host, self.broker.port, gw_user, gw_pass
+            m.version, m.client_id = "3.1.1", client_id  # amqtt speaks MQTT 3.1.1
         from gateway.service import GatewayService
 
         self.service = GatewayService(home)
@@ -203,20 +207,27 @@ class Story:
         self.it = MqttClient(self.broker, it_user, it_pass, "vp-it-demo-" + self.tag)
         for role in self.roles:
             self.command("courier", "add", role.badge, "--depot", DEPOT, "--shift", SHIFT, "--pin", role.pin)
-        for role in self.roles:
-            role.secret = registry.add_device(home.store, home.keys.kek, role.device_id, "simulator")
-            username, password = self.broker.add_device(role.device_id)
-            role.mqtt = {"host": self.broker.host, "port": self.broker.port, "keepalive": 30}
-            if username:
-                role.mqtt.update(username=username, password=password)
-        self.say(
-            "IT provisioned %d handhelds (%s): a device key in the gateway registry and a broker"
-            " account each" % (len(self.roles), ", ".join(r.device_id for r in self.roles))
-        )
+        self.provision()
         manifest = self.work / self.manifest_name
         manifest.write_bytes(self.manifest)
         self.command("route", "import", str(manifest))
         self.printer = Printer(self.home_dir, self.work)
+
+    def provision(self) -> None:
+        """IT enrols one handheld per courier; each bundle is what would be
+        flashed onto the device, here handed to the simulator."""
+        devices = self.work / "handhelds.csv"
+        devices.write_text(
+            "device_id,model\n" + "".join("%s,simulator\n" % r.device_id for r in self.roles),
+            encoding="utf-8",
+        )
+        bundles = self.work / "bundles"
+        self.command("device", "provision", "--csv", str(devices), "--lang", "en", "--out", str(bundles))
+        for role in self.roles:
+            self.broker.created.append(role.device_id)
+            role.config = json.loads(
+                (bundles / role.device_id / "provision.json").read_text(encoding="utf-8")
+            )
 
     # ---- 1. the depot prints privacy waybills
 
