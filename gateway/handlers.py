@@ -22,7 +22,7 @@ from protocol import messages
 from protocol._fast import CryptographyAEAD
 from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, Channel
+from protocol.session import GATEWAY, REPLAY_WINDOW, Channel
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
@@ -83,6 +83,9 @@ class Handlers:
             ch = Channel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
             self._channels[device_id] = ch
             self._reserved[device_id] = int(row[2])
+        elif device_id not in self._touched:
+            # Another gateway on a shared store may have moved the window: the row is the truth.
+            ch.replay = ReplayWindow.from_state(json.loads(row[1])) if row[1] else ReplayWindow(REPLAY_WINDOW)
         self._touched.add(device_id)
         return ch
 
@@ -110,10 +113,15 @@ class Handlers:
         if values is not None:
             fields["token"] = ch.seal_token(fields["tracking_no"], values, fields["cti"], fields["exp"])
         if ch.send_seq >= self._reserved.get(device_id, 0):
-            # Reserve ahead before using: a restart never reuses a nonce.
-            reserve = ch.send_seq + SEQ_BLOCK
-            self.home.store.run("UPDATE devices SET down_seq = ? WHERE device_id = ?", reserve, device_id)
-            self._reserved[device_id] = reserve
+            # Reserve ahead before using: a restart never reuses a nonce. The
+            # reservation starts after any other gateway's; gateways sharing a
+            # store reserve one at a time so the device's 32-wide window takes both.
+            block = 1 if getattr(self.home.store, "shared", False) else SEQ_BLOCK
+            with self.home.store.transaction() as tx:
+                row = tx.one("SELECT down_seq FROM devices WHERE device_id = ?", device_id)
+                ch.send_seq = max(ch.send_seq, int(row[0]) if row else 0)
+                tx.run("UPDATE devices SET down_seq = ? WHERE device_id = ?", ch.send_seq + block, device_id)
+            self._reserved[device_id] = ch.send_seq + block
         return bytes(ch.wrap(name, fields, int(now)))
 
     # ---- dispatch

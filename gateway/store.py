@@ -199,3 +199,12 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def open_store(location: Path | str, durability: str = "full") -> Store:
+    """The store a config names: a "postgresql://..." URL, else a SQLite file."""
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        from gateway.store_pg import PgStore
+
+        return PgStore(location, durability)
+    return Store(location, durability)
