@@ -26,9 +26,12 @@ store later.
 
 from __future__ import annotations
 
+import fcntl
+import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,8 +109,30 @@ class Spool:
 
     # -- adding jobs -------------------------------------------------------
     def submit(self, printer: str, tracking_no: str, data: bytes) -> int:
+        """A parcel's first label. A second one is a reprint: it needs a reason."""
         _check_job(printer, tracking_no, data)
+        earlier = self._db.execute(
+            "SELECT id, printer, state FROM print_jobs WHERE tracking_no=? AND state != ?"
+            " ORDER BY id LIMIT 1",
+            (tracking_no, CANCELLED),
+        ).fetchone()
+        if earlier is not None:
+            raise SpoolError(
+                "parcel %s already has a label (job %d on %s, %s): use reprint with a reason"
+                % (tracking_no, earlier[0], earlier[1], earlier[2])
+            )
         return self._insert(printer, tracking_no, data, None, None)
+
+    def submit_many(self, printer: str, jobs: Iterable[tuple[str, bytes]]) -> list[int]:
+        """Several first labels, all queued or none."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [self.submit(printer, tracking_no, data) for tracking_no, data in jobs]
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return ids
 
     def reprint(self, printer: str, tracking_no: str, data: bytes, reason: str, actor: str) -> int:
         """A second label for a parcel: needs a reason, written to the audit log first."""
@@ -118,8 +143,7 @@ class Spool:
         if len(reason) > MAX_REASON:
             raise SpoolError("reprint reason is %d characters, at most %d" % (len(reason), MAX_REASON))
         last = self._db.execute(
-            "SELECT id FROM print_jobs WHERE tracking_no=? AND printer=? ORDER BY id DESC",
-            (tracking_no, printer),
+            "SELECT id FROM print_jobs WHERE tracking_no=? ORDER BY id DESC", (tracking_no,)
         ).fetchone()
         self._record(
             "label.reprint",
@@ -196,6 +220,23 @@ class Spool:
     def cancel(self, job_id: int) -> None:
         self._set(job_id, "state=?", (CANCELLED,))
 
+    @contextmanager
+    def feeding(self, printer: str) -> Iterator[None]:
+        """Only one process feeds a printer at a time: its label counter must
+        move for our jobs alone, and two senders would interleave labels."""
+        lock = self.path.with_name("%s.%s.lock" % (self.path.name, re.sub(r"[^A-Za-z0-9_-]", "_", printer)))
+        with open(lock, "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SpoolError(
+                    "printer %s is being fed by another process; try again when it is done" % printer
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     # -- reading ---------------------------------------------------------------
     def job(self, job_id: int) -> Job:
         row = self._db.execute("SELECT * FROM print_jobs WHERE id=?", (job_id,)).fetchone()
@@ -215,7 +256,8 @@ class Spool:
         return [_job(r) for r in self._db.execute(sql + " ORDER BY id", args)]
 
     def counts(self, printer: str | None = None) -> dict[str, int]:
-        sql, args = "SELECT state, count(*) FROM print_jobs", ()
+        sql = "SELECT state, count(*) FROM print_jobs"
+        args: tuple[str, ...] = ()
         if printer is not None:
             sql, args = sql + " WHERE printer=?", (printer,)
         return dict(self._db.execute(sql + " GROUP BY state", args).fetchall())
@@ -245,7 +287,34 @@ def _check_job(printer: str, tracking_no: str, data: bytes) -> None:
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    return Job(*row[:3], bytes(row[3]), *row[4:])
+    (
+        job_id,
+        printer,
+        tracking_no,
+        data,
+        state,
+        attempts,
+        counter_before,
+        reprint_of,
+        reason,
+        error,
+        created,
+        updated,
+    ) = row
+    return Job(
+        job_id,
+        printer,
+        tracking_no,
+        bytes(data),
+        state,
+        attempts,
+        counter_before,
+        reprint_of,
+        reason,
+        error,
+        created,
+        updated,
+    )
 
 
 class PrinterPort(Protocol):
@@ -281,6 +350,19 @@ def deliver(
 ) -> Delivery:
     """Send every open job of printer `name`, in order, until none is left
     or the printer has been unusable for `give_up_after` seconds."""
+    with spool.feeding(name):
+        return _deliver(spool, name, printer, retry_delay, give_up_after, sleep, clock)
+
+
+def _deliver(
+    spool: Spool,
+    name: str,
+    printer: PrinterPort,
+    retry_delay: float,
+    give_up_after: float | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> Delivery:
     report = Delivery()
     last_progress = clock()
 

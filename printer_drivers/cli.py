@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from gateway.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, deliver
+from gateway.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError, deliver
 from printer_drivers.config import PrinterConfig, load_printers
 from printer_drivers.dialects import dialect
 from printer_drivers.label import LabelError, MaskedLabel
@@ -42,42 +42,42 @@ def _source(ctx: click.Context, parcels: str | None) -> ParcelSource:
             raise click.ClickException(str(exc)) from exc
     source = _gateway_source(_home(ctx))
     if source is None:
-        raise click.ClickException("no parcel source: pass --parcels FILE with masked parcel views")
+        raise click.ClickException(
+            "no parcel source: run `veilpost init` and import a route manifest, or pass --parcels FILE"
+        )
     return source
 
 
+def _gateway(home: Path) -> Any | None:
+    """The gateway home (store, keys, audit log) when this folder has one."""
+    from gateway.config import CONFIG_NAME
+    from gateway.home import open_home
+    from gateway.keys import KeyUnavailable
+
+    if not (home / CONFIG_NAME).is_file():
+        return None
+    try:
+        return open_home(home)
+    except (KeyUnavailable, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _gateway_source(home: Path) -> ParcelSource | None:
-    """Masked views straight from the gateway store, once it offers them."""
-    try:
-        from gateway.home import open_home  # type: ignore[import-not-found,unused-ignore]
-        from gateway.parcels import masked_view  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    try:
-        gw = open_home(home)
-    except Exception:  # no initialised gateway home: fall back to --parcels
-        return None
+    from printer_drivers.gateway_source import GatewayParcels
 
-    class StoreSource:
-        def masked_view(self, tracking_no: str) -> dict[str, Any]:
-            return masked_view(gw, tracking_no)  # type: ignore[no-any-return]
-
-    return StoreSource()
+    gw = _gateway(home)
+    return GatewayParcels(gw) if gw is not None else None
 
 
 def _audit(home: Path) -> AuditHook:
-    """The gateway audit log when this home has one; else an append-only
-    JSON-lines file next to the spool."""
-    try:
-        from gateway.home import open_home  # type: ignore[import-not-found,unused-ignore]
-
-        gw = open_home(home)
-    except Exception:
-        gw = None
+    """The gateway audit log when this home has one; a printing station
+    without a gateway keeps an append-only JSON-lines file next to its spool."""
+    gw = _gateway(home)
     if gw is not None:
 
         def to_gateway(action: str, details: dict[str, Any]) -> None:
             actor = gw.audit.person("operator", str(details.get("actor", "spool")))
+            detail = {k: v for k, v in details.items() if k not in ("actor", "tracking_no")}
             with gw.store.transaction() as tx:
                 gw.audit.append(
                     tx,
@@ -86,9 +86,7 @@ def _audit(home: Path) -> AuditHook:
                     "printer:" + str(details.get("printer", "")),
                     action,
                     parcel=str(details.get("tracking_no", "")),
-                    detail=json.dumps(
-                        {k: v for k, v in details.items() if k != "actor"}, ensure_ascii=False, sort_keys=True
-                    ),
+                    detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
                 )
 
         return to_gateway
@@ -127,7 +125,10 @@ def _label_bytes(cfg: PrinterConfig, source: ParcelSource, tracking_no: str, tem
 
 
 def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
-    report = deliver(spool, cfg.name, cfg.open(), give_up_after=give_up, retry_delay=0.5)
+    try:
+        report = deliver(spool, cfg.name, cfg.open(), give_up_after=give_up, retry_delay=0.5)
+    except SpoolError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("%s: %d printed" % (cfg.name, len(report.printed)))
     for job_id in report.uncertain:
         job = spool.job(job_id)
@@ -138,8 +139,8 @@ def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
     if report.stalled:
         left = spool.counts(cfg.name)
         raise click.ClickException(
-            "%s stalled (%s); %d job(s) kept in the spool, run `veilpost print` again"
-            " once fixed" % (cfg.name, report.stalled, left.get(QUEUED, 0) + left.get(SENDING, 0))
+            "%s stalled (%s); %d job(s) kept in the spool, run `veilpost printers drain %s`"
+            " once fixed" % (cfg.name, report.stalled, left.get(QUEUED, 0) + left.get(SENDING, 0), cfg.name)
         )
 
 
@@ -165,8 +166,11 @@ def print_cmd(
     source = _source(ctx, parcels)
     jobs = [(t, _label_bytes(cfg, source, t, template)) for t in tracking_nos]  # all or nothing
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
-    for tracking_no, data in jobs:
-        job_id = spool.submit(cfg.name, tracking_no, data)
+    try:
+        ids = spool.submit_many(cfg.name, jobs)
+    except SpoolError as exc:
+        raise click.ClickException(str(exc) + " (nothing queued)") from exc
+    for job_id, (tracking_no, data) in zip(ids, jobs, strict=True):
         click.echo("queued job %d: %s (%d bytes of %s)" % (job_id, tracking_no, len(data), cfg.language))
     if not queue_only:
         _drain(spool, cfg, give_up)
@@ -242,6 +246,81 @@ def printers_status(ctx: click.Context) -> None:
                 counts.get(PRINTED, 0),
             )
         )
+
+
+@printers_group.command("drain")
+@click.argument("printer_name")
+@click.option("--give-up", default=30.0, show_default=True, help="Seconds to wait for a stuck printer.")
+@click.pass_context
+def printers_drain(ctx: click.Context, printer_name: str, give_up: float) -> None:
+    """Send PRINTER_NAME's queued jobs (after paper, head or cable is fixed)."""
+    cfg = _printer(ctx, printer_name)
+    _drain(Spool.at_home(_home(ctx), _audit(_home(ctx))), cfg, give_up)
+
+
+@printers_group.command("settle")
+@click.argument("job_id", type=int)
+@click.option("--printed/--not-printed", required=True, help="Did the label come out?")
+@click.option("--reason", required=True, help="What you saw at the printer (audited).")
+@click.option("--actor", default=lambda: getpass.getuser(), help="Who looked (default: login name).")
+@click.pass_context
+def printers_settle(ctx: click.Context, job_id: int, printed: bool, reason: str, actor: str) -> None:
+    """Close an uncertain job after looking at the printer; --not-printed queues it again."""
+    spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
+    try:
+        again = spool.settle(job_id, printed, actor, reason)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("job %d %s" % (job_id, "queued again: run `veilpost printers drain`" if again else "closed"))
+
+
+@printers_group.command("emulate")
+@click.argument("language", type=click.Choice(["tspl", "zpl", "escpos", "cpcl"]))
+@click.option("--link", type=click.Path(dir_okay=False), help="Symlink to create for the pty (serial side).")
+@click.option("--tcp", "tcp_port", type=int, help="Serve on 127.0.0.1:PORT instead of a pty.")
+@click.option("--png-dir", type=click.Path(file_okay=False), help="Write each printed label here as a PNG.")
+@click.option("--paper", type=int, default=None, help="Labels on the roll (default: endless).")
+def printers_emulate(
+    language: str, link: str | None, tcp_port: int | None, png_dir: str | None, paper: int | None
+) -> None:
+    """Run an emulated LANGUAGE printer for demos and tests. SIGUSR1 toggles
+    paper out, SIGUSR2 the head, SIGHUP pulls/replugs the cable; Ctrl-C stops it."""
+    import signal
+    import threading
+
+    from printer_drivers.emulated_link import PtyPrinter, serve
+    from printer_drivers.emulator import Emulator
+
+    if (link is None) == (tcp_port is None):
+        raise click.UsageError("give exactly one of --link PATH or --tcp PORT")
+    emu = Emulator(language, paper)
+    stop = threading.Event()
+
+    def toggle_paper(*_: object) -> None:
+        emu.load_paper() if emu.paper_out else emu.run_out_of_paper()
+        click.echo("paper %s" % ("out" if emu.paper_out else "loaded"))
+
+    def toggle_head(*_: object) -> None:
+        emu.close_head() if emu.head_open else emu.open_head()
+        click.echo("head %s" % ("open" if emu.head_open else "closed"))
+
+    signal.signal(signal.SIGUSR1, toggle_paper)
+    signal.signal(signal.SIGUSR2, toggle_head)
+    cable: list[Any] = []  # the PtyPrinter, once serve() has made it
+
+    def toggle_cable(*_: object) -> None:
+        for pty in cable:
+            if isinstance(pty, PtyPrinter):
+                pty.replug() if not pty.plugged else pty.unplug()
+                click.echo("cable %s" % ("plugged" if pty.plugged else "pulled"))
+
+    signal.signal(signal.SIGHUP, toggle_cable)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        where = Path(link) if link else None
+        serve(emu, where, tcp_port, Path(png_dir) if png_dir else None, click.echo, stop, cable.append)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @click.group("label")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from printer_drivers.emulator import Emulator
+from printer_drivers.emulator import Emulator, PrintedLabel
 
 T = TypeVar("T")
 
@@ -180,3 +180,38 @@ class TcpPrinter:
                         reply = self.emulator.feed(data)
                     if reply:
                         conn.sendall(reply)
+
+
+def serve(
+    emulator: Emulator,
+    link: Path | None,
+    tcp_port: int | None,
+    png_dir: Path | None,
+    echo: Callable[[str], None],
+    stop: threading.Event,
+    started: Callable[[PtyPrinter | TcpPrinter], None] | None = None,
+) -> None:
+    """Run an emulated printer until `stop` is set; write each printed label
+    as a PNG into png_dir and say so through echo."""
+    server: PtyPrinter | TcpPrinter = (
+        PtyPrinter(emulator, link) if link is not None else TcpPrinter(emulator, tcp_port or 9100)
+    )
+    if png_dir is not None:
+        png_dir.mkdir(parents=True, exist_ok=True)
+    with server:
+        if started is not None:
+            started(server)
+        where = str(link) if isinstance(server, PtyPrinter) else server.url
+        echo("emulated %s printer on %s" % (emulator.language, where))
+        seen = 0
+
+        def new_labels(emu: Emulator) -> list[PrintedLabel]:
+            return list(emu.printed[seen:])
+
+        while not stop.wait(0.1):
+            for label in server.call(new_labels):
+                seen += 1
+                line = "label %d: %s" % (seen, label.tracking_no or "(no barcode)")
+                if png_dir is not None:
+                    line += " -> %s" % label.render_png(png_dir / ("label-%04d.png" % seen))
+                echo(line)

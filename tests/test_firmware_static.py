@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import site
 import subprocess
 import sys
 import sysconfig
@@ -24,8 +25,13 @@ def firmware_sources() -> list[Path]:
 
 
 def stub_root() -> Path:
-    """The site-packages folder holding micropython-stdlib-stubs' stdlib/."""
-    return Path(sysconfig.get_paths()["purelib"])
+    """The site-packages folder holding the ESP32 stubs and micropython-stdlib-stubs'
+    stdlib/ (a venv with --system-site-packages may see them in the base one)."""
+    candidates = [Path(sysconfig.get_paths()["purelib"]), *map(Path, site.getsitepackages())]
+    for folder in candidates:
+        if (folder / "esp32.pyi").exists():
+            return folder
+    return candidates[0]
 
 
 @pytest.mark.parametrize("source", firmware_sources(), ids=lambda p: str(p.relative_to(REPO)))

@@ -6,7 +6,7 @@ import pytest
 
 from printer_drivers import LabelError, MaskedLabel, layout, load_template, render_label
 from printer_drivers.layout import QRCode, Text
-from tests.fixtures.printers import PLAINTEXT, masked_view
+from tests.fixtures.printers import MASKED, PLAINTEXT, masked_view
 
 
 def test_masked_view_with_nested_people_is_accepted() -> None:
@@ -85,3 +85,10 @@ def test_render_label_is_the_one_entry_point() -> None:
     assert data.rstrip().endswith(b"PRINT 1,1")
     with pytest.raises(LabelError):
         render_label({**masked_view(), "receiver": PLAINTEXT["receiver"]}, "tspl")
+
+
+def test_fixture_views_are_what_the_masking_rules_produce() -> None:
+    from protocol.masking import mask_parcel
+
+    for side in ("receiver", "sender"):
+        assert mask_parcel(PLAINTEXT[side]) == MASKED[side]

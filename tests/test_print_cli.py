@@ -147,3 +147,19 @@ def test_label_preview_without_a_cjk_font_says_what_to_install(
         preview._font.cache_clear()
     assert code != 0 and "fonts-wqy-zenhei" in out and "VEILPOST_CJK_FONT" in out
     assert not (home / "x.png").exists()
+
+
+def test_stalled_print_is_kept_and_drained_once_paper_is_back(
+    home: Path, pty_printer: Callable[..., PtyPrinter]
+) -> None:
+    pp = pty_printer("escpos", paper=0)
+    write_printers(home, depot={"url": str(pp.path), "language": "escpos", "timeout": 0.3})
+    parcels = str(home / "parcels.json")
+    code, out = run(home, "print", "VPC000", "--printer", "depot", "--parcels", parcels, "--give-up", "0.5")
+    assert code != 0 and "paper out" in out and "printers drain depot" in out
+    code, out = run(home, "print", "VPC000", "--printer", "depot", "--parcels", parcels)
+    assert code != 0 and "reprint with a reason" in out  # no second label by the back door
+    pp.call(lambda e: e.load_paper())
+    code, out = run(home, "printers", "drain", "depot")
+    assert code == 0 and "1 printed" in out
+    assert pp.call(lambda e: [label.tracking_no for label in e.printed]) == ["VPC000"]

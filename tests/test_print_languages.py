@@ -28,7 +28,7 @@ def test_label_sent_over_pty_reads_back_into_its_fields(
     pty_printer: Callable[..., PtyPrinter], language: str, baud: int, template: str
 ) -> None:
     pp = pty_printer(language)
-    printer = Printer(str(pp.path), dialect(language), baud=baud, flow="rtscts")
+    printer = Printer(str(pp.path), dialect(language), baud=baud, flow="rtscts", timeout=5.0)
     lay = layout(load_template(template), MaskedLabel.from_mapping(masked_view()))
     printer.send(dialect(language).encode(lay))
     assert printer.status().idle  # answered after the label: the printer has parsed it

@@ -23,7 +23,7 @@ def test_paper_out_head_open_and_recovery_are_reported(
     pty_printer: Callable[..., PtyPrinter], language: str
 ) -> None:
     pp = pty_printer(language)
-    printer = Printer(str(pp.path), dialect(language), baud=115200)
+    printer = Printer(str(pp.path), dialect(language), baud=115200, timeout=5.0)
     assert printer.status().ready
     pp.call(lambda e: e.run_out_of_paper())
     st = printer.status()
@@ -41,7 +41,7 @@ def test_paper_out_head_open_and_recovery_are_reported(
 def test_pause_is_reported(pty_printer: Callable[..., PtyPrinter], language: str) -> None:
     pp = pty_printer(language)
     pp.call(lambda e: e.pause())
-    printer = Printer(str(pp.path), dialect(language))
+    printer = Printer(str(pp.path), dialect(language), timeout=5.0)
     assert printer.status().paused
     printer.close()
 
@@ -78,7 +78,7 @@ def test_silent_printer_is_offline_not_a_hang() -> None:
 
 def test_unplugged_printer_is_offline_and_comes_back(pty_printer: Callable[..., PtyPrinter]) -> None:
     pp = pty_printer("zpl")
-    printer = Printer(str(pp.path), dialect("zpl"))
+    printer = Printer(str(pp.path), dialect("zpl"), timeout=5.0)
     assert printer.status().ready
     pp.unplug()
     with pytest.raises(PrinterOffline):

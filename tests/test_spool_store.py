@@ -84,3 +84,34 @@ def test_uncertain_job_settled_as_not_printed_goes_back_in_the_queue(tmp_path: P
     with pytest.raises(SpoolError, match="only uncertain"):
         spool.settle(job, printed=True, actor="op", reason="x")
     assert spool.counts() == {QUEUED: 1} and UNCERTAIN not in spool.counts()
+
+
+def test_a_second_label_for_a_parcel_must_be_a_reprint(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    first = spool.submit("p1", "VPD001", b"label")
+    with pytest.raises(SpoolError, match="reprint with a reason"):
+        spool.submit("p2", "VPD001", b"label")
+    spool.cancel(first)
+    assert spool.submit("p2", "VPD001", b"label") > first  # a cancelled job never printed
+
+
+def test_a_batch_with_one_duplicate_queues_nothing(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.submit("p1", "VPD010", b"label")
+    with pytest.raises(SpoolError, match="VPD010"):
+        spool.submit_many("p1", [("VPD011", b"a"), ("VPD010", b"b")])
+    assert [j.tracking_no for j in spool.jobs()] == ["VPD010"]
+    assert len(spool.submit_many("p1", [("VPD011", b"a"), ("VPD012", b"b")])) == 2
+
+
+def test_only_one_process_feeds_a_printer(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3")
+    other = Spool(tmp_path / "s.sqlite3")
+    with spool.feeding("depot 1"):
+        with pytest.raises(SpoolError, match="another process"):
+            with other.feeding("depot 1"):
+                pass
+        with other.feeding("depot-2"):  # another printer is free
+            pass
+    with other.feeding("depot 1"):
+        pass

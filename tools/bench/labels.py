@@ -29,7 +29,11 @@ SAMPLE = {
     "route_id": "R-07",
     "sort_code": "571-W2 07",
     "receiver": {"name": "測**", "phone": "170******34", "address": "測試市測試區樣例路1號 *棟***室"},
-    "sender": {"name": "T**** M*********", "phone": "170******78", "address": "樣例市示範區測試街8號 **樓****室"},
+    "sender": {
+        "name": "T**** M*********",
+        "phone": "170******78",
+        "address": "樣例市示範區測試街8號 **樓****室",
+    },
     "contents": "文件 x1",
     "qr_payload": "0oRDoQEFoQRMZ2F0ZXdheS1sYWJlbFgVogFsVlAwMDAwMDAxMjM0AmRSLTA3SAq5sBnHzRd3",
 }
@@ -98,7 +102,9 @@ def table(result: dict[str, Any]) -> str:
                     "ok" if r["meets_target"] else "MISSED",
                 )
             )
-    lines.append("target: native <= %d bytes and >= %.0fx smaller than the raw raster" % (TARGET_BYTES, TARGET_RATIO))
+    lines.append(
+        "target: native <= %d bytes and >= %.0fx smaller than the raw raster" % (TARGET_BYTES, TARGET_RATIO)
+    )
     return "\n".join(lines)
 
 
