@@ -424,11 +424,11 @@ def memory_figures(root: Path, broker: BenchBroker, n: int) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    """Quick: 40 devices x 10 reveals per configuration, 1,000 devices for
+    """Quick: 40 devices x 25 reveals per configuration, 1,000 devices for
     memory (CI, well under a minute). Full: 200 devices x 50 reveals."""
     if shutil.which("mosquitto") is None:
         return {"missing": "mosquitto is not installed"}
-    n, per_device = (40, 10) if quick else (200, 50)
+    n, per_device = (40, 25) if quick else (200, 50)
     with tempfile.TemporaryDirectory(prefix="vp-bench-") as tmp:
         root = Path(tmp)
         reveal = reveal_figures(root, n, per_device)
