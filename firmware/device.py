@@ -75,6 +75,8 @@ class Device:
                 tag = self.tags.pop(ev[1], None)
                 if tag is not None:
                     app.on_acked(tag, now)
+            elif ev[0] == "dropped":
+                self.last_error = ev[1]     # logged, acknowledged, never a crash
             elif ev[0] == "closed":
                 self.last_error = ev[1]
                 if app.online:
@@ -101,8 +103,8 @@ class Device:
 
     def go_offline(self, now):
         """The simulator's cable pull: drop the socket without DISCONNECT."""
-        if self.mqtt is not None and self.mqtt.sock is not None:
-            self.mqtt._lost("link dropped")
+        if self.mqtt is not None:
+            self.mqtt.drop("link dropped")
             self.mqtt.poll(now)
         if self.app.online:
             self.app.on_link(False, now)

@@ -7,7 +7,8 @@
 # Supported: CONNECT with username/password and clean_session=False,
 # keepalive PINGREQ, SUBSCRIBE, PUBLISH QoS 0 and 1 both ways, redelivery of
 # unacknowledged QoS 1 with the DUP flag after a reconnect, DISCONNECT.
-# Not supported (refused with MQTTError): QoS 2, packets over max_packet.
+# Not supported: QoS 2 (MQTTError). A PUBLISH over max_packet is acknowledged
+# and skipped unread; any other oversize packet closes the connection.
 
 CONNECT = 0x10
 CONNACK = 0x20
@@ -120,11 +121,9 @@ def encode_disconnect():
     return bytes((DISCONNECT, 0))
 
 
-def split_packet(buf, max_packet=MAX_PACKET):
-    """One complete packet from the front of buf: (first_byte, body, used),
-    or None when more bytes are needed. Raises MQTTError on bad framing."""
-    if len(buf) < 2:
-        return None
+def read_header(buf):
+    """(first_byte, remaining_length, header_length) at the front of buf, or
+    None when more bytes are needed. Raises MQTTError on a bad length."""
     n = 0
     shift = 0
     i = 1
@@ -138,12 +137,21 @@ def split_packet(buf, max_packet=MAX_PACKET):
         shift += 7
         i += 1
         if not b & 0x80:
-            break
+            return buf[0], n, i
+
+
+def split_packet(buf, max_packet=MAX_PACKET):
+    """One complete packet from the front of buf: (first_byte, body, used),
+    or None when more bytes are needed. Raises MQTTError on bad framing."""
+    head = read_header(buf)
+    if head is None:
+        return None
+    first, n, i = head
     if n > max_packet:
         raise MQTTError("packet of " + str(n) + " bytes is over the limit of " + str(max_packet))
     if len(buf) < i + n:
         return None
-    return buf[0], bytes(buf[i:i + n]), i + n
+    return first, bytes(buf[i:i + n]), i + n
 
 
 def decode_publish(first, body):
@@ -182,6 +190,7 @@ class MQTTClient:
     connect(sock, now) sends CONNECT; poll(now) returns events:
       ("connected", session_present)  ("message", topic, payload, retain)
       ("acked", pid)  ("subscribed", pid, granted)  ("closed", reason)
+      ("dropped", reason): an oversize PUBLISH, acknowledged and skipped
     publish() queues bytes and returns at once (the pid for QoS 1). QoS 1
     messages stay in `inflight` until their PUBACK, and are resent with DUP
     after the next connect."""
@@ -208,6 +217,7 @@ class MQTTClient:
         self.bytes_sent = 0
         self.bytes_received = 0
         self._events = []
+        self._discard = 0           # bytes of an oversize packet still to skip
 
     # -- outgoing
     def _next_pid(self):
@@ -246,6 +256,7 @@ class MQTTClient:
         self.connected = False
         self._in = bytearray()
         self._out = bytearray()
+        self._discard = 0
         self._last_in = now
         self._last_out = now
         self._ping_sent = 0
@@ -285,6 +296,12 @@ class MQTTClient:
         self.sock = None
         self.connected = False
 
+    def drop(self, reason):
+        """Close the socket without DISCONNECT (the broker will publish any will);
+        a ("closed", reason) event follows on the next poll."""
+        if self.sock is not None:
+            self._lost(reason)
+
     def _lost(self, reason):
         self._close()
         self._events.append(("closed", reason))
@@ -293,6 +310,7 @@ class MQTTClient:
     def poll(self, now):
         if self.sock is not None:
             self._flush()
+        eof = False
         while self.sock is not None:
             try:
                 chunk = self.sock.recv(1024) if hasattr(self.sock, "recv") else self.sock.read(1024)
@@ -304,13 +322,22 @@ class MQTTClient:
             if chunk is None:
                 break
             if not chunk:
-                self._lost("connection closed by broker")
+                eof = True   # read what came before the close first: a refusal says why
                 break
             self.bytes_received += len(chunk)
             self._in += chunk
             self._last_in = now
         while self.sock is not None:
             try:
+                if self._discard:
+                    if not self._skip():
+                        break
+                    continue
+                head = read_header(self._in)
+                if head is not None and head[1] > self.max_packet:
+                    if not self._refuse_oversize(head):
+                        break
+                    continue
                 got = split_packet(self._in, self.max_packet)
                 if got is None:
                     break
@@ -319,6 +346,8 @@ class MQTTClient:
                 self._handle(first, body, now)
             except MQTTError as e:
                 self._lost("protocol error: " + str(e))
+        if eof and self.sock is not None:
+            self._lost("connection closed by broker")
         if self.sock is not None:
             self._keepalive(now)
         events = self._events
@@ -359,6 +388,31 @@ class MQTTClient:
             self._ping_sent = 0
         else:
             raise MQTTError("unexpected packet type " + hex(kind))
+
+    def _refuse_oversize(self, head):
+        """An oversize PUBLISH is acknowledged (so the broker does not send it
+        again after every reconnect) and its bytes skipped as they arrive,
+        never buffered. False when more bytes are needed to read its pid."""
+        first, n, hlen = head
+        if first & 0xF0 != PUBLISH:
+            raise MQTTError("packet of " + str(n) + " bytes is over the limit of " + str(self.max_packet))
+        if (first >> 1) & 0x03:
+            if len(self._in) < hlen + 2:
+                return False
+            at = hlen + 2 + ((self._in[hlen] << 8) | self._in[hlen + 1])
+            if len(self._in) < at + 2:
+                return False
+            self._queue(encode_puback((self._in[at] << 8) | self._in[at + 1]))
+        self._discard = hlen + n
+        self._events.append(("dropped", "publish of " + str(n) + " bytes is over the limit of "
+                             + str(self.max_packet)))
+        return True
+
+    def _skip(self):
+        k = min(self._discard, len(self._in))
+        self._in = self._in[k:]
+        self._discard -= k
+        return self._discard == 0
 
     def _keepalive(self, now):
         if not self.keepalive:

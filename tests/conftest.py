@@ -13,6 +13,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.printers",
     "tests.fixtures.gateway",
     "tests.fixtures.postgres",
+    "tests.fixtures.handheld",
 ]
 
 ON_CI = bool(os.environ.get("VEILPOST_CI") or os.environ.get("CI"))

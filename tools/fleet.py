@@ -44,6 +44,11 @@ class Outcome:
     bytes_received: int = 0
 
 
+def tracking_no(prefix: str, device: int, parcel: int) -> str:
+    # Scattered, not consecutive: the gateway's sentinel flags sequential numbers as scraping.
+    return f"{prefix}{device:04d}{(parcel * 7919 + 13) % 1000000:06d}"
+
+
 def manifest_rows(n_devices: int, parcels_per_device: int, day: str, prefix: str = "FL") -> bytes:
     """A route manifest CSV of obviously fake receivers: route R-<prefix>-i for courier C-<prefix>-i."""
     lines = ["tracking_no,route_id,courier_id,receiver_name,receiver_phone,receiver_address,"
@@ -51,7 +56,8 @@ def manifest_rows(n_devices: int, parcels_per_device: int, day: str, prefix: str
     for d in range(n_devices):
         for p in range(parcels_per_device):
             name, phone, address = FAKE_PEOPLE[(d + p) % len(FAKE_PEOPLE)]
-            lines.append(f'{prefix}{d:04d}{p:06d},R-{prefix}-{d},C-{prefix}-{d},{name},{phone},"{address}",'
+            route = f"R-{prefix}-{d},C-{prefix}-{d}"
+            lines.append(f'{tracking_no(prefix, d, p)},{route},{name},{phone},"{address}",'
                          f'測試寄件人,17000009999,"測試市寄件路9號 1棟1室",{day}T00:00:00,{day}T23:59:00')
     return ("\n".join(lines) + "\n").encode("utf-8")
 
@@ -76,7 +82,7 @@ def provision_fleet(home: Any, broker: Any, n_devices: int, parcels_per_device: 
         config = {"device_id": device_id, "master_secret": secret, "lang": "en",
                   "mqtt": {"host": broker.host, "port": broker.port, "username": username,
                            "password": password, "keepalive": 30}}
-        parcels = [f"{prefix}{d:04d}{p:06d}" for p in range(parcels_per_device)]
+        parcels = [tracking_no(prefix, d, p) for p in range(parcels_per_device)]
         plans.append(Plan(config, badge, pin, parcels))
     day = dt.datetime.fromtimestamp(now, home.zone).date().isoformat()
     csv = manifest_rows(n_devices, parcels_per_device, day, prefix)
@@ -165,14 +171,15 @@ class BrokerAccounts:
 @click.option("--devices", type=click.IntRange(1, 500), default=10, show_default=True)
 @click.option("--parcels", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Parcels on each handheld's route.")
+@click.option("--per-minute", type=click.IntRange(0), default=0,
+              help="Raise the gateway's reveals-per-minute budgets to this for the run (0: keep them).")
 @click.pass_context
-def fleet_cmd(ctx: click.Context, devices: int, parcels: int) -> None:
+def fleet_cmd(ctx: click.Context, devices: int, parcels: int, per_minute: int) -> None:
     """Run N simulated handhelds against a gateway on the embedded broker, in
     this process, with fake couriers and routes added to the home (--home)."""
     from gateway.broker import EmbeddedBroker, new_password
     from gateway.home import init
     from gateway.service import GatewayService
-
     from tools.cli import home_of
 
     home = init(home_of(ctx))
@@ -184,6 +191,9 @@ def fleet_cmd(ctx: click.Context, devices: int, parcels: int) -> None:
     handle = BrokerAccounts("127.0.0.1", port, broker)
     m = home.config.mqtt
     m.broker, m.port, m.username, m.password = "127.0.0.1", port, gw_user, gw_pass
+    if per_minute:
+        # A load run reveals faster than a courier at a door; lift the sentinel's per-minute budgets.
+        home.config.sentinel.per_minute = home.config.sentinel.distinct_per_minute = per_minute
     service = GatewayService(home)
     service.start()
     try:

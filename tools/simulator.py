@@ -148,11 +148,12 @@ class Handheld:
             raise SimulatorError(f"parcel {tracking_no} is not on screen: scan it first")
         ids = [FIELD_IDS[f] if isinstance(f, str) else int(f) for f in fields]
         rid = REASON_IDS[reason] if isinstance(reason, str) else int(reason)
+        self.app.last_denial = None
         self._keys([appmod.KEY_REVEAL] + [str(i) for i in ids] + [appmod.KEY_ENTER, str(rid)])
         self.step()
         self.wait(lambda: self.app.state != appmod.REVEAL_WAIT, "get a reveal answer")
         shown = self.app.tokens.view(tracking_no, self.now())
-        if shown is None:
+        if self.app.last_denial is not None or shown is None:
             return RevealResult(denied=self.app.last_denial or self.app.notice or "nothing shown")
         names = {v: k for k, v in FIELD_IDS.items()}
         return RevealResult(shown={names.get(fid, str(fid)): bytes(buf).decode()
@@ -203,3 +204,36 @@ class Handheld:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Drive one handheld from the terminal: `python3 -m tools.simulator provision.json`."""
+    import argparse
+    import json
+
+    from firmware.hal.host.board import TerminalInput
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("bundle", help="provision.json: device_id, master_secret (hex), mqtt {host, port, ...}")
+    args = ap.parse_args(argv)
+    config = json.loads(Path(args.bundle).read_text(encoding="utf-8"))
+    hh = Handheld(config, timeout=30)
+    hh.hal.terminal = TerminalInput()
+    print("type 's CODE' to scan, keys 0-9 * # A (reveal) B (deliver); Ctrl-C quits")
+    last = ""
+    try:
+        while True:
+            hh.step()
+            screen = hh.screen()
+            if screen != last:
+                print("\n" + screen + "\n" + "-" * 32)
+                last = screen
+            hh._idle(0.05)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hh.close()
+
+
+if __name__ == "__main__":
+    main()

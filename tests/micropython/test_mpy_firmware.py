@@ -95,6 +95,7 @@ print(len(dev.app.tokens.shown), PLAIN[2] in hal.display.text(), dev.app.last_de
 def test_wipe_command_zeroizes_tokens_and_keys_at_once() -> None:
     out = run_vm('''
 dev, hal = new_device()
+hal.flash.write("provision.json", b'{"device_id": "hh-vm-01", "mqtt": {"password": "pw"}}')
 gw = GatewayEnd()
 login_and_route(dev, hal, gw)
 hal.feed("scan", "VP0001")
@@ -111,12 +112,13 @@ master = dev.app.master
 gw.send(dev.mqtt.sock, "command", {"id": 7, "cmd": 1}, T0 + 4, topic=topics.cmd(DEVICE), retain=True)
 dev.step(T0 + 4)
 print(bytes(buf) == bytes(len(buf)), bytes(master) == bytes(32))
-print(hal.keystore.get("master"), hal.flash.read("queue"), hal.flash.read("route"))
+print(hal.keystore.get("master"), hal.flash.read("queue"), hal.flash.read("route"),
+      hal.flash.read("provision.json"))
 print(dev.app.state, hal.display.text())
 ''')
     got = lines(out)
     assert got[0] == "True True"
-    assert got[1] == "None None None"
+    assert got[1] == "None None None None"
     assert got[2] == "wiped Device wiped"
 
 
@@ -287,3 +289,78 @@ print(c[:2], c[2:10])
     assert got[1] == "None"
     assert got[2:4] == ["refused", "refused"]
     assert got[4] == "b'\\x10\\x1a' b'\\x00\\x04MQTT\\x04\\xc0'"
+
+
+def test_unmasked_route_fields_are_masked_before_flash_and_screen() -> None:
+    out = run_vm('''
+dev, hal = new_device()
+gw = GatewayEnd()
+pump(dev, gw, T0)
+hal.feed("scan", "C-112")
+for k in "2468#":
+    hal.feed("key", k)
+pump(dev, gw, T0)
+gw.send(dev.mqtt.sock, "login_result", {"ok": True, "session": b"s"}, T0)
+pump(dev, gw, T0)
+leaky = {"tracking_no": "VP0003", "name": PLAIN[1], "phone": PLAIN[2], "address": PLAIN[3], "sort_code": "A"}
+gw.send(dev.mqtt.sock, "route", {"route": "R-07", "parcels": [leaky]}, T0)
+pump(dev, gw, T0)
+hal.feed("scan", "VP0003")
+pump(dev, gw, T0)
+blob = b"".join(hal.flash.files.values()) + hal.display.text().encode()
+print(any(PLAIN[f].encode() in blob for f in PLAIN), dev.app.parcels["VP0003"]["phone"])
+''')
+    flag, phone = lines(out)[0].split()
+    assert flag == "False"
+    assert phone.startswith("170") and "******" in phone
+
+
+def test_oversize_publish_is_acknowledged_and_skipped_without_buffering_it() -> None:
+    out = run_vm('''
+from firmware.hal.host.memory import Loopback
+c = mqtt.MQTTClient("hh-1", max_packet=200)
+sock = Loopback()
+c.connect(sock, 0)
+sock.feed(bytes((0x20, 2, 0, 0)))
+c.poll(0)
+big = mqtt.encode_publish("vp/v1/d/hh-1/down", b"x" * 5000, 1, 77)
+small = mqtt.encode_publish("vp/v1/d/hh-1/down", b"ok", 1, 78)
+sock.take_sent()
+events = []
+for i in range(0, len(big), 700):
+    sock.feed(big[i:i + 700])
+    events += c.poll(0)
+    print(len(c._in) <= 1024)
+sock.feed(small)
+events += c.poll(0)
+print([e[0] for e in events])
+print(sock.take_sent() == mqtt.encode_puback(77) + mqtt.encode_puback(78), c.connected)
+''')
+    got = lines(out)
+    assert set(got[:-2]) == {"True"}
+    assert got[-2] == "['dropped', 'message']"
+    assert got[-1] == "True True"
+
+
+def test_locked_handheld_stays_locked_after_reboot_until_the_depot_unlocks() -> None:
+    out = run_vm('''
+dev, hal = new_device()
+gw = GatewayEnd()
+login_and_route(dev, hal, gw)
+gw.send(dev.mqtt.sock, "command", {"id": 8, "cmd": 2}, T0 + 4, topic=topics.cmd(DEVICE), retain=True)
+dev.step(T0 + 4)
+dev.step(T0 + 5)
+print(dev.app.state, dev.mqtt.sock is None)
+# Reboot: the broker hands the retained lock over again on subscribe.
+dev2, hal = new_device(hal)
+pump(dev2, gw, T0 + 10)
+gw.send(dev2.mqtt.sock, "command", {"id": 8, "cmd": 2}, T0 + 10, topic=topics.cmd(DEVICE), retain=True)
+dev2.step(T0 + 10)
+print(dev2.app.state)
+dev3, hal = new_device(hal)
+pump(dev3, gw, T0 + 20)
+gw.send(dev3.mqtt.sock, "command", {"id": 9, "cmd": 3}, T0 + 20, topic=topics.cmd(DEVICE), retain=True)
+sent = pump(dev3, gw, T0 + 20)
+print(dev3.app.state, [(n, f["id"]) for n, f in sent if n == "command_ack"])
+''')
+    assert lines(out) == ["locked True", "locked", "badge [('command_ack', 9)]"]

@@ -3,6 +3,8 @@
 # whatever the caller passes in (or time.time when none is given).
 
 import os
+import select
+import sys
 import time
 
 from firmware import mqtt
@@ -76,6 +78,7 @@ class HostHAL:
         self._clock = clock or time.time
         self._inputs = []
         self.online = True   # the simulator's cable: False refuses connections
+        self.terminal = None  # a TerminalInput for interactive use
 
     def random(self, n):
         return self._rng(n)
@@ -97,7 +100,35 @@ class HostHAL:
     def inputs(self):
         got = self._inputs
         self._inputs = []
+        if self.terminal is not None:
+            got += self.terminal.events()
         return got
 
     def now(self):
         return self._clock()
+
+
+class TerminalInput:
+    """Courier input typed on a terminal: a line "s CODE" is a barcode scan,
+    any other line is keypad keys, one character each (0-9 * # A B)."""
+
+    def __init__(self, stream=None):
+        self.fd = (stream or sys.stdin).fileno()
+        self.pending = b""
+
+    def events(self):
+        # Unbuffered reads: a buffered readline would hide typed lines from select.
+        while select.select([self.fd], [], [], 0)[0]:
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                break
+            self.pending += chunk
+        out = []
+        while b"\n" in self.pending:
+            raw, self.pending = self.pending.split(b"\n", 1)
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith("s "):
+                out.append(("scan", line[2:].strip()))
+            else:
+                out += [("key", k) for k in line if not k.isspace()]
+        return out
