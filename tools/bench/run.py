@@ -36,7 +36,7 @@ SECTIONS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("labels", "tools.bench.labels", "bench", {"repeat": 3}, {"repeat": 20}),
     ("messages", "tools.bench.message_sizes", "measure", {}, {}),
     ("crypto", "tools.bench.crypto_bench", "run", {"quick": True}, {"quick": False}),
-    ("firmware", "tools.bench.firmware_bench", "run", {"quick": True}, {"quick": False}),
+    ("firmware", "tools.bench.firmware_bench", "measure", {"quick": True}, {"quick": False}),
 ]
 
 
@@ -48,7 +48,10 @@ def section(module: str, function: str, kwargs: dict[str, Any]) -> dict[str, Any
         if e.name == module:
             return {"missing": "%s.py is not in this checkout yet" % module.replace(".", "/")}
         raise
-    fn: Callable[..., Any] | None = getattr(mod, function, None)
+    # An area that named its entry point differently is still picked up.
+    names = [function] + [n for n in ("run", "measure", "bench") if n != function]
+    fn: Callable[..., Any] | None = next((getattr(mod, n) for n in names if callable(getattr(mod, n, None))),
+                                         None)
     if fn is None:
         return {"missing": "%s has no %s() function" % (module, function)}
     accepted = inspect.signature(fn).parameters
@@ -148,6 +151,12 @@ def summary(report: dict[str, Any]) -> list[str]:
         m = h["memory_per_device_bytes"]
         lines.append("  memory per device (%d devices): gateway %d B, broker %d B" % (
             m["devices"], m["gateway"], m["broker"]))
+    fw = h.get("firmware") or {}
+    if "reveal_fuel" in fw:
+        lines.append("  handheld reveal (MicroPython VM): %s instructions, %s B allocated, %s B wire" % (
+            fw.get("reveal_fuel"), fw.get("reveal_alloc_bytes"), fw.get("reveal_wire_bytes")))
+    for template, langs in (h.get("label_bytes") or {}).items():
+        lines.append("  label %s: " % template + ", ".join("%s %d B" % kv for kv in langs.items()))
     for name in h.get("missing", []):
         lines.append("  %s: missing (%s)" % (name, report["sections"][name]["missing"]))
     for name in h.get("failed", []):
