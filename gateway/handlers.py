@@ -20,12 +20,13 @@ from gateway.sentinel import Alarm
 from gateway.store import Handle
 from protocol import messages
 from protocol._fast import CryptographyAEAD
-from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
+from protocol.errors import EXPIRED, FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.session import GATEWAY, REPLAY_WINDOW, Channel
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
+CLOCK_TOLERANCE = 600  # seconds a handheld's clock may be off (docs/scale-out.md)
 ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
 _AEAD = CryptographyAEAD(cache_size=4096)
 
@@ -60,6 +61,7 @@ class Handlers:
         self._channels: dict[str, Channel] = {}
         self._reserved: dict[str, int] = {}
         self._touched: set[str] = set()
+        self.skew = 0  # the current message's device clock minus ours, in seconds
 
     # ---- channels
 
@@ -131,6 +133,14 @@ class Handlers:
         handler = getattr(self, "_on_" + name, None)
         if handler is None or (nested and name == "batch"):
             raise ProtocolError("a handheld does not send " + name, -1, UNKNOWN_MESSAGE)
+        if not nested:
+            # Device times are read on our clock; beyond the tolerance, say so.
+            skew = int(f.get("t", now)) - int(now)
+            if abs(skew) > CLOCK_TOLERANCE:
+                raise ProtocolError("device clock is %d s %s the gateway's (tolerance %d s): set the clock"
+                                    % (abs(skew), "ahead of" if skew > 0 else "behind", CLOCK_TOLERANCE),
+                                    -1, EXPIRED)
+            self.skew = skew
         handler(tx, device_id, f, now, work)
 
     def _courier(self, tx: Handle, device_id: str, session: bytes) -> str:
@@ -199,7 +209,7 @@ class Handlers:
 
     def _on_scan(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         self._courier(tx, device_id, f["session"])
-        at = min(float(f.get("t", now)), now)
+        at = min(float(f.get("t", now)) - self.skew, now)
         tx.run("INSERT INTO scans (device_id, tracking_no, at) VALUES (?, ?, ?) ON CONFLICT"
                " (device_id, tracking_no) DO UPDATE SET at = excluded.at",
                device_id, f["tracking_no"][:32], at)
@@ -213,7 +223,7 @@ class Handlers:
         log_event("reveal", device=device_id, parcel=req.tracking_no, outcome=d.kind)
         if d.granted:
             work.replies.append(Reply(device_id, "reveal_grant", {
-                "req": req.req, "tracking_no": req.tracking_no, "cti": out.cti, "exp": out.exp,
+                "req": req.req, "tracking_no": req.tracking_no, "cti": out.cti, "exp": out.exp + self.skew,
                 "fields": sorted(out.values), "_values": out.values}, t0=work.t0))
         else:
             work.replies.append(Reply(device_id, "reveal_denied", {
@@ -247,7 +257,8 @@ class Handlers:
             outcome = "reused"
         else:
             outcome = "ok"
-            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", min(float(f["used_at"]), now), bytes(f["cti"]))
+            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", min(float(f["used_at"]) - self.skew, now),
+                   bytes(f["cti"]))
         self.home.audit.append(tx, now, "device", device_id, "token-use", f["tracking_no"][:32], outcome, "")
 
     def _on_preissue_request(self, tx: Handle, device_id: str, f: Msg, now: float,
@@ -277,8 +288,9 @@ class Handlers:
                 tx.run("INSERT INTO tokens (cti, device_id, courier_id, tracking_no, fields, issued, exp,"
                        " used, audit_seq, offline) VALUES (?, ?, ?, ?, '2', ?, ?, NULL, ?, 1)",
                        cti, device_id, courier, tracking_no, now, exp, seq)
-                tokens.append({"tracking_no": tracking_no, "cti": cti, "exp": exp, "fields": [2],
-                               "token": ch.seal_token(tracking_no, values, cti, exp)})
+                device_exp = exp + self.skew  # the handheld checks expiry on its own clock
+                tokens.append({"tracking_no": tracking_no, "cti": cti, "exp": device_exp, "fields": [2],
+                               "token": ch.seal_token(tracking_no, values, cti, device_exp)})
         work.replies.append(Reply(device_id, "preissue", {"tokens": tokens}))
 
     def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
