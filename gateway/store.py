@@ -173,10 +173,12 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SqliteHandle(self._conn)
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # Also when COMMIT itself failed (disk full): never stay inside the transaction.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def one(self, sql: str, *args: Any) -> Row | None:
         with self._lock:

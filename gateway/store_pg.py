@@ -32,6 +32,7 @@ import psycopg
 from gateway.store import MIGRATIONS, Handle, Row, Store
 
 SCHEMES = ("postgresql://", "postgres://")
+IDLE = psycopg.pq.TransactionStatus.IDLE
 # A quoted string or a placeholder; quoted strings are copied unchanged.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?|%")
 
@@ -119,11 +120,11 @@ class PgStore(Store):
             try:
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
                 yield _PgHandle(self._conn)
+                self._conn.execute("COMMIT")
             except BaseException:
-                if not self._conn.closed:
+                if not self._conn.closed and self._conn.info.transaction_status != IDLE:
                     self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def one(self, sql: str, *args: Any) -> Row | None:
         with self._lock:
