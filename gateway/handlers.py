@@ -26,6 +26,7 @@ from protocol.session import GATEWAY, REPLAY_WINDOW, Channel
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
+SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
 CLOCK_TOLERANCE = 600  # seconds a handheld's clock may be off (docs/scale-out.md)
 ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
 _AEAD = CryptographyAEAD(cache_size=4096)
@@ -60,6 +61,8 @@ class Handlers:
         self.desk = RevealDesk(home.store, home.vault, home.audit, home.config, home.zone)
         self._channels: dict[str, Channel] = {}
         self._reserved: dict[str, int] = {}
+        self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
+        self._shared = bool(getattr(home.store, "shared", False))
         self._touched: set[str] = set()
         self.skew = 0  # the current message's device clock minus ours, in seconds
 
@@ -88,13 +91,24 @@ class Handlers:
         elif device_id not in self._touched:
             # Another gateway on a shared store may have moved the window: the row is the truth.
             ch.replay = ReplayWindow.from_state(json.loads(row[1])) if row[1] else ReplayWindow(REPLAY_WINDOW)
+        if device_id not in self._touched:
+            self._row_seq[device_id] = int(row[2])
         self._touched.add(device_id)
         return ch
 
     def save_windows(self, tx: Handle) -> None:
         for device_id in self._touched:
             ch = self._channels.get(device_id)
-            if ch is not None:
+            if ch is None:
+                continue
+            if self._shared:
+                # Reserve this batch's reply numbers in its own commit, after any
+                # other gateway's: the device sees them in commit order.
+                ch.send_seq = max(ch.send_seq, self._row_seq.get(device_id, 0))
+                self._reserved[device_id] = ch.send_seq + SHARED_SEQ_BLOCK
+                tx.run("UPDATE devices SET up_window = ?, down_seq = ? WHERE device_id = ?",
+                       json.dumps(ch.replay.state()), self._reserved[device_id], device_id)
+            else:
                 tx.run("UPDATE devices SET up_window = ? WHERE device_id = ?",
                        json.dumps(ch.replay.state()), device_id)
 
@@ -118,7 +132,7 @@ class Handlers:
             # Reserve ahead before using: a restart never reuses a nonce. The
             # reservation starts after any other gateway's; gateways sharing a
             # store reserve one at a time so the device's 32-wide window takes both.
-            block = 1 if getattr(self.home.store, "shared", False) else SEQ_BLOCK
+            block = 1 if self._shared else SEQ_BLOCK
             with self.home.store.transaction() as tx:
                 row = tx.one("SELECT down_seq FROM devices WHERE device_id = ?", device_id)
                 ch.send_seq = max(ch.send_seq, int(row[0]) if row else 0)
