@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import metrics, registry, retention
+from gateway.fastwire import GatewayChannel
 from gateway.home import Home
 from gateway.logs import log_event
 from gateway.reveal import RevealDesk, RevealRequest, shift_bounds
@@ -23,7 +24,7 @@ from protocol import messages
 from protocol._fast import CryptographyAEAD
 from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, Channel
+from protocol.session import GATEWAY
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
@@ -58,7 +59,7 @@ class Handlers:
         self.cfg = home.config
         self.clock = clock
         self.desk = RevealDesk(home.store, home.vault, home.audit, home.config, home.zone)
-        self._channels: dict[str, Channel] = {}
+        self._channels: dict[str, GatewayChannel] = {}
         self._reserved: dict[str, int] = {}
         self._touched: set[str] = set()
 
@@ -67,7 +68,7 @@ class Handlers:
     def begin(self) -> None:
         self._touched = set()
 
-    def channel(self, tx: Handle, device_id: str) -> Channel | None:
+    def channel(self, tx: Handle, device_id: str) -> GatewayChannel | None:
         """The device's channel, or None for an unknown device; a revoked
         device raises (its messages are dropped, never answered)."""
         row = tx.one("SELECT state, up_window, down_seq FROM devices WHERE device_id = ?", device_id)
@@ -81,7 +82,7 @@ class Handlers:
             secret = registry.device_secret(tx, self.home.keys.kek, device_id)
             assert secret is not None
             window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
-            ch = Channel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
+            ch = GatewayChannel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
             self._channels[device_id] = ch
             self._reserved[device_id] = int(row[2])
         self._touched.add(device_id)

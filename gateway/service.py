@@ -281,6 +281,7 @@ class GatewayService:
         except ProtocolError as e:
             tx.run("ROLLBACK TO SAVEPOINT msg")
             tx.run("RELEASE SAVEPOINT msg")
+            self.home.audit.forget_tail()
             log_event("bad-message", device=device_id, message=name, detail=e.message)
             work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message}))
         except Exception as e:
@@ -288,6 +289,7 @@ class GatewayService:
             # message, deny it, and keep the gateway up for the rest.
             tx.run("ROLLBACK TO SAVEPOINT msg")
             tx.run("RELEASE SAVEPOINT msg")
+            self.home.audit.forget_tail()
             log_event("handler-failed", device=device_id, message=name, error=type(e).__name__)
             if name == "reveal_request":
                 work.replies.append(_unavailable(device_id, fields, work.t0))
