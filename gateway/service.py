@@ -9,6 +9,7 @@ saved in that same commit and whose send sequence is reserved ahead."""
 from __future__ import annotations
 
 import json
+import select
 import threading
 import time
 import urllib.request
@@ -185,10 +186,12 @@ class GatewayService:
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 1.0
-            # Keep reading while messages keep arriving, then handle them together.
-            while self._pending and len(self._pending) < BATCH:
-                before = len(self._pending)
-                if client.loop(timeout=0.0) != MQTTErrorCode.MQTT_ERR_SUCCESS or len(self._pending) == before:
+            # Read everything that has already arrived, then handle it together.
+            sock = client.socket()
+            while self._pending and len(self._pending) < BATCH and sock is not None:
+                if not select.select([sock], [], [], 0)[0]:
+                    break
+                if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
             if self._pending:
                 batch, self._pending = self._pending, []

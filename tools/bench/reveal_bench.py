@@ -2,15 +2,20 @@
 echo rate of paho-mqtt on the same broker in the same run.
 
 200 simulated handhelds (protocol Channel + paho clients, driven by a few
-threads through paho's external-loop API) each keep one request in flight:
-  1. echo:   the handhelds publish on their `up` topic; one paho client (in its
-             own process, like the gateway) republishes each payload on `down`.
-  2. reveal: the handhelds send real reveal requests; the gateway (`veilpost
-             gateway run` in its own process) decides, audits, commits and
-             replies with a sealed grant.
-Targets: reveal rate >= 0.5x echo rate, reveal p99 <= 30 ms.
+threads through paho's external-loop API) talk to one server at a time:
+  echo:   one paho client (in its own process, like the gateway) republishes
+          each `up` payload on that device's `down`;
+  reveal: the gateway (`veilpost gateway run` in its own process) decides,
+          audits, commits and replies with a sealed grant.
+Each runs closed loop (every handheld keeps one request in flight: the most
+the server can do; latency there is just devices / rate) and open loop at
+one request per handheld per second (a very busy depot: what a courier
+waits). Echo and reveal alternate `rounds` times so that load drifting on a
+shared machine weighs on both alike.
+Targets: reveal rate >= 0.5x echo rate (closed loop), reveal p99 <= 30 ms
+(open loop).
 
-Run: python3 -m tools.bench.reveal_bench [--devices 200] [--seconds 5]
+Run: python3 -m tools.bench.reveal_bench [--devices 200] [--seconds 3] [--rounds 2]
 `run()` returns the figures as a dict.
 """
 
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +46,8 @@ THREADS = 4
 class Device:
     """One simulated handheld: a Channel, a paho client, one request in flight."""
 
-    def __init__(self, device_id: str, secret: bytes, password: str, session: bytes, parcels: list[str]) -> None:
+    def __init__(self, device_id: str, secret: bytes, password: str, session: bytes,
+                 parcels: list[str]) -> None:
         from protocol._fast import CryptographyAEAD
         from protocol.session import HANDHELD, Channel
 
@@ -49,7 +56,7 @@ class Device:
         self.session = session
         self.parcels = parcels
         self.n = 0
-        self.sent_at = 0.0
+        self.sent: deque[float] = deque()  # send times of requests in flight (replies come in order)
         self.latencies: list[float] = []
         self.granted = 0
         self.denied = 0
@@ -73,11 +80,13 @@ class Device:
                                                     "reason": 1, "session": self.session}, int(time.time()))
 
     def fire(self) -> None:
-        self.sent_at = time.perf_counter()
-        self.client.publish(self.up, self.payload(), qos=1)
+        payload = self.payload()
+        self.sent.append(time.perf_counter())
+        self.client.publish(self.up, payload, qos=1)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.latencies.append(time.perf_counter() - self.sent_at)
+        if self.sent:
+            self.latencies.append(time.perf_counter() - self.sent.popleft())
         if self.mode == "reveal":
             name, fields, _ = self.channel.unwrap(bytes(msg.payload), int(time.time()))
             if name == "reveal_grant":
@@ -126,11 +135,31 @@ class Fleet:
                     d.client.loop_misc()
                 last_misc = time.monotonic()
 
-    def measure(self, mode: str, seconds: float, warmup: float = 1.0) -> dict[str, float]:
+    def measure(self, mode: str, seconds: float, rate: float = 0.0,
+                warmup: float = 1.0) -> tuple[list[float], float]:
+        """Closed loop (rate 0) or open loop at `rate` requests/s in total.
+        Returns the latencies seen in the window and the window's length."""
         for d in self.devices:
-            d.mode, d.latencies, d.granted, d.denied, d.running = mode, [], 0, 0, True
-        for d in self.devices:
-            d.fire()
+            d.mode, d.latencies, d.granted, d.denied = mode, [], 0, 0
+            d.sent.clear()
+            d.running = rate == 0
+        stop = threading.Event()
+        pacer = None
+        if rate == 0:
+            for d in self.devices:
+                d.fire()
+        else:
+            def pace() -> None:
+                i, tick, next_at = 0, 0.01, time.perf_counter()
+                while not stop.is_set():
+                    for _ in range(max(1, round(rate * tick))):
+                        self.devices[i % len(self.devices)].fire()
+                        i += 1
+                    next_at += tick
+                    time.sleep(max(0.0, next_at - time.perf_counter()))
+
+            pacer = threading.Thread(target=pace, daemon=True)
+            pacer.start()
         time.sleep(warmup)
         for d in self.devices:
             d.latencies = []
@@ -140,12 +169,11 @@ class Fleet:
         elapsed = time.perf_counter() - start
         for d in self.devices:
             d.running = False
-        time.sleep(0.5)  # let the last in-flight replies land
-        lat = sorted(x for chunk in counted for x in chunk)
-        if not lat:
-            return {"rate": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "count": 0}
-        return {"rate": len(lat) / elapsed, "p50_ms": lat[len(lat) // 2] * 1000,
-                "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, "count": len(lat)}
+        stop.set()
+        if pacer is not None:
+            pacer.join()
+        time.sleep(1.0)  # let the last in-flight replies land
+        return [x for chunk in counted for x in chunk], elapsed
 
     def close(self) -> None:
         self.stop = True
@@ -166,6 +194,8 @@ def echo_server(host: str, port: int, username: str, password: str) -> None:
 
     client.on_message = on_message
     client.on_connect = lambda c, *_a: c.subscribe("vp/v1/d/+/up", qos=1)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: os._exit(0))
     client.connect(host, port)
     print("ready", flush=True)
     client.loop_forever()
@@ -179,8 +209,10 @@ def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> lis
     home = init(folder / "home")
     user, password = broker.gateway_credentials
     cfg = (folder / "home" / "veilpost.toml").read_text()
-    for old, new in (('broker = "embedded"', 'broker = "127.0.0.1"'), ("port = 1883", "port = %d" % broker.port),
-                     ('username = ""', 'username = "%s"' % user), ('password = ""', 'password = "%s"' % password),
+    for old, new in (('broker = "embedded"', 'broker = "127.0.0.1"'),
+                     ("port = 1883", "port = %d" % broker.port),
+                     ('username = ""', 'username = "%s"' % user),
+                     ('password = ""', 'password = "%s"' % password),
                      ('durability = "full"', 'durability = "%s"' % durability),
                      ("per_minute = 6", "per_minute = 100000000"),
                      ("distinct_per_minute = 3", "distinct_per_minute = 100000000"),
@@ -209,86 +241,127 @@ def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> lis
     return fleet
 
 
-def _wait_ready(proc: subprocess.Popen[str], what: str, line: str | None = None) -> None:
-    if line is not None:
-        got = proc.stdout.readline() if proc.stdout else ""
-        if line not in got:
-            raise RuntimeError("%s did not start" % what)
+def _figures(samples: list[tuple[list[float], float]]) -> dict[str, float]:
+    lat = sorted(x for chunk, _ in samples for x in chunk)
+    elapsed = sum(e for _, e in samples)
+    if not lat:
+        return {"rate": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan")}
+    return {"rate": len(lat) / elapsed, "p50_ms": lat[len(lat) // 2] * 1000,
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000}
 
 
-def run(devices: int = 200, seconds: float = 5.0, durability: str = "full") -> dict[str, Any]:
+class _Server:
+    """The echo server or the gateway, each in its own process, one at a time."""
+
+    def __init__(self, folder: Path, broker: Any) -> None:
+        self.folder, self.broker = folder, broker
+        self.proc: subprocess.Popen[str] | None = None
+        self.starts = 0
+
+    def echo(self) -> None:
+        user, password = self.broker.gateway_credentials
+        self.proc = subprocess.Popen([sys.executable, "-m", "tools.bench.reveal_bench", "--echo-server",
+                                      self.broker.host, str(self.broker.port), user, password],
+                                     cwd=REPO, stdout=subprocess.PIPE, text=True)
+        if "ready" not in (self.proc.stdout.readline() if self.proc.stdout else ""):
+            raise RuntimeError("echo server did not start")
+        time.sleep(0.5)
+
+    def gateway(self) -> None:
+        # A fresh client id per start: no persistent-session backlog from the echo phase.
+        self.starts += 1
+        cfg = self.folder / "home" / "veilpost.toml"
+        text = cfg.read_text()
+        at = text.index("client_id = ")
+        text = text[:at] + 'client_id = "bench-gw-%d"' % self.starts + text[text.index("\n", at):]
+        cfg.write_text(text)
+        self.proc = subprocess.Popen([sys.executable, "-m", "tools", "--home", str(self.folder / "home"),
+                                      "gateway", "run"], cwd=REPO, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        err = self.proc.stderr
+        deadline = time.monotonic() + 20
+        while err is not None and time.monotonic() < deadline:
+            if "mqtt-connected" in err.readline():
+                break
+        threading.Thread(target=lambda: err and err.read(), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+
+def run(devices: int = 200, seconds: float = 3.0, rounds: int = 2,
+        durability: str = "full") -> dict[str, Any]:
     from tests.fixtures.brokers import MosquittoBroker
 
     if shutil.which("mosquitto") is None:
         raise RuntimeError("the mosquitto binary is needed for this benchmark")
+    samples: dict[str, list[tuple[list[float], float]]] = {
+        k: [] for k in ("echo", "reveal", "echo-paced", "reveal-paced")}
+    granted = denied = 0
     with tempfile.TemporaryDirectory(prefix="veilpost-bench-") as tmp:
         folder = Path(tmp)
         (folder / "mosquitto").mkdir()
         broker = MosquittoBroker(folder / "mosquitto", folder, tls=False)
         broker.start()
-        procs: list[subprocess.Popen[str]] = []
+        server = _Server(folder, broker)
         fleet = None
         try:
             devs = _setup_home(folder, broker, devices, durability)
             fleet = Fleet(devs, broker.host, broker.port)
-            user, password = broker.gateway_credentials
-            echo = subprocess.Popen([sys.executable, "-m", "tools.bench.reveal_bench", "--echo-server",
-                                     broker.host, str(broker.port), user, password],
-                                    cwd=REPO, stdout=subprocess.PIPE, text=True)
-            procs.append(echo)
-            _wait_ready(echo, "echo server", "ready")
-            time.sleep(0.5)
-            raw = fleet.measure("echo", seconds)
-            echo.send_signal(signal.SIGTERM)
-            echo.wait(5)
-            gateway = subprocess.Popen([sys.executable, "-m", "tools", "--home", str(folder / "home"),
-                                        "gateway", "run"], cwd=REPO, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, text=True)
-            procs.append(gateway)
-            line = gateway.stderr.readline() if gateway.stderr else ""
-            deadline = time.monotonic() + 20
-            while "mqtt-connected" not in line and time.monotonic() < deadline:
-                line = gateway.stderr.readline() if gateway.stderr else ""
-            threading.Thread(target=lambda: gateway.stderr and gateway.stderr.read(), daemon=True).start()
-            reveal = fleet.measure("reveal", seconds)
-            granted = sum(d.granted for d in devs)
-            denied = sum(d.denied for d in devs)
+            for _ in range(rounds):
+                for mode in ("echo", "reveal"):
+                    if mode == "echo":
+                        server.echo()
+                    else:
+                        server.gateway()
+                    samples[mode].append(fleet.measure(mode, seconds))
+                    if mode == "reveal":
+                        granted += sum(d.granted for d in devs)
+                        denied += sum(d.denied for d in devs)
+                    samples[mode + "-paced"].append(fleet.measure(mode, seconds, rate=devices))
+                    server.stop()
         finally:
             if fleet is not None:
                 fleet.close()
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGINT)
-                    try:
-                        p.wait(10)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
+            server.stop()
             broker.stop()
+    raw, reveal = _figures(samples["echo"]), _figures(samples["reveal"])
+    raw_open, reveal_open = _figures(samples["echo-paced"]), _figures(samples["reveal-paced"])
     ratio = reveal["rate"] / raw["rate"] if raw["rate"] else 0.0
     return {
-        "devices": devices, "seconds": seconds, "durability": durability,
+        "devices": devices, "seconds": seconds, "rounds": rounds, "durability": durability,
         "echo_per_s": round(raw["rate"], 1), "echo_p50_ms": round(raw["p50_ms"], 2),
         "echo_p99_ms": round(raw["p99_ms"], 2),
         "reveals_per_s": round(reveal["rate"], 1), "reveal_p50_ms": round(reveal["p50_ms"], 2),
         "reveal_p99_ms": round(reveal["p99_ms"], 2), "granted": granted, "denied": denied,
         "ratio_to_echo": round(ratio, 3),
-        "target_ratio_met": ratio >= 0.5, "target_p99_met": reveal["p99_ms"] <= 30.0,
+        "paced_per_s": devices, "echo_paced_p50_ms": round(raw_open["p50_ms"], 2),
+        "echo_paced_p99_ms": round(raw_open["p99_ms"], 2),
+        "reveal_paced_p50_ms": round(reveal_open["p50_ms"], 2),
+        "reveal_paced_p99_ms": round(reveal_open["p99_ms"], 2),
+        "target_ratio_met": ratio >= 0.5, "target_p99_met": reveal_open["p99_ms"] <= 30.0,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--durability", choices=("full", "normal"), default="full")
     parser.add_argument("--echo-server", nargs=4, metavar=("HOST", "PORT", "USER", "PASSWORD"))
     args = parser.parse_args()
     if args.echo_server:
         host, port, user, password = args.echo_server
-        signal.signal(signal.SIGTERM, lambda *_a: sys.exit(0))
         echo_server(host, int(port), user, password)
         return
-    print(json.dumps(run(args.devices, args.seconds, args.durability), indent=2))
+    print(json.dumps(run(args.devices, args.seconds, args.rounds, args.durability), indent=2))
 
 
 if __name__ == "__main__":
