@@ -6,7 +6,8 @@ enforces the same topic rules as Mosquitto (gateway/broker_access.py) with
 two amqtt plugins, over its own accounts: scrypt-hashed passwords, each with
 its grants (gateway/broker_accounts.py), in memory or in a JSON file that
 another process edits through `AccountsFileAdmin`; the broker notices within
-`poll_seconds` and kicks clients that were disabled or removed.
+`poll_seconds`, kicks clients that were disabled, removed or given a new
+password, and writes a receipt the editor waits for.
 
 It has no TLS and no shared subscriptions (`$share/...`): a gateway on it
 subscribes to `vp/v1/d/+/up` directly.
@@ -15,6 +16,7 @@ subscribes to `vp/v1/d/+/up` directly.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -30,8 +32,24 @@ from amqtt.mqtt.connect import ConnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, Grant, device_grants, new_password
-from gateway.broker_accounts import Accounts, AccountsFileAdmin, file_stamp, locked, read_file, write_file
+from gateway.broker_access import (
+    GATEWAY_GRANTS,
+    OPERATOR_GRANTS,
+    BrokerAdminError,
+    Grant,
+    device_grants,
+    new_password,
+)
+from gateway.broker_accounts import (
+    ENDPOINT_FILE,
+    Accounts,
+    AccountsFileAdmin,
+    file_stamp,
+    locked,
+    read_file,
+    write_applied,
+    write_file,
+)
 
 __all__ = ["EmbeddedBroker", "AccountsFileAdmin", "BrokerAdminError", "new_password"]
 
@@ -117,9 +135,11 @@ async def _read_packet(reader: ReaderAdapter) -> bytes:
 
 
 class _GatedBroker(Broker):
-    """amqtt checks the password only after it has matched the client id to a
-    live session, so a refused CONNECT could wipe or take over a handheld's
-    session. This broker authenticates the CONNECT before amqtt sees it."""
+    """amqtt with two holes closed. It checks the password only after it has
+    matched the client id to a live session, so a refused CONNECT could wipe
+    or take over a handheld's session: this broker authenticates the CONNECT
+    before amqtt sees it. And it sends a reconnecting client retained messages
+    for other clients' subscriptions: this broker keeps to the client's own."""
 
     async def _client_connected(
         self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter
@@ -140,6 +160,15 @@ class _GatedBroker(Broker):
             return
         await super()._client_connected(listener_name, _ReplayReader(raw, reader), writer)
 
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        # On a reconnect amqtt replays retained messages for every filter that
+        # any client holds; a handheld would get other handhelds' commands.
+        holders = self._subscriptions.get(subscription[0], [])
+        if any(holder.client_id == session.client_id for holder, _qos in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
 
 # --- the broker ---------------------------------------------------------------------
 
@@ -155,7 +184,7 @@ class EmbeddedBroker:
         port: int = 0,
         *,
         accounts_file: Path | None = None,
-        poll_seconds: float = 0.1,
+        poll_seconds: float = 0.05,
     ) -> None:
         self.host = host
         self.port = port
@@ -194,6 +223,7 @@ class EmbeddedBroker:
     async def _start_broker(self) -> int:
         if self.accounts_file is not None:
             self._reload()
+            write_applied(self.accounts_file.parent, self._stamp)
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
@@ -205,7 +235,12 @@ class EmbeddedBroker:
         self._broker = _GatedBroker(config)
         await self._broker.start()
         server = self._broker._servers["default"].instance
-        return int(next(iter(server.sockets)).getsockname()[1])
+        port = int(next(iter(server.sockets)).getsockname()[1])
+        if self.accounts_file is not None:
+            # Tells `veilpost device ...` in another process where to post commands.
+            endpoint = self.accounts_file.parent / ENDPOINT_FILE
+            endpoint.write_text(json.dumps({"host": self.host, "port": port}) + "\n", encoding="utf-8")
+        return port
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -223,6 +258,8 @@ class EmbeddedBroker:
     async def _shutdown(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+        if self.accounts_file is not None:
+            (self.accounts_file.parent / ENDPOINT_FILE).unlink(missing_ok=True)
         if self._broker is not None:
             await self._broker.shutdown()
 
@@ -245,7 +282,7 @@ class EmbeddedBroker:
         """Take the file's accounts; return who lost access (loop thread)."""
         assert self.accounts_file is not None
         self._stamp = file_stamp(self.accounts_file)
-        before = Accounts(dict(self._accounts.by_name))
+        before = self._accounts.copy()
         self._accounts.by_name = read_file(self.accounts_file).by_name
         return self._accounts.shut_out(before)
 
@@ -262,9 +299,10 @@ class EmbeddedBroker:
                 continue
             for username in shut_out:
                 await self._kick(username)
+            write_applied(self.accounts_file.parent, self._stamp)
 
     async def _edit(self, change: Callable[[Accounts], None]) -> set[str]:
-        before = Accounts(dict(self._accounts.by_name))
+        before = self._accounts.copy()
         if self.accounts_file is None:
             change(self._accounts)
         else:
@@ -276,6 +314,8 @@ class EmbeddedBroker:
         shut_out = self._accounts.shut_out(before)
         for username in shut_out:
             await self._kick(username)
+        if self.accounts_file is not None:
+            write_applied(self.accounts_file.parent, self._stamp)
         return shut_out
 
     # BrokerAdmin
@@ -288,6 +328,17 @@ class EmbeddedBroker:
 
     def add_gateway(self, username: str, password: str) -> None:
         self.add_client(username, password, GATEWAY_GRANTS)
+
+    def add_operator(self, username: str, password: str) -> None:
+        self.add_client(username, password, OPERATOR_GRANTS)
+
+    def ensure_gateway(self, username: str, password: str) -> None:
+        """The gateway's own account, kept across restarts with an accounts file."""
+        def change(accounts: Accounts) -> None:
+            accounts.by_name.pop(username, None)
+            accounts.add(username, password, GATEWAY_GRANTS)
+
+        self._call(self._edit(change))
 
     def set_password(self, username: str, password: str) -> None:
         self._call(self._edit(lambda a: a.set_password(username, password)))

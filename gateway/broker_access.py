@@ -52,6 +52,10 @@ GATEWAY_GRANTS: tuple[Grant, ...] = (
     Grant("subscribe", "vp/v1/gw/#"),
 )
 
+# The operator's CLI (`veilpost device revoke`) posts retained commands and
+# listens for the handheld's sealed acknowledgement.
+OPERATOR_GRANTS: tuple[Grant, ...] = (Grant("publish", "vp/v1/d/+/cmd"), Grant("subscribe", "vp/v1/d/+/up"))
+
 
 def filter_covers(allowed: str, requested: str) -> bool:
     """True when every topic `requested` can match is matched by `allowed`
@@ -87,6 +91,10 @@ class BrokerAdmin(Protocol):
 
     def add_gateway(self, username: str, password: str) -> None:
         """Create a gateway client with GATEWAY_GRANTS."""
+        ...
+
+    def add_operator(self, username: str, password: str) -> None:
+        """Create the operator's client with OPERATOR_GRANTS."""
         ...
 
     def set_password(self, username: str, password: str) -> None: ...

@@ -10,17 +10,31 @@ applies the change, kicking whoever lost access, within its poll interval.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, Grant, device_grants, filter_covers
+from gateway.broker_access import (
+    GATEWAY_GRANTS,
+    OPERATOR_GRANTS,
+    BrokerAdminError,
+    Grant,
+    device_grants,
+    filter_covers,
+)
+
+ACCOUNTS_FILE = "broker-accounts.json"
+ENDPOINT_FILE = "broker-endpoint.json"
+APPLIED_FILE = "broker-applied.json"  # the accounts file version the running broker enforces
+APPLY_TIMEOUT = 2.0
 
 
 def _hash_password(password: str, salt: bytes) -> bytes:
@@ -71,6 +85,9 @@ class Accounts:
         account.salt = secrets.token_bytes(16)
         account.digest = _hash_password(password, account.salt)
 
+    def copy(self) -> Accounts:
+        return Accounts({name: dataclasses.replace(a) for name, a in self.by_name.items()})
+
     def set_enabled(self, username: str, enabled: bool) -> None:
         self.get(username).enabled = enabled
 
@@ -79,10 +96,12 @@ class Accounts:
         del self.by_name[username]
 
     def shut_out(self, before: Accounts) -> set[str]:
-        """Usernames that could connect under `before` and cannot now."""
+        """Usernames whose live sessions must end: they could connect under
+        `before` and now cannot, or must use a new password (as dynsec does)."""
         return {
             name for name, old in before.by_name.items()
-            if old.enabled and (name not in self.by_name or not self.by_name[name].enabled)
+            if old.enabled and (name not in self.by_name or not self.by_name[name].enabled
+                                or self.by_name[name].digest != old.digest)
         }
 
     def dumps(self) -> str:
@@ -144,19 +163,52 @@ def file_stamp(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def read_endpoint(folder: Path) -> tuple[str, int] | None:
+    """(host, port) a running embedded broker wrote next to its accounts file."""
+    try:
+        data = json.loads((Path(folder) / ENDPOINT_FILE).read_text(encoding="utf-8"))
+        return str(data["host"]), int(data["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_applied(folder: Path, stamp: tuple[int, int, int] | None) -> None:
+    """The broker's receipt: this version of the accounts file is in force."""
+    target = Path(folder) / APPLIED_FILE
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps({"stamp": list(stamp) if stamp else None}) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def read_applied(folder: Path) -> tuple[int, int, int] | None:
+    try:
+        stamp = json.loads((Path(folder) / APPLIED_FILE).read_text(encoding="utf-8"))["stamp"]
+        return (int(stamp[0]), int(stamp[1]), int(stamp[2])) if stamp else None
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
 class AccountsFileAdmin:
     """BrokerAdmin for an embedded broker running in another process: edits
-    its accounts file; the broker applies the change (and kicks) within its
-    poll interval."""
+    its accounts file, then waits (up to `apply_timeout`) for the broker's
+    receipt that it enforces the new version, kicks included. With no broker
+    running the change simply waits in the file for the next start."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, apply_timeout: float = APPLY_TIMEOUT) -> None:
         self.path = Path(path)
+        self.apply_timeout = apply_timeout
 
     def _edit(self, change: Callable[[Accounts], None]) -> None:
         with locked(self.path):
             accounts = read_file(self.path)
             change(accounts)
             write_file(self.path, accounts)
+            stamp = file_stamp(self.path)
+        if read_endpoint(self.path.parent) is None:
+            return  # no broker has run here
+        deadline = time.monotonic() + self.apply_timeout
+        while read_applied(self.path.parent) != stamp and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def add_device(self, device_id: str, password: str) -> None:
         grants = device_grants(device_id)
@@ -164,6 +216,9 @@ class AccountsFileAdmin:
 
     def add_gateway(self, username: str, password: str) -> None:
         self._edit(lambda a: a.add(username, password, GATEWAY_GRANTS))
+
+    def add_operator(self, username: str, password: str) -> None:
+        self._edit(lambda a: a.add(username, password, OPERATOR_GRANTS))
 
     def set_password(self, username: str, password: str) -> None:
         self._edit(lambda a: a.set_password(username, password))

@@ -19,11 +19,19 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker_access import GATEWAY_GRANTS, BrokerAdminError, Grant, check_device_id, device_grants
+from gateway.broker_access import (
+    GATEWAY_GRANTS,
+    OPERATOR_GRANTS,
+    BrokerAdminError,
+    Grant,
+    check_device_id,
+    device_grants,
+)
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 GATEWAY_ROLE = "vp-gateway"
+OPERATOR_ROLE = "vp-operator"
 
 
 class DynsecError(BrokerAdminError):
@@ -221,15 +229,24 @@ class DynsecAdmin:
              "textname": "handheld " + device_id, "roles": [{"rolename": role}]},
         ])
 
-    def add_gateway(self, username: str, password: str) -> None:
-        existing = self.execute([{"command": "getRole", "rolename": GATEWAY_ROLE}], check=False)[0]
+    def _add_with_role(self, username: str, password: str, role: str, grants: tuple[Grant, ...],
+                       textname: str) -> None:
+        existing = self.execute([{"command": "getRole", "rolename": role}], check=False)[0]
         commands: list[dict[str, Any]] = []
         if existing.get("error"):
-            commands.append({"command": "createRole", "rolename": GATEWAY_ROLE,
-                             "acls": role_acls(GATEWAY_GRANTS)})
+            commands.append({"command": "createRole", "rolename": role, "acls": role_acls(grants)})
         commands.append({"command": "createClient", "username": username, "password": password,
-                         "textname": "veilpost gateway", "roles": [{"rolename": GATEWAY_ROLE}]})
+                         "textname": textname, "roles": [{"rolename": role}]})
         self.execute(commands)
+
+    def add_gateway(self, username: str, password: str) -> None:
+        self._add_with_role(username, password, GATEWAY_ROLE, GATEWAY_GRANTS, "veilpost gateway")
+
+    def add_operator(self, username: str, password: str) -> None:
+        self._add_with_role(username, password, OPERATOR_ROLE, OPERATOR_GRANTS, "veilpost operator")
+
+    def is_disabled(self, username: str) -> bool:
+        return bool(self.get_client(username).get("disabled"))
 
     def set_password(self, username: str, password: str) -> None:
         self.set_client_password(username, password)

@@ -72,6 +72,8 @@ def seal(key, nonce, aad, plaintext, tag_len=TAG_SIZE):
     or a block cipher object (anything with `encrypt_block`)."""
     if len(nonce) != NONCE_SIZE:
         raise ValueError("CCM nonce must be 13 bytes")
+    if tag_len not in (4, 6, 8, 10, 12, 14, 16):
+        raise ValueError("CCM tag length must be an even number of bytes from 4 to 16")
     if len(plaintext) > MAX_PLAINTEXT:
         raise ValueError("CCM plaintext longer than 65535 bytes")
     cipher = _cipher(key)
@@ -85,6 +87,8 @@ def open(key, nonce, aad, data, tag_len=TAG_SIZE):
     the tag does not match (wrong key, forged or damaged input)."""
     if len(nonce) != NONCE_SIZE:
         raise ProtocolError("CCM nonce must be 13 bytes", -1, MALFORMED)
+    if tag_len not in (4, 6, 8, 10, 12, 14, 16):
+        raise ValueError("CCM tag length must be an even number of bytes from 4 to 16")
     n = len(data) - tag_len
     if n < 0:
         raise ProtocolError("CCM input shorter than its tag", -1, MALFORMED)

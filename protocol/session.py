@@ -3,7 +3,7 @@
 # sender's sequence number as Partial IV, a sliding replay window per
 # direction, and reveal tokens under the device's token key.
 
-from . import cbor, cose
+from . import cbor, cose, messages
 from .errors import BAD_KEY, EXPIRED, MALFORMED, ProtocolError
 from .hkdf import hkdf
 from .replay import ReplayWindow
@@ -176,16 +176,12 @@ class Channel:
 
     def wrap(self, name, fields, now):
         """Encode catalogue message `name` stamped with time `now`, and seal it."""
-        from . import messages
-
         f = dict(fields)
         f["t"] = now
         return self.seal(messages.encode(name, f))
 
     def unwrap(self, data, now):
         """Open and decode one message. Returns (name, fields, seq)."""
-        from . import messages
-
         plaintext, seq = self.open(data)
         name, fields = messages.decode(plaintext)
         if self.max_skew is not None and abs(fields["t"] - now) > self.max_skew:

@@ -10,7 +10,9 @@ import pytest
 pytest_plugins: list[str] = [
     "tests.fixtures.micropython",
     "tests.fixtures.brokers",
+    "tests.fixtures.printers",
     "tests.fixtures.gateway",
+    "tests.fixtures.handheld",
 ]
 
 ON_CI = bool(os.environ.get("VEILPOST_CI") or os.environ.get("CI"))

@@ -164,3 +164,23 @@ def test_refused_client_reusing_a_devices_client_id_does_not_kick_it(mqtt_broker
     finally:
         device.close()
         gateway.close()
+
+
+def test_reconnecting_device_gets_no_other_devices_retained_command(mqtt_broker):
+    a_user, a_password = mqtt_broker.add_device("hh-001")
+    other = MqttProbe(mqtt_broker, *mqtt_broker.add_device("hh-002"), client_id="hh-002", clean_session=False)
+    gateway = MqttProbe(mqtt_broker, *mqtt_broker.gateway_credentials)
+    device = MqttProbe(mqtt_broker, a_user, a_password, client_id="hh-001", clean_session=False)
+    try:
+        assert other.subscribe("vp/v1/d/hh-002/cmd") == 1
+        assert device.subscribe("vp/v1/d/hh-001/cmd") == 1
+        gateway.publish("vp/v1/d/hh-002/cmd", b"wipe for hh-002", retain=True)
+        assert other.next_message() is not None
+        device.close()
+        device = MqttProbe(mqtt_broker, a_user, a_password, client_id="hh-001", clean_session=False)
+        assert device.connected
+        leaked = device.next_message(timeout=0.5)
+        assert leaked is None, f"hh-001 received {leaked.topic}"
+    finally:
+        for probe in (other, gateway, device):
+            probe.close()

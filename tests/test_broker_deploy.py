@@ -69,7 +69,8 @@ def test_make_depot_writes_a_ca_a_server_cert_and_a_dynsec_admin(tmp_path):
     folder, state = tmp_path / "etc", tmp_path / "state"
     done = subprocess.run(
         [str(DEPLOY / "make-depot.sh"), str(folder), "--state", str(state), "--depot", "depot-test",
-         "--host", "broker.depot-test.invalid", "--host", "127.0.0.1", "--owner", "nobody-here"],
+         "--host", "broker.depot-test.invalid", "--host", "127.0.0.1", "--owner", "nobody-here",
+         "--veilpost-home", str(tmp_path / "vp")],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -86,6 +87,8 @@ def test_make_depot_writes_a_ca_a_server_cert_and_a_dynsec_admin(tmp_path):
     assert conf["plugin_opt_config_file"] == str(state.resolve() / "dynamic-security.json")
     assert conf["certfile"] == str(folder.resolve() / "server.crt")
     assert depot.read_admin_secret(folder / "admin.secret")[0] == depot.ADMIN_USERNAME
+    assert (tmp_path / "vp" / "broker" / "ca.crt").read_bytes() == (folder / "ca.crt").read_bytes()
+    assert stat.S_IMODE(os.stat(tmp_path / "vp" / "broker" / "admin.secret").st_mode) == 0o600
 
 
 def test_make_depot_refuses_to_overwrite_an_existing_dynsec_file(tmp_path):

@@ -139,3 +139,28 @@ def test_file_admin_reports_unknown_and_duplicate_clients(embedded_broker):
         embedded_broker.file_admin.disable("hh-404")
     embedded_broker.file_admin.remove("hh-001")
     assert "hh-001" not in embedded_broker.file_admin.usernames()
+
+
+def test_the_gateway_account_survives_restarts_with_a_new_password(tmp_path):
+    accounts = tmp_path / "broker-accounts.json"
+    with EmbeddedBroker(accounts_file=accounts) as broker:
+        broker.ensure_gateway("vp-gateway", "first-password-long-enough")
+    with EmbeddedBroker(accounts_file=accounts) as broker:
+        broker.ensure_gateway("vp-gateway", "second-password-long-enough")
+        assert broker.usernames() == ["vp-gateway"]
+        handle = type("Handle", (), {"host": broker.host, "port": broker.port})()
+        assert not MqttProbe(handle, "vp-gateway", "first-password-long-enough").connected
+        probe = MqttProbe(handle, "vp-gateway", "second-password-long-enough")
+        assert probe.connected
+        probe.close()
+    assert not (tmp_path / "broker-endpoint.json").exists()
+
+
+def test_disabling_on_a_broker_without_accounts_file_kicks_too():
+    with EmbeddedBroker() as broker:
+        broker.add_device("hh-001", "password-of-hh-001-long")
+        handle = type("Handle", (), {"host": broker.host, "port": broker.port})()
+        probe = MqttProbe(handle, "hh-001", "password-of-hh-001-long")
+        assert probe.connected
+        broker.disable("hh-001")
+        assert probe.wait_disconnected(timeout=5)

@@ -95,3 +95,11 @@ def test_oversized_packet_disconnects_the_sender(mosquitto_broker):
     device.client.publish("vp/v1/d/hh-001/up", b"x" * 300_000, qos=1)
     assert device.wait_disconnected(timeout=5)
     device.close()
+
+
+@pytest.mark.parametrize("device_id", ["hh-m01", "hh-m02"])
+def test_a_module_scoped_broker_serves_several_tests(mosquitto_broker_module, device_id):
+    probe = MqttProbe(mosquitto_broker_module, *mosquitto_broker_module.add_device(device_id))
+    assert probe.connected
+    probe.close()
+    assert device_id in mosquitto_broker_module.admin.usernames()

@@ -89,6 +89,14 @@ def test_input_shorter_than_the_tag_is_malformed(aead) -> None:
         assert e.value.code == MALFORMED
 
 
+def test_tag_length_outside_rfc3610_is_refused() -> None:
+    for m in (0, 2, 5, 18):
+        with pytest.raises(ValueError):
+            ccm.seal(bytes(16), bytes(13), b"", b"", tag_len=m)
+        with pytest.raises(ValueError):
+            ccm.open(bytes(16), bytes(13), b"", bytes(20), tag_len=m)
+
+
 def test_wrong_nonce_length_is_refused() -> None:
     with pytest.raises(ValueError):
         ccm.seal(bytes(16), bytes(12), b"", b"")
@@ -100,3 +108,17 @@ def test_equal_compares_contents_and_lengths() -> None:
     assert ccm.equal(b"abc", b"abc")
     assert not ccm.equal(b"abc", b"abd")
     assert not ccm.equal(b"abc", b"ab")
+
+
+def test_nist_sp800_38c_example_4_with_64k_of_associated_data() -> None:
+    # NIST SP 800-38C Appendix C, Example 4: the one example with a 13-byte
+    # nonce; its tag is 14 bytes (Tlen 112) and its AAD 65536 bytes long,
+    # which exercises the 0xFFFE six-byte length form.
+    key = bytes.fromhex("404142434445464748494a4b4c4d4e4f")
+    nonce = bytes.fromhex("101112131415161718191a1b1c")
+    aad = bytes(i & 0xFF for i in range(65536))
+    pt = bytes(range(0x20, 0x40))
+    expected = bytes.fromhex("69915dad1e84c6376a68c2967e4dab615ae0fd1faec44cc484828529463ccf72"
+                             "b4ac6bec93e8598e7f0dadbcea5b")
+    assert ccm.seal(key, nonce, aad, pt, tag_len=14) == expected
+    assert ccm.open(key, nonce, aad, expected, tag_len=14) == pt

@@ -7,8 +7,6 @@ import pytest
 from protocol.errors import EXPIRED, ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel
 
-messages = pytest.importorskip("protocol.messages")
-
 SECRET = bytes(range(32))
 DEVICE = "HH-test-0001"
 NOW = 1_760_000_000

@@ -36,9 +36,13 @@ def home_of(ctx: click.Context) -> Path:
 
 
 # Registrations: one line per area, added when its commands work.
+__import__("printer_drivers.cli", fromlist=["register"]).register(main)  # print, reprint, printers, label
 from gateway.cli import register as register_gateway  # noqa: E402
 
 register_gateway(main)
+from tools import firmware_cli, fleet  # noqa: E402, I001  (firmware)
+main.add_command(firmware_cli.firmware_cmd); main.add_command(fleet.fleet_cmd)  # noqa: E702
+__import__("tools.provision_cli", fromlist=["register"]).register(main)  # device, courier suspend/reset-pin
 
 
 if __name__ == "__main__":

@@ -271,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="where the CA, certificates and rendered config go")
     parser.add_argument("--state", type=Path, default=None,
                         help="where the dynsec file and persistence go (default: FOLDER)")
+    parser.add_argument("--veilpost-home", type=Path, default=None,
+                        help="copy ca.crt and admin.secret to VEILPOST_HOME/broker for `veilpost device`")
     parser.add_argument("--owner", default="mosquitto",
                         help="account the broker runs as, given its key and state when run as root")
     parser.add_argument("--depot", default="depot-1", help="depot name in the CA certificate")
@@ -285,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     except DepotSetupError as exc:
         print("make-depot: " + str(exc), file=sys.stderr)
         return 1
+    if args.veilpost_home is not None:
+        target = args.veilpost_home / "broker"
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copy(args.folder / "ca.crt", target / "ca.crt")
+        _write_private(target / "admin.secret", (args.folder / "admin.secret").read_bytes())
+        print(f"veilpost home {args.veilpost_home}: broker CA and admin credentials in {target}")
     print(f"depot {args.depot}: CA, server certificate and dynsec admin in {args.folder}")
     print(f"config: {conf}  (admin credentials in {args.folder / 'admin.secret'})")
     return 0

@@ -4,6 +4,7 @@
 # rendered for those files.
 #
 #   make-depot.sh FOLDER [--state DIR] [--depot NAME] [--host NAME]... [--owner USER]
+#                 [--veilpost-home DIR]   (copies ca.crt and admin.secret to DIR/broker)
 #
 # Production: make-depot.sh /etc/mosquitto/veilpost --state /var/lib/mosquitto/veilpost \
 #               --depot depot-7 --host broker.depot-7.example --host 10.0.7.2

@@ -102,9 +102,6 @@ print(name, fields["tracking_no"], fields["t"], seq, len(wire))
 
 
 def test_channel_wrap_round_trip_in_micropython(mpy_run) -> None:
-    import pytest
-
-    pytest.importorskip("protocol.messages")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         exec(WRAP_PROBE, {"__name__": "probe"})

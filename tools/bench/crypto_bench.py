@@ -36,14 +36,6 @@ def _grant(gw: Channel) -> tuple[str, dict[str, Any]]:
                              "exp": NOW + 120, "fields": [2], "token": token})
 
 
-def _have_messages() -> bool:
-    try:
-        import protocol.messages  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _per_message_us(aead: Any, name: str, fields: dict[str, Any], n: int) -> tuple[float, float, int]:
     """(encode+seal µs, open+decode µs, wire bytes) for one message kind."""
     gw_send = Channel(SECRET, DEVICE, GATEWAY, aead=aead, send_seq=SEQ)
@@ -139,8 +131,6 @@ def micropython_fuel() -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    if not _have_messages():
-        return {"error": "protocol.messages is not available"}
     n_pure, n_fast = (200, 2000) if quick else (2000, 20000)
     out = cpython_figures(n_pure, n_fast)
     out["micropython"] = micropython_fuel()

@@ -3,9 +3,9 @@
 Run: python3 -m tools.bench.message_sizes
 
 "wire" is the whole MQTT payload: the CBOR message sealed in COSE_Encrypt0 by
-protocol.session.Channel when that module is present, else the CBOR plaintext
-in the envelope computed for the same kid and Partial IV (tag 16, protected
-{1: 10}, unprotected {4: kid, 6: piv}, ciphertext = plaintext + 8-byte tag).
+protocol.session.Channel (tag 16, protected {1: 10}, unprotected {4: kid,
+6: partial IV}, ciphertext = plaintext + 8-byte tag: 30 bytes for a 7-byte
+device id and a 2-byte sequence number).
 "json" is the same content as a JSON object with field names as text, the
 message name as "type" and bytes as base64 (a batch holds its inner messages
 as JSON objects). A JSON design needs the same end-to-end sealing (the broker
@@ -20,14 +20,13 @@ import base64
 import json
 from typing import Any
 
-from protocol import cbor, messages
+from protocol import messages, session
 
 DEVICE_ID = "hh-0042"
 SEQ = 1000  # a sender some way into its life: two-byte Partial IV
 NOW = 1764000000
 SESSION = bytes.fromhex("5e551011cafe0042")
 CTI = bytes.fromhex("c7100000000000a1")
-TAG_SIZE = 8
 TARGETS = {"scan": 64, "reveal_grant": 160}
 MIN_SAVING = 0.40
 
@@ -44,23 +43,9 @@ def _parcel(n: int) -> dict[str, Any]:
     }
 
 
-def _envelope(plaintext_len: int, kid: bytes | None, piv: bytes) -> bytes:
-    unprotected: dict[int, bytes] = {6: piv}
-    if kid is not None:
-        unprotected[4] = kid
-    return cbor.dumps(cbor.Tag(16, [cbor.dumps({1: 10}), unprotected, bytes(plaintext_len + TAG_SIZE)]))
-
-
 def _token(fields: dict[int, str]) -> bytes:
-    """A reveal token of the shape protocol.session seals (cti as Partial IV, no kid)."""
-    body: dict[int, Any] = {0: "VP1000000001", -1: NOW + 120}
-    body.update(fields)
-    try:
-        from protocol import session  # type: ignore[attr-defined]
-
-        return bytes(session.seal_token(bytes(16), "VP1000000001", fields, CTI, NOW + 120))
-    except ImportError:
-        return _envelope(len(cbor.dumps(body)), None, CTI)
+    """A reveal token as the gateway seals it for the handheld."""
+    return bytes(session.seal_token(bytes(16), "VP1000000001", fields, CTI, NOW + 120))
 
 
 def samples() -> dict[str, dict[str, Any]]:
@@ -120,44 +105,33 @@ def as_json(name: str, fields: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _sealer() -> tuple[Any, str]:
-    """A function plaintext -> sealed payload, and what it uses."""
-    try:
-        from protocol import session  # type: ignore[attr-defined]
-    except ImportError:
-        piv = SEQ.to_bytes(2, "big")
-        return (lambda pt: _envelope(len(pt), DEVICE_ID.encode(), piv)), "computed envelope"
-
-    def seal(pt: bytes) -> bytes:
-        ch = session.Channel(bytes(32), DEVICE_ID, session.HANDHELD, send_seq=SEQ)
-        return bytes(ch.seal(pt))
-
-    return seal, "protocol.session.Channel"
+def _seal(plaintext: bytes) -> bytes:
+    ch = session.Channel(bytes(32), DEVICE_ID, session.HANDHELD, send_seq=SEQ)
+    return bytes(ch.seal(plaintext))
 
 
 def measure() -> dict[str, dict[str, Any]]:
     """{name: {"cbor", "wire", "json", "json_sealed", "saving", "saving_plain",
-    "target", "ok", "via"}} for every message; savings are fractions."""
-    seal, via = _sealer()
+    "target", "ok"}} for every message; savings are fractions."""
     out: dict[str, dict[str, Any]] = {}
     for name, fields in samples().items():
         plaintext = messages.encode(name, fields, t=NOW)
-        wire = len(seal(plaintext))
+        wire = len(_seal(plaintext))
         js = as_json(name, fields)
-        js_sealed = len(seal(js))
+        js_sealed = len(_seal(js))
         saving = 1 - wire / js_sealed
         target = TARGETS.get(name)
         ok = saving >= MIN_SAVING and (target is None or wire <= target)
         out[name] = {"cbor": len(plaintext), "wire": wire, "json": len(js), "json_sealed": js_sealed,
                      "saving": round(saving, 3), "saving_plain": round(1 - len(plaintext) / len(js), 3),
-                     "target": target, "ok": ok, "via": via}
+                     "target": target, "ok": ok}
     return out
 
 
 def main() -> None:
     rows = measure()
-    via = next(iter(rows.values()))["via"]
-    print("message sizes in bytes; wire = COSE_Encrypt0 via %s, device id %r, seq %d" % (via, DEVICE_ID, SEQ))
+    print("message sizes in bytes; wire = COSE_Encrypt0 (protocol.session), device id %r, seq %d"
+          % (DEVICE_ID, SEQ))
     print("%-17s %5s %5s %5s %6s %7s %7s %6s" % ("message", "cbor", "wire", "json", "json+", "saving",
                                                   "plain", "target"))
     for name, r in rows.items():

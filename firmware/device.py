@@ -1,0 +1,120 @@
+# The device loop: joins the app, the MQTT client and the HAL. step(now) does
+# one round: input events, transport events, publish what the app queued,
+# clock tick. Reconnects with backoff and jitter while the link is down.
+
+from firmware import app as appmod
+from firmware.mqtt import MQTTClient, MQTTError
+from protocol import topics
+
+
+class Device:
+    def __init__(self, hal, config):
+        self.hal = hal
+        self.config = config
+        self.app = appmod.App(hal, config)
+        self.mqtt = None
+        self.attempt = 0
+        self.retry_at = 0
+        self.tags = {}          # QoS 1 packet id -> the app's tag for it
+        self.last_error = None
+
+    def start(self, now):
+        self.app.boot(now)
+        if self.app.channel is None:
+            return
+        m = self.config.get("mqtt", {})
+        self.mqtt = MQTTClient(self.app.device_id, m.get("username", self.app.device_id),
+                               m.get("password"), keepalive=m.get("keepalive", 30),
+                               clean_session=False)
+
+    def _stopped(self):
+        return self.mqtt is None or self.app.state in (appmod.WIPED, appmod.LOCKED,
+                                                        appmod.UNPROVISIONED)
+
+    def _connect(self, mq, now):
+        m = self.config.get("mqtt", {})
+        try:
+            sock = self.hal.open_socket(m.get("host", "127.0.0.1"), m.get("port", 1883), m.get("tls"))
+        except (OSError, MQTTError) as e:
+            self.last_error = "connect failed: " + str(e)
+            self._schedule_retry(mq, now)
+            return
+        mq.connect(sock, now)
+
+    def _schedule_retry(self, mq, now):
+        rand = int.from_bytes(self.hal.random(2), "big") / 65536
+        self.retry_at = now + mq.retry_delay(self.attempt, rand)
+        self.attempt += 1
+
+    def step(self, now):
+        app = self.app
+        for kind, value in self.hal.inputs():
+            if kind == "scan":
+                app.on_scan(value, now)
+            elif kind == "key":
+                app.on_key(value, now)
+        mq = self.mqtt
+        if mq is None or self._stopped():
+            if mq is not None and mq.sock is not None:
+                mq.disconnect()
+                app.on_link(False, now)
+            app.outbox = []
+            app.tick(now)
+            return
+        if mq.sock is None and now >= self.retry_at:
+            self._connect(mq, now)
+        for ev in mq.poll(now):
+            if ev[0] == "connected":
+                self.attempt = 0
+                self.last_error = None
+                mq.subscribe([(topics.down(app.device_id), 1), (topics.cmd(app.device_id), 1)], now)
+                app.on_link(True, now)
+            elif ev[0] == "message":
+                app.on_message(ev[1], ev[2], now)
+            elif ev[0] == "acked":
+                tag = self.tags.pop(ev[1], None)
+                if tag is not None:
+                    app.on_acked(tag, now)
+            elif ev[0] == "dropped":
+                self.last_error = ev[1]     # logged, acknowledged, never a crash
+            elif ev[0] == "closed":
+                self.last_error = ev[1]
+                if app.online:
+                    app.on_link(False, now)
+                self._schedule_retry(mq, now)
+        self.flush(mq, now)
+        app.tick(now)
+
+    def flush(self, mq, now):
+        out = self.app.outbox
+        while out:
+            topic, payload, qos, tag = out[0]
+            if qos == 0 and not mq.connected:
+                out.pop(0)
+                continue
+            try:
+                pid = mq.publish(topic, payload, qos, now=now)
+            except MQTTError as e:
+                self.last_error = str(e)   # inflight is full: keep the rest for the next round
+                return
+            out.pop(0)
+            if pid and tag is not None:
+                self.tags[pid] = tag
+
+    def go_offline(self, now):
+        """The simulator's cable pull: drop the socket without DISCONNECT."""
+        if self.mqtt is not None:
+            self.mqtt.drop("link dropped")
+            self.mqtt.poll(now)
+        if self.app.online:
+            self.app.on_link(False, now)
+
+
+def run(hal, config):
+    """The device's main loop (never returns)."""
+    import time
+    dev = Device(hal, config)
+    dev.start(hal.now())
+    while True:
+        dev.step(hal.now())
+        time.sleep_ms(20)

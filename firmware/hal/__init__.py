@@ -1,0 +1,9 @@
+# Hardware abstraction. A HAL object has:
+#   flash      read(name) -> bytes | None, write(name, data) atomically, remove(name), names()
+#   keystore   get(name) -> bytes | None, put(name, data), erase()   (NVS on the device)
+#   display    show(lines): lines are str or bytearray (plaintext stays a bytearray)
+#   random(n) -> n random bytes
+#   aead() -> an AES-CCM object for protocol.session.Channel, or None for protocol's own
+#   open_socket(host, port, tls) -> a connected non-blocking socket
+#   inputs() -> [("scan", text) | ("key", key)] pending since the last call
+#   now() -> Unix seconds (only the device loop calls it; the app is given `now`)

@@ -1,0 +1,256 @@
+# The ESP32 HAL: UART barcode scanner, 4x4 matrix keypad, a text-console
+# display (or an SPI panel through framebuf), keys in NVS, RTC clock,
+# randomness from os.urandom once Wi-Fi runs (the ESP32's RNG is only a true
+# RNG with the radio on). AES is cryptolib's, picked by protocol/aes.py.
+
+import os
+import time
+
+import esp32
+import machine
+import network
+
+from firmware import mqtt
+
+NVS_NAMESPACE = "veilpost"
+KEYS = ("master",)
+DATA_DIR = "/vp"
+EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+KEYPAD_LAYOUT = "123A456B789C*0#D"
+
+
+class VfsFlash:
+    """Files in DATA_DIR on the board's filesystem; write is atomic by rename."""
+
+    def __init__(self, path=DATA_DIR):
+        self.path = path
+        try:
+            os.mkdir(path)
+        except OSError:
+            pass
+
+    def _file(self, name):
+        return self.path + "/" + name
+
+    def read(self, name):
+        try:
+            with open(self._file(name), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write(self, name, data):
+        tmp = self._file(name) + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        try:
+            os.rename(tmp, self._file(name))
+        except OSError:
+            # FAT cannot rename over a file; LittleFS can.
+            os.remove(self._file(name))
+            os.rename(tmp, self._file(name))
+
+    def remove(self, name):
+        try:
+            os.remove(self._file(name))
+        except OSError:
+            pass
+
+    def names(self):
+        return sorted(n for n in os.listdir(self.path) if not n.endswith(".tmp"))
+
+
+class NVSKeystore:
+    """Device keys in the NVS partition, apart from the filesystem."""
+
+    def __init__(self):
+        self.nvs = esp32.NVS(NVS_NAMESPACE)
+
+    def get(self, name):
+        buf = bytearray(64)
+        try:
+            n = self.nvs.get_blob(name, buf)
+        except OSError:
+            return None
+        return bytes(buf[:n])
+
+    def put(self, name, data):
+        self.nvs.set_blob(name, data)
+        self.nvs.commit()
+
+    def erase(self):
+        for name in KEYS:
+            try:
+                self.nvs.set_blob(name, bytes(32))   # overwrite, then drop
+                self.nvs.erase_key(name)
+            except OSError:
+                pass
+        self.nvs.commit()
+
+
+class ConsoleDisplay:
+    """The screen as a text console on the USB serial port."""
+
+    def show(self, lines):
+        out = "\x1b[2J\x1b[H"
+        for line in lines:
+            if isinstance(line, (bytes, bytearray)):
+                # Written straight from the bytearray; no str copy is kept.
+                print(out, end="")
+                out = ""
+                import sys
+                sys.stdout.write(bytes(line))  # a short-lived copy, gone at the next gc
+                print()
+            else:
+                out += line + "\n"
+        print(out, end="")
+
+
+class PanelDisplay:
+    """An SPI monochrome panel (SSD1306-class, 128x64) through framebuf. Its
+    built-in font is ASCII: use lang "en" with this panel."""
+
+    def __init__(self, spi_id=1, dc=4, cs=5, rst=16, width=128, height=64):
+        import framebuf
+        self.spi = machine.SPI(spi_id, baudrate=8000000)
+        self.dc = machine.Pin(dc, machine.Pin.OUT)
+        self.cs = machine.Pin(cs, machine.Pin.OUT)
+        self.rst = machine.Pin(rst, machine.Pin.OUT)
+        self.width = width
+        self.height = height
+        self.buf = bytearray(width * height // 8)
+        self.fb = framebuf.FrameBuffer(self.buf, width, height, framebuf.MONO_VLSB)
+        self.rst(0)
+        time.sleep_ms(10)
+        self.rst(1)
+        for c in (0xAE, 0x20, 0x00, 0xA1, 0xC8, 0x8D, 0x14, 0xAF):
+            self._cmd(c)
+
+    def _cmd(self, c):
+        self.cs(1)
+        self.dc(0)
+        self.cs(0)
+        self.spi.write(bytes((c,)))
+        self.cs(1)
+
+    def show(self, lines):
+        self.fb.fill(0)
+        y = 0
+        for line in lines:
+            if isinstance(line, (bytes, bytearray)):
+                line = bytes(line).decode()
+            self.fb.text(line[:16], 0, y, 1)
+            y += 8
+        for c in (0x21, 0, self.width - 1, 0x22, 0, self.height // 8 - 1):
+            self._cmd(c)
+        self.cs(1)
+        self.dc(1)
+        self.cs(0)
+        self.spi.write(self.buf)
+        self.cs(1)
+        self.fb.fill(0)   # the frame may have held a revealed field
+
+
+class Scanner:
+    """A UART barcode-scanner module sending one code per line."""
+
+    def __init__(self, uart_id=2, tx=17, rx=16, baudrate=9600):
+        self.uart = machine.UART(uart_id, baudrate=baudrate, tx=tx, rx=rx)
+        self.buf = b""
+
+    def codes(self):
+        out = []
+        if self.uart.any():
+            self.buf += self.uart.read() or b""
+        while True:
+            cut = -1
+            for i in range(len(self.buf)):
+                if self.buf[i] in (10, 13):
+                    cut = i
+                    break
+            if cut < 0:
+                break
+            line = self.buf[:cut].strip()
+            self.buf = self.buf[cut + 1:]
+            if line:
+                out.append(line.decode())
+        if len(self.buf) > 128:
+            self.buf = b""   # a line that never ends is noise
+        return out
+
+
+class Keypad:
+    """A 4x4 matrix keypad: rows driven low one at a time, columns pulled up."""
+
+    def __init__(self, rows=(32, 33, 25, 26), cols=(27, 14, 12, 13)):
+        self.rows = [machine.Pin(p, machine.Pin.OUT, value=1) for p in rows]
+        self.cols = [machine.Pin(p, machine.Pin.IN, machine.Pin.PULL_UP) for p in cols]
+        self.down = None
+
+    def keys(self):
+        pressed = None
+        for r in range(4):
+            self.rows[r].value(0)
+            for c in range(4):
+                if not self.cols[c].value():
+                    pressed = KEYPAD_LAYOUT[r * 4 + c]
+            self.rows[r].value(1)
+        out = []
+        if pressed is not None and pressed != self.down:
+            out.append(pressed)
+        self.down = pressed
+        return out
+
+
+class ESP32HAL:
+    def __init__(self, config):
+        self.config = config
+        self.flash = VfsFlash()
+        self.keystore = NVSKeystore()
+        hw = config.get("hardware", {})
+        self.display = PanelDisplay() if hw.get("display") == "panel" else ConsoleDisplay()
+        self.scanner = Scanner(**hw.get("scanner", {}))
+        self.keypad = Keypad(**hw.get("keypad", {}))
+        self.wlan = network.WLAN(network.STA_IF)
+        self.rtc = machine.RTC()
+
+    def start_wifi(self, timeout_s=20):
+        wifi = self.config.get("wifi", {})
+        self.wlan.active(True)
+        if not self.wlan.isconnected():
+            self.wlan.connect(wifi.get("ssid", ""), wifi.get("password", ""))
+            for _ in range(timeout_s * 10):
+                if self.wlan.isconnected():
+                    break
+                time.sleep_ms(100)
+        if self.wlan.isconnected():
+            try:
+                import ntptime
+                ntptime.settime()   # sets the RTC
+            except (OSError, ImportError):
+                pass
+        return self.wlan.isconnected()
+
+    def random(self, n):
+        if not self.wlan.active():
+            raise OSError(1, "randomness asked for before Wi-Fi started")
+        return os.urandom(n)
+
+    def aead(self):
+        return None
+
+    def open_socket(self, host, port, tls=None):
+        if not self.wlan.isconnected():
+            raise OSError(101, "Wi-Fi is not connected")
+        return mqtt.open_socket(host, port, tls)
+
+    def inputs(self):
+        out = []
+        for code in self.scanner.codes():
+            out.append(("scan", code))
+        for key in self.keypad.keys():
+            out.append(("key", key))
+        return out
+
+    def now(self):
+        return time.time() + EPOCH_OFFSET

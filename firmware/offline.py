@@ -1,0 +1,78 @@
+# What the handheld keeps in flash while it has no connection: scans, proofs
+# of delivery and offline token uses, in order, as masked data and references
+# only (tracking numbers, times, hashes, token ids). Never a revealed field.
+#
+# `flash` is the HAL's small key-value store: read(name) -> bytes or None,
+# write(name, data) (atomic: all or nothing), remove(name).
+
+from protocol import cbor
+
+QUEUE_FILE = "queue"
+SEQ_FILE = "seq"
+SEQ_BLOCK = 64
+
+
+class QueueFull(Exception):
+    pass
+
+
+class OfflineQueue:
+    """Bounded FIFO of encoded catalogue messages (bytes), persisted on every change."""
+
+    def __init__(self, flash, limit=200):
+        self.flash = flash
+        self.limit = limit
+        self.records = []
+        data = flash.read(QUEUE_FILE)
+        if data:
+            try:
+                loaded = cbor.loads(data)
+            except Exception:
+                loaded = None
+            if isinstance(loaded, list):
+                self.records = loaded
+            else:
+                # A torn or corrupt queue must not brick the device; keep it aside.
+                flash.write(QUEUE_FILE + ".bad", data)
+
+    def __len__(self):
+        return len(self.records)
+
+    def append(self, item):
+        if len(self.records) >= self.limit:
+            raise QueueFull("offline queue is full (" + str(self.limit) + " records)")
+        self.records.append(bytes(item))
+        self._save()
+
+    def head(self, n):
+        return self.records[:n]
+
+    def drop(self, n):
+        self.records = self.records[n:]
+        self._save()
+
+    def clear(self):
+        self.records = []
+        self.flash.remove(QUEUE_FILE)
+
+    def _save(self):
+        self.flash.write(QUEUE_FILE, cbor.dumps(self.records))
+
+
+class SequenceBlock:
+    """Sender sequence numbers that survive a reboot without ever repeating:
+    flash records the end of the reserved block, reserved SEQ_BLOCK at a time."""
+
+    def __init__(self, flash):
+        self.flash = flash
+        data = flash.read(SEQ_FILE)
+        self.limit = int.from_bytes(data, "big") if data else 0
+        self.next = self.limit  # numbers below the stored limit may have been used
+
+    def take(self):
+        if self.next >= self.limit:
+            self.limit = self.next + SEQ_BLOCK
+            self.flash.write(SEQ_FILE, self.limit.to_bytes(8, "big"))
+        n = self.next
+        self.next += 1
+        return n

@@ -1,0 +1,21 @@
+# The handheld's screens (app states) and its keypad keys.
+
+BOOT = "boot"
+UNPROVISIONED = "unprovisioned"
+BADGE = "badge"
+PIN = "pin"
+LOGIN_WAIT = "login_wait"
+ROUTE_WAIT = "route_wait"
+READY = "ready"
+PARCEL = "parcel"
+FIELDS = "fields"
+REASON = "reason"
+REVEAL_WAIT = "reveal_wait"
+POD = "pod"
+LOCKED = "locked"
+WIPED = "wiped"
+
+KEY_ENTER = "#"
+KEY_BACK = "*"
+KEY_REVEAL = "A"
+KEY_DELIVER = "B"

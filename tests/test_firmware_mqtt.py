@@ -1,0 +1,201 @@
+"""The firmware's own MQTT 3.1.1 client (firmware/mqtt.py) on CPython against
+a real Mosquitto: QoS 1 both ways, redelivery with DUP after a reconnect, a
+resumed session, keepalive pings, refusals, TLS, backoff with jitter."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from firmware.mqtt import MQTTClient, MQTTError, encode_publish, open_socket
+from protocol import topics
+from tests.fixtures.brokers import MqttProbe
+
+pytestmark = pytest.mark.mosquitto
+
+
+class Driver:
+    """Polls an MQTTClient over a real socket, collecting its events."""
+
+    def __init__(self, client: MQTTClient) -> None:
+        self.client = client
+        self.events: list[tuple[Any, ...]] = []
+
+    def poll_until(self, cond: Callable[[], bool], timeout: float = 5.0, now: float | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; events so far: {self.events}")
+            sock = self.client.sock
+            if sock is not None:
+                select.select([sock], [], [], 0.02)
+            self.events += self.client.poll(time.time() if now is None else now)
+
+    def kinds(self) -> list[str]:
+        return [e[0] for e in self.events]
+
+    def messages(self) -> list[tuple[str, bytes]]:
+        return [(e[1], e[2]) for e in self.events if e[0] == "message"]
+
+
+def device_client(broker: Any, device_id: str, **kw: Any) -> tuple[MQTTClient, Driver]:
+    username, password = broker.add_device(device_id)
+    client = MQTTClient(device_id, username, password, **kw)
+    return client, Driver(client)
+
+
+def connect(broker: Any, client: MQTTClient, drv: Driver, tls: dict[str, Any] | None = None) -> None:
+    port = broker.tls_port if tls else broker.port
+    client.connect(open_socket(broker.host, port, tls), time.time())
+    drv.poll_until(lambda: client.connected or "closed" in drv.kinds())
+
+
+def gateway_probe(broker: Any) -> MqttProbe:
+    probe = MqttProbe(broker, *broker.gateway_credentials)
+    assert probe.subscribe(topics.UP_FILTER) in (0, 1)
+    return probe
+
+
+def test_qos1_publish_and_subscribe_both_ways(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-1")
+    connect(mosquitto_broker, client, drv)
+    assert drv.events[0] == ("connected", False)
+    probe = gateway_probe(mosquitto_broker)
+    sub = client.subscribe([(topics.down("MQ-1"), 1), (topics.cmd("MQ-1"), 1)])
+    drv.poll_until(lambda: "subscribed" in drv.kinds())
+    assert [e for e in drv.events if e[0] == "subscribed"] == [("subscribed", sub, [1, 1])]
+
+    pid = client.publish(topics.up("MQ-1"), b"\x01up", qos=1)
+    drv.poll_until(lambda: ("acked", pid) in drv.events)
+    assert client.inflight == []
+    got = probe.next_message(timeout=5)
+    assert got is not None and got.topic == topics.up("MQ-1") and got.payload == b"\x01up"
+
+    probe.publish(topics.down("MQ-1"), b"\x02down", qos=1)
+    drv.poll_until(lambda: drv.messages() != [])
+    assert drv.messages() == [(topics.down("MQ-1"), b"\x02down")]
+    probe.close()
+
+
+def test_unacknowledged_qos1_is_resent_with_dup_after_reconnect(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-2")
+    connect(mosquitto_broker, client, drv)
+    probe = gateway_probe(mosquitto_broker)
+    client.sock.close()                      # the link dies under the client ...
+    client.sock = None
+    client.connected = False
+    pid = client.publish(topics.up("MQ-2"), b"while-down", qos=1)   # ... which keeps the message
+    assert [p for p, *_ in client.inflight] == [pid]
+    sent_before = client.bytes_sent
+    connect(mosquitto_broker, client, drv)
+    drv.poll_until(lambda: ("acked", pid) in drv.events)
+    # CONNECT, then the same packet with the DUP bit (0x08) set.
+    resent = encode_publish(topics.up("MQ-2"), b"while-down", 1, pid, dup=True)
+    assert resent[0] & 0x08
+    assert client.bytes_sent - sent_before > len(resent)
+    got = probe.next_message(timeout=5)
+    assert got is not None and got.payload == b"while-down"
+    probe.close()
+
+
+def test_session_resumes_and_queued_messages_arrive_after_reconnect(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-3", clean_session=False)
+    connect(mosquitto_broker, client, drv)
+    client.subscribe([(topics.down("MQ-3"), 1)])
+    drv.poll_until(lambda: "subscribed" in drv.kinds())
+    client.disconnect()
+    probe = MqttProbe(mosquitto_broker, *mosquitto_broker.gateway_credentials)
+    probe.publish(topics.down("MQ-3"), b"kept-for-you", qos=1)
+    drv.events = []
+    connect(mosquitto_broker, client, drv)
+    assert drv.events[0] == ("connected", True)          # session present
+    drv.poll_until(lambda: drv.messages() != [])          # no new SUBSCRIBE needed
+    assert drv.messages() == [(topics.down("MQ-3"), b"kept-for-you")]
+    probe.close()
+
+
+def test_keepalive_sends_pingreq_and_survives_on_pingresp(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-4", keepalive=4)
+    connect(mosquitto_broker, client, drv)
+    later = time.time() + 2.5                  # past keepalive/2 with nothing sent
+    drv.events += client.poll(later)
+    assert client._ping_sent == later
+    drv.poll_until(lambda: client._ping_sent == 0, now=later)
+    assert client.connected and "closed" not in drv.kinds()
+
+
+def test_silent_broker_is_declared_dead_after_keepalive(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-5", keepalive=4)
+    connect(mosquitto_broker, client, drv)
+    t = time.time()
+    client.poll(t + 2.5)                       # PINGREQ goes out
+    drv.poll_until(lambda: client._ping_sent == 0, now=t + 2.5)   # its PINGRESP is read
+    client._ping_sent = t + 2.5                # pretend it never came
+    events = client.poll(t + 7)
+    assert ("closed", "no PINGRESP within 4 s") in events
+    assert client.sock is None
+
+
+def test_wrong_password_is_refused_with_a_reason(mosquitto_broker: Any) -> None:
+    mosquitto_broker.add_device("MQ-6")
+    client = MQTTClient("MQ-6", "MQ-6", "not-the-password")
+    drv = Driver(client)
+    client.connect(open_socket(mosquitto_broker.host, mosquitto_broker.port), time.time())
+    drv.poll_until(lambda: "closed" in drv.kinds())
+    reason = [e[1] for e in drv.events if e[0] == "closed"][0]
+    assert "refused" in reason and ("password" in reason or "authorised" in reason)
+    assert not client.connected
+
+
+def test_tls_connection_to_mosquitto(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-7")
+    connect(mosquitto_broker, client, drv, tls={"cafile": mosquitto_broker.ca_file,
+                                                  "server_hostname": "localhost"})
+    assert client.connected
+    pid = client.publish(topics.up("MQ-7"), b"over-tls", qos=1)
+    drv.poll_until(lambda: ("acked", pid) in drv.events)
+
+
+def test_tls_without_a_ca_is_refused_before_connecting(mosquitto_broker: Any) -> None:
+    with pytest.raises(MQTTError, match="without a CA certificate"):
+        open_socket(mosquitto_broker.host, mosquitto_broker.tls_port, {})
+
+
+def test_inflight_is_bounded_and_publish_never_blocks() -> None:
+    client = MQTTClient("MQ-8", max_inflight=2)
+    client.publish("vp/v1/d/MQ-8/up", b"1", qos=1)
+    client.publish("vp/v1/d/MQ-8/up", b"2", qos=1)
+    with pytest.raises(MQTTError, match="too many unacknowledged"):
+        client.publish("vp/v1/d/MQ-8/up", b"3", qos=1)
+    assert [p[2] for p in client.inflight] == [b"1", b"2"]
+
+
+def test_reconnect_delay_backs_off_with_jitter_and_a_cap() -> None:
+    c = MQTTClient("MQ-9")
+    assert c.retry_delay(0, 0.0) == 0.5
+    assert c.retry_delay(3, 0.999) < 0.5 + 8
+    assert c.retry_delay(3, 0.5) == 0.5 + 4
+    assert c.retry_delay(30, 0.999) < 0.5 + 64      # capped
+
+
+def test_oversize_message_from_the_broker_is_dropped_once_not_redelivered(mosquitto_broker: Any) -> None:
+    client, drv = device_client(mosquitto_broker, "MQ-10", clean_session=False, max_packet=4096)
+    connect(mosquitto_broker, client, drv)
+    client.subscribe([(topics.down("MQ-10"), 1)])
+    drv.poll_until(lambda: "subscribed" in drv.kinds())
+    probe = MqttProbe(mosquitto_broker, *mosquitto_broker.gateway_credentials)
+    probe.publish(topics.down("MQ-10"), b"\x00" * 30000, qos=1)
+    probe.publish(topics.down("MQ-10"), b"after", qos=1)
+    drv.poll_until(lambda: drv.messages() != [])
+    assert drv.kinds().count("dropped") == 1
+    assert drv.messages() == [(topics.down("MQ-10"), b"after")]
+    client.drop("test reconnect")
+    drv.events = []
+    connect(mosquitto_broker, client, drv)
+    drv.poll_until(lambda: time.sleep(0.3) is None, timeout=2)
+    assert "dropped" not in drv.kinds() and drv.messages() == []
+    probe.close()

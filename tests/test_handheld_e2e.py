@@ -1,0 +1,160 @@
+"""End to end: the firmware source (in the simulator, hal/host) against the
+gateway service over a real Mosquitto: login, scan, reveal, deliver; a sealed
+parcel refused; the offline queue replayed in order; a broker restart
+survived; TLS; and never a manifest plaintext in the handheld's flash."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.gateway import FAKE_PEOPLE, leaks
+from tests.fixtures.handheld import SimDepot
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+
+def flash_leaks(hh) -> list[bytes]:
+    return leaks(b"".join(hh.flash_contents().values()))
+
+
+def test_login_scan_reveal_deliver(sim_depot: SimDepot) -> None:
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    target = sim_depot.route[0]
+    view = hh.scan(target)
+    assert view["tracking_no"] == target
+    assert FAKE_PEOPLE[0][1] not in view["screen"]
+
+    got = hh.reveal(target, ["phone"], "call-before-delivery")
+    assert got.denied is None, got.denied
+    assert got.shown == {"phone": FAKE_PEOPLE[0][1]}
+    assert FAKE_PEOPLE[0][1] in hh.screen()
+
+    buf = hh.app.tokens.shown[target].fields[2]
+    hh.advance(31)                                  # the display TTL is 30 s
+    assert bytes(buf) == bytes(len(buf))
+    assert FAKE_PEOPLE[0][1] not in hh.screen()
+
+    assert hh.deliver(target, code="135790")
+    hh.wait(lambda: sim_depot.parcel_state(target) == "delivered", "see the parcel sealed")
+    assert flash_leaks(hh) == []
+
+
+def test_reveal_of_a_sealed_parcel_is_refused_by_the_gateway(sim_depot: SimDepot) -> None:
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    target = sim_depot.route[1]
+    hh.scan(target)
+    assert hh.deliver(target)
+    hh.wait(lambda: sim_depot.parcel_state(target) == "delivered", "see the parcel sealed")
+    hh.scan(target)
+    local = hh.reveal(target, ["phone"], 1)
+    assert local.denied == "parcel is sealed after delivery"   # the handheld refuses by itself
+    hh.app.delivered.clear()                        # a handheld that forgot (or was tampered with)
+    got = hh.reveal(target, ["phone"], 1)
+    assert not got
+    assert got.denied is not None and "sealed" in got.denied
+    assert hh.app.tokens.shown == {}
+
+
+def test_offline_scans_and_delivery_replay_in_order_after_reconnect(sim_depot: SimDepot) -> None:
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    a, b, c = sim_depot.route[2], sim_depot.route[3], sim_depot.route[4]
+    hh.go_offline()
+    hh.scan(a)
+    hh.advance(1)
+    hh.scan(b)
+    hh.advance(1)
+    assert hh.deliver(b, code="246800")
+    hh.advance(1)
+    hh.scan(c)
+    assert len(hh.app.queue) == 4
+    assert "queue" in hh.flash_contents()
+    assert flash_leaks(hh) == []
+    # A reboot while offline keeps the queue (flash), not the plaintext (RAM).
+    hh.reboot()
+    assert len(hh.app.queue) == 4
+    hh.go_online()
+    assert len(hh.app.queue) == 0
+    hh.wait(lambda: sim_depot.parcel_state(b) == "delivered", "see the offline delivery")
+    rows = sim_depot.home.store.all(
+        "SELECT tracking_no, at FROM scans WHERE device_id = 'SIM-1' ORDER BY at")
+    assert [r[0] for r in rows] == [a, b, c]
+    assert sim_depot.parcel_state(a) == "out_for_delivery"
+
+
+def test_offline_reveal_uses_a_preissued_token_and_reports_its_use(sim_depot: SimDepot) -> None:
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    target = sim_depot.route[5]
+    hh.scan(target)
+    hh.app.request_preissue(hh.now())
+    hh.wait(lambda: target in hh.app.tokens.offline, "receive pre-issued tokens")
+    hh.go_offline()
+    got = hh.reveal(target, ["phone"], 1)
+    assert got.shown == {"phone": FAKE_PEOPLE[5 % len(FAKE_PEOPLE)][1]}
+    again = hh.reveal(target, ["phone"], 1)         # single use
+    assert again.denied == "Offline and no pre-issued token"
+    hh.go_online()
+    hh.wait(lambda: sim_depot.home.store.one(
+        "SELECT used FROM tokens WHERE device_id = 'SIM-1' AND tracking_no = ? AND offline = 1",
+        target)[0] is not None, "see the token use recorded")
+    assert flash_leaks(hh) == []
+
+
+def test_handheld_survives_a_broker_restart(sim_depot: SimDepot) -> None:
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    hh.scan(sim_depot.route[0])
+    sim_depot.broker.restart()
+    hh.wait(lambda: not hh.app.online, "notice the broker going away", timeout=60)
+    hh.wait(lambda: hh.app.online, "reconnect after the restart", timeout=60)
+    hh.wait(lambda: sim_depot.service._connected.is_set(), "see the gateway back", timeout=60)
+    target = sim_depot.route[1]
+    hh.scan(target)
+    got = hh.reveal(target, ["name"], 2)
+    assert got.shown == {"name": FAKE_PEOPLE[1][0]}, got.denied
+
+
+def test_handheld_speaks_tls_to_mosquitto(sim_depot: SimDepot) -> None:
+    hh = sim_depot.handheld("SIM-TLS", tls=True)
+    assert hh.device.mqtt is not None and type(hh.device.mqtt.sock).__name__ == "SSLSocket"
+    hh.login(sim_depot.badge, sim_depot.pin)
+    view = hh.scan(sim_depot.route[0])
+    assert view["tracking_no"] == sim_depot.route[0]
+
+
+def test_wrong_pin_is_refused_with_the_gateway_reason(sim_depot: SimDepot) -> None:
+    from tools.simulator import SimulatorError
+
+    hh = sim_depot.handheld()
+    with pytest.raises(SimulatorError, match="badge or PIN is wrong"):
+        hh.login(sim_depot.badge, "0000")
+
+
+def test_parcel_not_on_the_route_shows_no_view(sim_depot: SimDepot) -> None:
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    view = hh.scan(sim_depot.depot.other[0])
+    assert "error" in view and "not on this route" in view["error"]
+
+
+def test_retained_wipe_command_takes_effect_at_once(sim_depot: SimDepot) -> None:
+    from gateway.handlers import Reply, Work
+
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    target = sim_depot.route[0]
+    hh.scan(target)
+    assert hh.reveal(target, ["phone"], 1)
+    buf = hh.app.tokens.shown[target].fields[2]
+    master = hh.app.master
+    # The gateway's own publish path: sealed under the device key, retained on cmd.
+    sim_depot.service._publish(Work(replies=[Reply("SIM-1", "command", {"id": 1, "cmd": 1}, retain=True)]),
+                               hh.now())
+    hh.wait(lambda: hh.app.state == "wiped", "be wiped")
+    assert bytes(buf) == bytes(len(buf)) and master is not None and bytes(master) == bytes(32)
+    assert hh.hal.keystore.get("master") is None
+    assert "Device wiped" in hh.screen()
+    assert set(hh.flash_contents()) <= {"seq"}

@@ -1,0 +1,154 @@
+"""The firmware on CPython with the host HAL: provisioning, screen text,
+bad input from the gateway, time-outs, a full offline queue and terminal
+input. (The same state machine runs in the MicroPython VM in
+tests/micropython/test_mpy_firmware.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firmware import i18n
+from firmware.app import App
+from firmware.hal.host.board import FolderFlash, HostHAL, TerminalInput
+from firmware.hal.host.memory import MemoryHAL
+from protocol import session
+
+MASTER = bytes(range(32))
+T0 = 1_800_000_000
+PARCEL = {"tracking_no": "VP0001", "name": "測*", "phone": "170******34",
+          "address": "測試市測試區樣例路1號 *棟***室", "sort_code": "A-07"}
+
+
+def ready_app(hal: Any | None = None, **config: Any) -> tuple[App, Any, session.Channel]:
+    """An app logged in with route R-07, talking to a gateway-side channel directly."""
+    hal = hal or MemoryHAL()
+    hal.keystore.put("master", MASTER)
+    cfg = {"device_id": "hh-host-1", "lang": "en", **config}
+    app = App(hal, cfg)
+    gw = session.Channel(MASTER, "hh-host-1", "gateway")
+    app.boot(T0)
+    app.on_link(True, T0)
+    app.on_scan("C-112", T0)
+    for k in "2468#":
+        app.on_key(k, T0)
+    app.on_message("down", gw.wrap("login_result", {"ok": True, "session": b"s1"}, T0), T0)
+    app.on_message("down", gw.wrap("route", {"route": "R-07", "parcels": [PARCEL]}, T0), T0)
+    app.outbox.clear()
+    return app, hal, gw
+
+
+def sent(app: App, gw: session.Channel) -> list[str]:
+    names = [gw.unwrap(p, T0)[0] for _t, p, _q, _tag in app.outbox]
+    app.outbox.clear()
+    return names
+
+
+def test_every_screen_text_exists_in_all_three_languages() -> None:
+    for key, row in i18n.TEXT.items():
+        assert len(row) == len(i18n.LANGS) and all(row), key
+    assert i18n.text("zh-Hant", "locked") == "設備已鎖定"
+    assert i18n.text("zh-Hans", "route_loaded", "R-07", 3) == "路线 R-07：3 件"
+    assert i18n.text("fr", "locked") == "Device locked"      # unknown language falls back to English
+
+
+def test_unprovisioned_handheld_says_so_and_sends_nothing() -> None:
+    hal = MemoryHAL()
+    app = App(hal, {"device_id": "hh-host-1", "lang": "zh-Hans"})
+    app.boot(T0)
+    app.on_link(True, T0)
+    assert app.state == "unprovisioned" and app.outbox == []
+    assert hal.display.text() == "设备未配置，请联系站点"
+
+
+def test_provisioning_bundle_moves_the_secret_into_the_key_store(tmp_path: Path) -> None:
+    hal = HostHAL(str(tmp_path / "flash"), str(tmp_path / "nvs"))
+    bundle = {"device_id": "hh-host-2", "master_secret": MASTER.hex(), "lang": "en"}
+    hal.flash.write("provision.json", json.dumps(bundle).encode())
+    config: dict[str, Any] = {}
+    app = App(hal, config)
+    app.boot(T0)
+    assert app.state == "badge" and config["device_id"] == "hh-host-2"
+    assert hal.keystore.get("master") == MASTER
+    assert "master_secret" not in json.loads(hal.flash.read("provision.json") or b"{}")
+    assert MASTER.hex().encode() not in b"".join((tmp_path / "flash" / n).read_bytes()
+                                                  for n in os.listdir(tmp_path / "flash"))
+
+
+def test_forged_or_replayed_messages_change_nothing() -> None:
+    app, hal, gw = ready_app()
+    grant = gw.wrap("login_result", {"ok": False, "reason": "x"}, T0)
+    app.on_message("down", b"\xa0garbage", T0)
+    app.on_message("down", grant, T0)
+    app.on_message("down", grant, T0)                 # replayed
+    assert app.state == "ready" and app.session == b"s1"
+    other = session.Channel(bytes(32), "hh-host-1", "gateway")
+    app.on_message("down", other.wrap("command", {"id": 1, "cmd": 1}, T0), T0)   # wrong key
+    assert app.state == "ready" and hal.keystore.get("master") == MASTER
+
+
+def test_reveal_without_an_answer_times_out_back_to_the_parcel() -> None:
+    app, hal, gw = ready_app(reveal_timeout=20)
+    app.on_scan("VP0001", T0)
+    for k in "A2#1":
+        app.on_key(k, T0)
+    assert app.state == "reveal_wait"
+    app.tick(T0 + 19)
+    assert app.state == "reveal_wait"
+    app.tick(T0 + 20)
+    assert app.state == "parcel" and app.pending is None and "no answer" in (app.last_denial or "")
+
+
+def test_gateway_error_without_a_reference_ends_the_wait() -> None:
+    app, hal, gw = ready_app()
+    app.on_scan("VP0001", T0)
+    for k in "A2#1":
+        app.on_key(k, T0)
+    error = gw.wrap("error", {"code": 9, "detail": "not logged in on device hh-host-1"}, T0)
+    app.on_message("down", error, T0)
+    assert app.state == "parcel" and app.last_denial == "not logged in on device hh-host-1"
+
+
+def test_full_offline_queue_refuses_more_and_keeps_what_it_has() -> None:
+    app, hal, gw = ready_app(queue_limit=2)
+    app.on_link(False, T0)
+    app.on_scan("VP0001", T0)
+    app.on_scan("VP0001", T0 + 1)
+    app.on_scan("VP0001", T0 + 2)
+    assert len(app.queue) == 2
+    assert app.notice == "Offline store full: reconnect"
+    for k in "B12#":
+        app.on_key(k, T0 + 3)
+    assert app.state == "pod" and "VP0001" not in app.delivered    # not lost: still to be done
+
+
+def test_route_in_several_messages_is_merged_and_survives_reboot() -> None:
+    app, hal, gw = ready_app()
+    second = dict(PARCEL, tracking_no="VP0002")
+    app.on_message("down", gw.wrap("route", {"route": "R-07", "parcels": [second]}, T0), T0)
+    assert sorted(app.parcels) == ["VP0001", "VP0002"]
+    again = App(hal, {"device_id": "hh-host-1", "lang": "en"})
+    again.boot(T0)
+    assert sorted(again.parcels) == ["VP0001", "VP0002"] and again.route_id == "R-07"
+
+
+def test_folder_flash_writes_whole_files_only(tmp_path: Path) -> None:
+    flash = FolderFlash(str(tmp_path))
+    flash.write("queue", b"one")
+    flash.write("queue", b"two")
+    assert flash.read("queue") == b"two" and flash.names() == ["queue"]
+    with pytest.raises(ValueError):
+        flash.write("../escape", b"x")
+
+
+def test_terminal_input_turns_lines_into_scans_and_keys() -> None:
+    r, w = os.pipe()
+    with os.fdopen(r) as rf, os.fdopen(w, "w") as wf:
+        wf.write("s VP0001\nA2 #1\n")
+        wf.flush()
+        assert TerminalInput(rf).events() == [("scan", "VP0001"), ("key", "A"), ("key", "2"), ("key", "#"),
+                                              ("key", "1")]

@@ -1,0 +1,389 @@
+"""Enrolling handhelds and cutting them off: the operations behind
+`veilpost device ...` (tools/provision_cli.py holds the commands).
+
+Each operation touches three places in a fixed order and writes the audit
+entry first: the gateway registry (gateway/registry.py), the broker's
+credentials (a BrokerAdmin: Mosquitto's dynsec or the embedded broker's
+accounts file) and, for revocation, a retained wipe command sealed with the
+device's own Channel so that only that handheld can open it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway import registry
+from gateway.broker_access import BrokerAdmin, BrokerAdminError, check_device_id, new_password
+from gateway.broker_accounts import ACCOUNTS_FILE, AccountsFileAdmin, read_endpoint
+from gateway.deploy.depot import read_admin_secret
+from gateway.home import Home
+from protocol import messages, topics
+from protocol._fast import CryptographyAEAD
+from protocol.errors import ProtocolError
+from protocol.session import GATEWAY, MAX_SEQ, Channel
+
+BROKER_DIR = "broker"  # under the home: admin.secret and ca.crt (make-depot.sh), operator.secret
+OPERATOR = "vp-operator"
+ACK_WAIT = 0.25  # seconds a connected handheld gets to acknowledge its wipe before the kick
+TLS_PORT = 8883
+
+
+class ProvisionError(Exception):
+    """An operation could not be done; the message says what to fix."""
+
+
+@dataclass
+class BrokerLink:
+    """How this home reaches its broker: the admin for credentials, where the
+    operator posts commands, and what handhelds are told to connect to."""
+
+    admin: BrokerAdmin
+    host: str
+    port: int
+    ca_file: Path | None = None  # the depot CA, for handhelds' TLS (None: plain MQTT)
+    device_host: str = ""
+    device_port: int = 0
+    operator_file: Path | None = None
+
+    def close(self) -> None:
+        self.admin.close()
+
+
+def open_broker(home: Home, admin_secret: Path | None = None, device_broker: str | None = None) -> BrokerLink:
+    """The broker named in the home's config: the embedded one through its
+    accounts file, or an external Mosquitto through dynsec."""
+    cfg = home.config
+    folder = cfg.home / BROKER_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    ca = folder / "ca.crt"
+    ca_file = ca if ca.exists() else None
+    if cfg.mqtt.broker == "embedded":
+        endpoint = read_endpoint(cfg.home)
+        if endpoint is None:
+            raise ProvisionError("the embedded broker is not running: start `veilpost gateway run` first")
+        link = BrokerLink(AccountsFileAdmin(cfg.home / ACCOUNTS_FILE), endpoint[0], endpoint[1], None)
+    else:
+        from gateway.dynsec import DynsecAdmin
+
+        secret_file = admin_secret or folder / "admin.secret"
+        if not secret_file.exists():
+            raise ProvisionError(f"no broker admin credentials at {secret_file}: copy admin.secret "
+                                 "from make-depot.sh there, or pass --admin-secret")
+        user, password = read_admin_secret(secret_file)
+        try:
+            tls_ca = str(ca_file) if ca_file is not None and cfg.mqtt.port == TLS_PORT else None
+            admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password, ca_file=tls_ca)
+        except BrokerAdminError as e:
+            raise ProvisionError(str(e)) from None
+        link = BrokerLink(admin, cfg.mqtt.broker, cfg.mqtt.port, ca_file)
+    link.operator_file = folder / "operator.secret"
+    if device_broker:
+        host, _, port = device_broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise ProvisionError(f"--device-broker {device_broker!r} is not HOST:PORT")
+        link.device_host, link.device_port = host, int(port)
+    else:
+        link.device_host = link.host
+        link.device_port = TLS_PORT if ca_file is not None else link.port
+    return link
+
+
+def _private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def shred(path: Path) -> None:
+    """Overwrite a bundle file before removing it: it held a master secret."""
+    if path.exists():
+        path.write_bytes(bytes(path.stat().st_size))
+        path.unlink()
+
+
+# --- provisioning ---------------------------------------------------------------------
+
+
+def provision(home: Home, link: BrokerLink, device_id: str, out_dir: Path, model: str = "handheld",
+              fw: str = "", lang: str = "zh-Hans", now: float | None = None) -> Path:
+    """Register the handheld, give it broker credentials and write its bundle
+    (provision.json with the master secret, and the depot CA) to
+    out_dir/DEVICE_ID. Returns the bundle folder."""
+    now = time.time() if now is None else now
+    try:
+        check_device_id(device_id)
+        secret = registry.add_device(home.store, home.keys.kek, device_id, model, fw, now)
+    except (ValueError, registry.RegistryError) as e:
+        raise ProvisionError(f"{device_id}: {e}") from None
+    operator_credentials(link)  # ready before this handheld's first revoke
+    password = new_password()
+    try:
+        link.admin.add_device(device_id, password)
+    except BrokerAdminError as e:
+        # The broker said no: take the registry back to where it was.
+        home.store.run("DELETE FROM devices WHERE device_id = ? AND state = 'provisioned'", device_id)
+        raise ProvisionError(f"{device_id}: {e}") from None
+    with home.store.transaction() as tx:
+        home.audit.append(tx, now, "operator", device_id, "device-provision", "", "ok", model)
+    return _write_bundle(link, out_dir / device_id, device_id, secret, password, lang)
+
+
+def _write_bundle(link: BrokerLink, bundle: Path, device_id: str, secret: bytes, password: str,
+                  lang: str = "zh-Hans") -> Path:
+    """provision.json (master secret, broker address and credentials) and the
+    depot CA, as tools/firmware_cli.py deploys them to /vp on the handheld."""
+    bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mqtt_cfg: dict[str, object] = {"host": link.device_host, "port": link.device_port,
+                                   "username": device_id, "password": password}
+    if link.ca_file is not None:
+        (bundle / "ca.crt").write_bytes(link.ca_file.read_bytes())
+        mqtt_cfg["tls"] = {"cafile": "/vp/ca.crt"}
+    doc = {"device_id": device_id, "master_secret": secret.hex(), "mqtt": mqtt_cfg, "lang": lang}
+    _private(bundle / "provision.json", (json.dumps(doc, indent=1) + "\n").encode())
+    return bundle
+
+
+def deploy(bundle: Path, port: str, keep_bundle: bool = False,
+           run: Callable[[list[str]], int] | None = None) -> None:
+    """Install firmware and bundle on the board at `port` with mpremote
+    (tools/firmware_cli.py), then shred the bundle's secret."""
+    import subprocess
+
+    from tools import firmware_cli
+
+    build_dir = Path("build/firmware")
+    firmware_cli.check_port(port)
+    if not (build_dir / "main.py").exists():
+        firmware_cli.build(build_dir)
+    for cmd in firmware_cli.deploy_commands(port, build_dir, bundle):
+        rc = run(cmd) if run else subprocess.run(cmd, check=False).returncode
+        if rc != 0:
+            raise ProvisionError(f"mpremote failed ({' '.join(cmd[3:5])}); the bundle stays in {bundle}")
+    if not keep_bundle:
+        shred(bundle / "provision.json")
+
+
+# --- commands to a handheld -------------------------------------------------------------
+
+
+def operator_credentials(link: BrokerLink) -> tuple[str, str]:
+    """The operator's broker account, created on first use; its password is
+    kept in the home (mode 0600) so that a revoke needs no extra round trip."""
+    assert link.operator_file is not None
+    if link.operator_file.exists():
+        return OPERATOR, link.operator_file.read_text(encoding="utf-8").strip()
+    password = new_password()
+    try:
+        link.admin.add_operator(OPERATOR, password)
+    except BrokerAdminError:
+        link.admin.set_password(OPERATOR, password)  # the account exists, its secret file was lost
+    _private(link.operator_file, (password + "\n").encode())
+    return OPERATOR, password
+
+
+class Operator:
+    """A short-lived MQTT session that posts a sealed command to one handheld
+    and waits for its sealed acknowledgement."""
+
+    def __init__(self, link: BrokerLink, device_id: str, timeout: float = 5.0) -> None:
+        self.device_id = device_id
+        self.acks: list[bytes] = []
+        self._acked = threading.Event()
+        self._ready = threading.Event()
+        self._puback = threading.Event()
+        self._refused: str | None = None
+        username, password = operator_credentials(link)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="vp-op-" + secrets.token_hex(4),
+                                  protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+        self.client.username_pw_set(username, password)
+        if link.ca_file is not None and link.port == TLS_PORT:
+            self.client.tls_set(ca_certs=str(link.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *_a: self._ready.set()
+        self.client.on_message = self._on_message
+        self.client.on_publish = lambda *_a: self._puback.set()
+        deadline = time.monotonic() + timeout
+        while True:  # the embedded broker takes up a new account within its poll interval
+            self._refused = None
+            self.client.connect(link.host, link.port, keepalive=30)
+            self.client.loop_start()
+            if self._ready.wait(max(0.0, deadline - time.monotonic())) and self._refused is None:
+                return
+            self.client.loop_stop()
+            if time.monotonic() >= deadline:
+                raise ProvisionError(f"operator could not reach the broker at {link.host}:{link.port}"
+                                     + (f" ({self._refused})" if self._refused else ""))
+            time.sleep(0.05)
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        if getattr(reason, "is_failure", False):
+            self._refused = str(reason)
+            self._ready.set()
+            return
+        client.subscribe(topics.up(self.device_id), qos=0)
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        self.acks.append(bytes(message.payload))
+        self._acked.set()
+
+    def post(self, payload: bytes, timeout: float = 5.0) -> None:
+        self.client.publish(topics.cmd(self.device_id), payload, qos=1, retain=True)
+        if not self._puback.wait(timeout):
+            raise ProvisionError(f"the broker did not acknowledge the command for {self.device_id}")
+
+    def wait_ack(self, channel: Channel, command_id: int, timeout: float) -> bool:
+        """True once the handheld acknowledged command `command_id`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for payload in self.acks:
+                try:
+                    name, fields, _seq = channel.unwrap(payload, int(time.time()))
+                except ProtocolError:
+                    continue
+                if name == "command_ack" and fields.get("id") == command_id:
+                    return True
+            self.acks.clear()
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._acked.wait(left):
+                return False
+            self._acked.clear()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wipe_command(secret: bytes, device_id: str, command_id: int, now: float) -> tuple[bytes, Channel]:
+    """The sealed wipe, and the channel that opens the handheld's answer. It
+    uses the last sequence number the channel has: the running gateway never
+    reaches it, so no nonce is used twice, and afterwards the handheld's
+    replay window refuses everything older, as a revoked device should."""
+    channel = Channel(secret, device_id, GATEWAY, aead=CryptographyAEAD(), send_seq=MAX_SEQ)
+    payload = channel.wrap("command", {"id": command_id, "cmd": messages.CMD_WIPE}, int(now))
+    return bytes(payload), channel
+
+
+# --- revoke, suspend, resume ---------------------------------------------------------------
+
+
+@dataclass
+class RevokeReport:
+    """What a revocation did and how long each step took (milliseconds from the command)."""
+
+    device_id: str
+    denied_ms: float = 0.0  # registry says revoked: the gateway refuses its messages
+    wipe_posted_ms: float = 0.0  # retained wipe accepted by the broker
+    wipe_acked: bool = False  # the handheld confirmed it (it was online)
+    kicked_ms: float = 0.0  # broker credentials disabled, session kicked
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def total_ms(self) -> float:
+        return max(self.denied_ms, self.wipe_posted_ms, self.kicked_ms)
+
+
+def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now: float | None = None,
+           ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic) -> RevokeReport:
+    """Cut a handheld off: deny-list it, post a retained sealed wipe (which a
+    connected handheld receives at once), then disable its broker client,
+    which kicks the session. Each step runs even if an earlier one failed,
+    and the deny-list even with no broker at all (`link` None): the report
+    lists what did not work."""
+    t0 = clock()
+    now = time.time() if now is None else now
+    report = RevokeReport(device_id)
+    state = registry.device_state(home.store, device_id)
+    if state is None:
+        raise ProvisionError(f"no device {device_id}")
+    if not reason.strip():
+        raise ProvisionError("a revocation needs a reason")
+    secret = registry.device_secret(home.store, home.keys.kek, device_id)
+    with home.store.transaction() as tx:
+        home.audit.append(tx, now, "operator", device_id, "device-revoke", "", "ok", reason)
+        registry.set_device_state(tx, device_id, "revoked")
+        registry.logout(tx, device_id, now)
+    report.denied_ms = (clock() - t0) * 1000
+    if link is None:
+        report.problems.append("broker unreachable: no wipe posted, broker client not disabled")
+        return report
+    command_id = secrets.randbits(31)
+    operator = None
+    try:
+        operator = Operator(link, device_id)
+        assert secret is not None
+        payload, channel = wipe_command(secret, device_id, command_id, now)
+        operator.post(payload)
+        report.wipe_posted_ms = (clock() - t0) * 1000
+        report.wipe_acked = operator.wait_ack(channel, command_id, ack_wait)
+    except (ProvisionError, BrokerAdminError, OSError) as e:
+        report.problems.append(f"wipe command not posted: {e}")
+    finally:
+        if operator is not None:
+            operator.close()
+    try:
+        link.admin.disable(device_id)
+        report.kicked_ms = (clock() - t0) * 1000
+    except BrokerAdminError as e:
+        report.problems.append(f"broker client not disabled: {e}")
+    with home.store.transaction() as tx:
+        detail = "kicked %.0f ms, wipe %s" % (report.kicked_ms, "acknowledged" if report.wipe_acked
+                                              else "posted" if report.wipe_posted_ms else "not posted")
+        home.audit.append(tx, time.time(), "operator", device_id, "device-revoked", "",
+                          "ok" if not report.problems else "partial", detail)
+    return report
+
+
+def suspend(home: Home, link: BrokerLink, device_id: str, reason: str, now: float | None = None) -> None:
+    """Disable the handheld for now (kicked, refused) without wiping it."""
+    now = time.time() if now is None else now
+    _need_state(home, device_id, ("provisioned", "active"), "suspend")
+    with home.store.transaction() as tx:
+        home.audit.append(tx, now, "operator", device_id, "device-suspend", "", "ok", reason)
+        registry.set_device_state(tx, device_id, "suspended")
+        registry.logout(tx, device_id, now)
+    link.admin.disable(device_id)
+
+
+def resume(home: Home, link: BrokerLink, device_id: str, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    _need_state(home, device_id, ("suspended",), "resume")
+    link.admin.enable(device_id)
+    with home.store.transaction() as tx:
+        home.audit.append(tx, now, "operator", device_id, "device-resume", "", "ok", "")
+        registry.set_device_state(tx, device_id, "active")
+
+
+def _need_state(home: Home, device_id: str, allowed: tuple[str, ...], verb: str) -> None:
+    state = registry.device_state(home.store, device_id)
+    if state is None:
+        raise ProvisionError(f"no device {device_id}")
+    if state not in allowed:
+        raise ProvisionError(f"cannot {verb} {device_id}: it is {state}")
+
+
+def rotate_broker_password(home: Home, link: BrokerLink, device_id: str, out_dir: Path,
+                           now: float | None = None) -> Path:
+    """A new broker password for a live handheld. Both brokers end the
+    session that used the old one at once; the handheld's persistent session
+    and every message queued in it stay for its reconnect with the new
+    password, which goes out in a fresh bundle at out_dir/DEVICE_ID."""
+    now = time.time() if now is None else now
+    _need_state(home, device_id, ("provisioned", "active"), "rotate the keys of")
+    password = new_password()
+    with home.store.transaction() as tx:
+        home.audit.append(tx, now, "operator", device_id, "device-rotate-broker-password", "", "ok", "")
+    link.admin.set_password(device_id, password)
+    secret = registry.device_secret(home.store, home.keys.kek, device_id)
+    assert secret is not None
+    return _write_bundle(link, out_dir / device_id, device_id, secret, password)

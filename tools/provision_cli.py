@@ -1,0 +1,284 @@
+"""`veilpost device provision|revoke|suspend|resume|rotate-keys|list` and
+`veilpost courier suspend|resume|reset-pin`. The work is in tools/provision.py."""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gateway import registry
+from gateway.broker_access import BrokerAdminError
+from gateway.home import Home, open_home
+from gateway.keys import KeyUnavailable
+from tools import provision as ops
+
+
+def _home(ctx: click.Context) -> Home:
+    from tools.cli import home_of
+
+    try:
+        return open_home(home_of(ctx))
+    except (KeyUnavailable, OSError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+@contextmanager
+def _session(ctx: click.Context) -> Iterator[tuple[Home, ops.BrokerLink]]:
+    """The home and its broker, closed afterwards; errors become messages."""
+    opts = ctx.find_object(dict) or {}
+    home = _home(ctx)
+    link = None
+    try:
+        link = ops.open_broker(home, opts.get("admin_secret"), opts.get("device_broker"))
+        yield home, link
+    except (ops.ProvisionError, BrokerAdminError, registry.RegistryError) as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if link is not None:
+            link.close()
+        home.close()
+
+
+@click.group("device")
+@click.option("--admin-secret", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="VEILPOST_BROKER_ADMIN_SECRET",
+              help="Mosquitto dynsec admin credentials (default: HOME/broker/admin.secret).")
+@click.option("--device-broker", default=None, metavar="HOST:PORT",
+              help="Broker address written into bundles (default: the gateway's broker; 8883 with TLS).")
+@click.pass_context
+def device_group(ctx: click.Context, admin_secret: Path | None, device_broker: str | None) -> None:
+    """Handhelds: enrol, cut off, suspend, rotate keys, list."""
+    ctx.ensure_object(dict)
+    ctx.obj["admin_secret"] = admin_secret
+    ctx.obj["device_broker"] = device_broker
+
+
+def _rows(csv_file: Path) -> list[dict[str, str]]:
+    with open(csv_file, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "device_id" not in reader.fieldnames:
+            raise click.ClickException(f"{csv_file}: the first line must name columns, one of them device_id")
+        return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+
+
+@device_group.command("provision")
+@click.argument("device_id", required=False)
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Provision every row of a CSV with columns device_id[,model,fw].")
+@click.option("--port", default=None, help="Serial port of a docked handheld: deploy firmware and bundle.")
+@click.option("--model", default="handheld", show_default=True)
+@click.option("--fw", default="", help="Firmware version on the handheld.")
+@click.option("--lang", default="zh-Hans", show_default=True, help="Handheld screen language.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where bundles go (default: HOME/bundles).")
+@click.option("--keep-bundle", is_flag=True, help="Keep the bundle's secret after deploying it.")
+@click.pass_context
+def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | None, port: str | None,
+                  model: str, fw: str, lang: str, out: Path | None, keep_bundle: bool) -> None:
+    """Register a handheld, create its broker credentials, write its bundle."""
+    if (device_id is None) == (csv_file is None):
+        raise click.UsageError("give either DEVICE_ID or --csv FILE")
+    with _session(ctx) as (home, link):
+        out = out or home.config.home / "bundles"
+        if device_id is not None:
+            bundle = ops.provision(home, link, device_id, out, model, fw, lang)
+            click.echo(f"{device_id} provisioned; bundle in {bundle}")
+            if port:
+                ops.deploy(bundle, port, keep_bundle)
+                click.echo(f"deployed to {port}")
+            else:
+                click.echo("deploy it with `veilpost firmware deploy --bundle`, then delete it: "
+                           "provision.json holds the device's master secret")
+            return
+        assert csv_file is not None
+        failures = _batch(home, link, _rows(csv_file), out, model, fw, lang)
+        if failures:
+            for line in failures:
+                click.echo("failed: " + line, err=True)
+            raise SystemExit(1)
+
+
+def _batch(home: Home, link: ops.BrokerLink, rows: list[dict[str, str]], out: Path, model: str, fw: str,
+           lang: str) -> list[str]:
+    failures: list[str] = []
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
+        task = progress.add_task("provisioning", total=len(rows))
+        for n, row in enumerate(rows, start=2):
+            device_id = row.get("device_id", "")
+            progress.update(task, description=f"provisioning {device_id or '?'}")
+            try:
+                ops.provision(home, link, device_id, out, row.get("model") or model,
+                              row.get("fw") or fw, lang)
+            except ops.ProvisionError as e:
+                failures.append(f"line {n}: {e}")
+            progress.advance(task)
+    click.echo(f"{len(rows) - len(failures)} of {len(rows)} handhelds provisioned; bundles in {out}")
+    return failures
+
+
+@device_group.command("revoke")
+@click.argument("device_id")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.pass_context
+def revoke_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
+    """Cut a handheld off now: deny-list, retained wipe, broker kick."""
+    started = time.monotonic()
+    opts = ctx.find_object(dict) or {}
+    home = _home(ctx)
+    link = None
+    try:
+        try:
+            link = ops.open_broker(home, opts.get("admin_secret"), opts.get("device_broker"))
+        except (ops.ProvisionError, BrokerAdminError) as e:
+            click.echo(f"broker: {e}; denying {device_id} at the gateway anyway", err=True)
+        report = ops.revoke(home, link, device_id, reason, clock=time.monotonic)
+    except (ops.ProvisionError, registry.RegistryError) as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if link is not None:
+            link.close()
+        home.close()
+    wipe = ("acknowledged by the handheld" if report.wipe_acked else
+            "posted (the handheld gets it if it ever connects)" if report.wipe_posted_ms else "NOT posted")
+    click.echo(f"{device_id} revoked: gateway refuses it after {report.denied_ms:.0f} ms; wipe {wipe}"
+               f" after {report.wipe_posted_ms:.0f} ms; broker session kicked after {report.kicked_ms:.0f} ms"
+               f" ({(time.monotonic() - started) * 1000:.0f} ms with the broker connection)")
+    if report.problems:
+        for problem in report.problems:
+            click.echo("problem: " + problem, err=True)
+        raise SystemExit(1)
+
+
+@device_group.command("suspend")
+@click.argument("device_id")
+@click.option("--reason", required=True)
+@click.pass_context
+def suspend_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
+    """Refuse a handheld for now (no wipe); `resume` lets it back."""
+    with _session(ctx) as (home, link):
+        ops.suspend(home, link, device_id, reason)
+    click.echo(f"{device_id} suspended and kicked")
+
+
+@device_group.command("resume")
+@click.argument("device_id")
+@click.pass_context
+def resume_cmd(ctx: click.Context, device_id: str) -> None:
+    """Let a suspended handheld back in."""
+    with _session(ctx) as (home, link):
+        ops.resume(home, link, device_id)
+    click.echo(f"{device_id} active again")
+
+
+@device_group.command("rotate-keys")
+@click.argument("device_id")
+@click.option("--port", default=None, help="Serial port of the docked handheld: deploy the new bundle.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.pass_context
+def rotate_keys_cmd(ctx: click.Context, device_id: str, port: str | None, out: Path | None) -> None:
+    """New broker password for a handheld; its session and queued messages stay."""
+    with _session(ctx) as (home, link):
+        bundle = ops.rotate_broker_password(home, link, device_id, out or home.config.home / "bundles")
+        if port:
+            ops.deploy(bundle, port)
+    deployed = f", deployed to {port}" if port else ""
+    click.echo(f"{device_id}: new broker password; bundle in {bundle}{deployed}")
+
+
+@device_group.command("list")
+@click.pass_context
+def list_cmd(ctx: click.Context) -> None:
+    """Every handheld with its registry state and its broker account."""
+    with _session(ctx) as (home, link):
+        rows = home.store.all("SELECT device_id, model, fw, state, last_seen FROM devices ORDER BY device_id")
+        table = Table("device", "model", "firmware", "state", "last seen", "broker")
+        for device_id, model, fw, state, last_seen in rows:
+            try:
+                broker = "disabled" if link.admin.is_disabled(device_id) else "enabled"
+            except BrokerAdminError:
+                broker = "missing"
+            seen = time.strftime("%Y-%m-%d %H:%M", time.localtime(last_seen)) if last_seen else "never"
+            table.add_row(device_id, model, fw or "-", state, seen, broker)
+    Console(width=120).print(table)
+
+
+# --- couriers -------------------------------------------------------------------------------
+
+
+def _courier_home(ctx: click.Context, badge: str) -> Home:
+    home = _home(ctx)
+    if registry.courier_state(home.store, badge) is None:
+        home.close()
+        raise click.ClickException(f"no courier {badge}")
+    return home
+
+
+@click.command("suspend")
+@click.argument("badge")
+@click.option("--reason", required=True)
+@click.pass_context
+def courier_suspend(ctx: click.Context, badge: str, reason: str) -> None:
+    """Refuse a courier's logins and reveals until resumed."""
+    home = _courier_home(ctx, badge)
+    with home.store.transaction() as tx:
+        home.audit.append(tx, time.time(), "operator", "", "courier-suspend", "", "ok",
+                          home.audit.person("courier", badge) + " " + reason)
+        registry.set_courier_state(tx, badge, "suspended")
+        tx.run("UPDATE sessions SET ended = ? WHERE courier_id = ? AND ended IS NULL", time.time(), badge)
+    home.close()
+    click.echo(f"courier {badge} suspended")
+
+
+@click.command("resume")
+@click.argument("badge")
+@click.pass_context
+def courier_resume(ctx: click.Context, badge: str) -> None:
+    """Let a suspended courier log in again."""
+    home = _courier_home(ctx, badge)
+    with home.store.transaction() as tx:
+        home.audit.append(tx, time.time(), "operator", "", "courier-resume", "", "ok",
+                          home.audit.person("courier", badge))
+        registry.set_courier_state(tx, badge, "active")
+    home.close()
+    click.echo(f"courier {badge} active again")
+
+
+@click.command("reset-pin")
+@click.argument("badge")
+@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.pass_context
+def courier_reset_pin(ctx: click.Context, badge: str, pin: str) -> None:
+    """Give a courier a new PIN (4 to 12 digits)."""
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise click.ClickException("PIN must be 4 to 12 digits")
+    home = _courier_home(ctx, badge)
+    salt = secrets.token_bytes(16)
+    with home.store.transaction() as tx:
+        home.audit.append(tx, time.time(), "operator", "", "courier-reset-pin", "", "ok",
+                          home.audit.person("courier", badge))
+        tx.run("UPDATE couriers SET pin_salt = ?, pin_hash = ? WHERE courier_id = ?",
+               salt, registry._pin_hash(pin, salt), badge)  # the registry's one PIN hash
+    home.close()
+    click.echo(f"courier {badge}: new PIN set")
+
+
+def register(root: click.Group) -> None:
+    """Add `device`, and suspend/resume/reset-pin to the gateway's `courier` group."""
+    root.add_command(device_group)
+    courier = root.commands.get("courier")
+    if not isinstance(courier, click.Group):
+        courier = click.Group("courier", help="Courier accounts.")
+        root.add_command(courier)
+    for command in (courier_suspend, courier_resume, courier_reset_pin):
+        courier.add_command(command)
