@@ -159,12 +159,16 @@ def lift(store: Store, audit: AuditLog, officer: str, pin: str, now: float, reas
         if courier:
             if registry.courier_state(tx, courier) != "suspended":
                 raise LiftRefused("courier %s is not suspended" % courier)
+            # The incident stays for the notification duty; it no longer holds the account.
+            tx.run("UPDATE incidents SET state = 'reinstated' WHERE courier_id = ? AND state = 'open'",
+                   courier)
             registry.set_courier_state(tx, courier, "active")
             audit.append(tx, now, audit.person("officer", officer), "", "lift-suspension", "", "ok",
                          "courier %s; %s" % (audit.person("courier", courier), reason))
         if device:
             if registry.device_state(tx, device) != "suspended":
                 raise LiftRefused("device %s is not suspended" % device)
+            tx.run("UPDATE incidents SET state = 'reinstated' WHERE device_id = ? AND state = 'open'", device)
             registry.set_device_state(tx, device, "active")
             audit.append(tx, now, audit.person("officer", officer), device, "lift-suspension", "", "ok",
                          reason)
