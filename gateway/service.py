@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import select
+import signal
 import threading
 import time
 import urllib.request
@@ -143,7 +144,7 @@ class GatewayService:
 
     def stop(self) -> None:
         self._stopping = True
-        if self._thread:
+        if self._thread and self._thread.is_alive():
             self._thread.join(10)
         with self.home.store.transaction() as tx:
             self.home.audit.checkpoint(tx, self.clock())
@@ -158,16 +159,20 @@ class GatewayService:
             self.broker.stop()
 
     def run_forever(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop cleanly (checkpoint, offline status)."""
         def checkpoint(now: float) -> None:
             with self.home.store.transaction() as tx:
                 self.home.audit.checkpoint(tx, now)
 
         self.every(60, checkpoint)
         self.every(3600, self.handlers.retention)
-        self.start()
+        done = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_a: done.set())
         try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(1)
+            self.start()
+            while not done.is_set() and self._thread is not None and self._thread.is_alive():
+                done.wait(0.5)
         except KeyboardInterrupt:
             pass
         finally:
