@@ -49,7 +49,7 @@ class GatewayService:
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
         self._pending: list[Incoming] = []
-        self._connected = False
+        self._connected = threading.Event()
         self._refused = False
         self._stopping = False
         self._ticks: list[tuple[float, float, Callable[[float], None]]] = []
@@ -96,7 +96,8 @@ class GatewayService:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self.version = version
-        self._refused = self._connected = False
+        self._refused = False
+        self._connected.clear()
         kwargs: dict[str, Any] = {}
         if v5:
             props = Properties(PacketTypes.CONNECT)
@@ -109,14 +110,19 @@ class GatewayService:
             return False
         self._client = client
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not self._connected and not self._refused:
+        while time.monotonic() < deadline and not self._connected.is_set() and not self._refused:
             if client.loop(timeout=0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
-        if self._connected:
+        if self._connected.is_set():
             return True
         client.disconnect()
         self._client = None
         return False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the gateway is connected to its broker right now."""
+        return self._connected.is_set()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -127,10 +133,10 @@ class GatewayService:
         client.subscribe(topics.SHARED_UP_FILTER if shared else topics.UP_FILTER, qos=1)
         client.publish(topics.gateway_status(self.cfg.gateway_id), b"online", qos=1, retain=True)
         log_event("mqtt-connected", host=self.host, port=self.port)
-        self._connected = True
+        self._connected.set()
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._connected = False
+        self._connected.clear()
         self._refused = True
         if not self._stopping:
             log_event("mqtt-disconnected", reason=str(reason))
