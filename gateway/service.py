@@ -52,7 +52,7 @@ class GatewayService:
         self._connected = threading.Event()
         self._refused = False
         self._stopping = False
-        self._ticks: list[tuple[float, float, Callable[[float], None]]] = []
+        self._ticks: list[tuple[float, float, Callable[[float], object]]] = []
 
     # ---- lifecycle
 
@@ -84,9 +84,11 @@ class GatewayService:
     def _try_connect(self, version: int, username: str | None, password: str | None) -> bool:
         m = self.cfg.mqtt
         v5 = version == 5
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id,
-                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                             **({} if v5 else {"clean_session": False}))
+        if v5:  # MQTT 5 keeps the session through clean_start=False at connect time
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv311,
+                                 clean_session=False)
         if username:
             client.username_pw_set(username, password)
         client.max_inflight_messages_set(1000)
@@ -144,7 +146,7 @@ class GatewayService:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._pending.append((msg.topic, bytes(msg.payload), time.monotonic(), msg.mid, msg.qos))
 
-    def every(self, seconds: float, job: Callable[[float], None]) -> None:
+    def every(self, seconds: float, job: Callable[[float], object]) -> None:
         """Run `job(now)` on the loop thread every `seconds` (checkpoints, retention)."""
         self._ticks.append((seconds, self.clock(), job))
 
