@@ -6,6 +6,7 @@ device; their replay windows are saved in the batch commit."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import metrics, registry, retention
+from gateway.fastwire import GatewayChannel
 from gateway.home import Home
 from gateway.logs import log_event
 from gateway.reveal import RevealDesk, RevealRequest, shift_bounds
@@ -22,7 +24,7 @@ from protocol import messages
 from protocol._fast import CryptographyAEAD
 from protocol.errors import EXPIRED, FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, REPLAY_WINDOW, Channel
+from protocol.session import GATEWAY, REPLAY_WINDOW
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
@@ -59,7 +61,7 @@ class Handlers:
         self.cfg = home.config
         self.clock = clock
         self.desk = RevealDesk(home.store, home.vault, home.audit, home.config, home.zone)
-        self._channels: dict[str, Channel] = {}
+        self._channels: dict[str, GatewayChannel] = {}
         self._reserved: dict[str, int] = {}
         self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
         self._shared = bool(getattr(home.store, "shared", False))
@@ -71,7 +73,7 @@ class Handlers:
     def begin(self) -> None:
         self._touched = set()
 
-    def channel(self, tx: Handle, device_id: str) -> Channel | None:
+    def channel(self, tx: Handle, device_id: str) -> GatewayChannel | None:
         """The device's channel, or None for an unknown device; a revoked
         device raises (its messages are dropped, never answered)."""
         row = tx.one("SELECT state, up_window, down_seq FROM devices WHERE device_id = ?", device_id)
@@ -85,7 +87,7 @@ class Handlers:
             secret = registry.device_secret(tx, self.home.keys.kek, device_id)
             assert secret is not None
             window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
-            ch = Channel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
+            ch = GatewayChannel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
             self._channels[device_id] = ch
             self._reserved[device_id] = int(row[2])
         elif device_id not in self._touched:
@@ -234,7 +236,8 @@ class Handlers:
         out = self.desk.within(tx, req, now)
         d = out.decision
         metrics.REVEALS.labels("granted" if d.granted else "denied").inc()
-        log_event("reveal", device=device_id, parcel=req.tracking_no, outcome=d.kind)
+        # Every decision is in the audit log already; this line is for debugging.
+        log_event("reveal", logging.DEBUG, device=device_id, parcel=req.tracking_no, outcome=d.kind)
         if d.granted:
             work.replies.append(Reply(device_id, "reveal_grant", {
                 "req": req.req, "tracking_no": req.tracking_no, "cti": out.cti, "exp": out.exp + self.skew,
