@@ -40,6 +40,7 @@ GRACE = 2.0  # seconds "offline" must last: a peer restarting in place keeps its
 LEASE_SECONDS = 60.0  # an adopter that stopped renewing (died) loses the lease
 CLIENT_KEY = "mqtt-client:"
 LEASE_KEY = "adopted:"
+STATUS_FILTER = topics.ROOT + "/gw/+/status"
 
 
 class AdoptedGateway(GatewayService):
@@ -84,7 +85,7 @@ class Takeover:
                             protocol=mqtt.MQTTv5)
         if self._credentials[0]:
             watch.username_pw_set(*self._credentials)
-        watch.on_connect = lambda c, *_a: c.subscribe(topics.gateway_status("+"), qos=1)
+        watch.on_connect = lambda c, *_a: c.subscribe(STATUS_FILTER, qos=1)
         watch.on_message = self._on_status
         watch.connect(self.service.host, self.service.port, keepalive=30)
         watch.loop_start()
