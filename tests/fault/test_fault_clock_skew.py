@@ -1,13 +1,15 @@
 """A handheld whose clock is off. Decision (docs/scale-out.md): the gateway
-reads every device time relative to its own clock, using the skew measured
-on the message itself (its `t` against the gateway's now). Within
-CLOCK_TOLERANCE (10 minutes) the handheld works as if its clock were right:
-scans count as fresh, and the grant's expiry is given in the handheld's
-time, so a token is neither dead on arrival (clock ahead) nor alive longer
-than it should be (clock behind). Beyond the tolerance every message gets a
-clear error saying by how much the clock is off, and nothing is granted."""
+reads every device time on its own clock, using the skew measured on the
+message itself (its `t` against the gateway's now). The handheld works as
+if its clock were right: a scan counts as fresh, and the grant's expiry is
+given in the handheld's time, so a token is neither dead on arrival (clock
+ahead) nor alive longer than it should be (clock behind); the database keeps
+gateway times. The policy never trusts a device clock, so no skew is
+refused; one beyond CLOCK_TOLERANCE is logged for the operator."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
@@ -15,9 +17,10 @@ from gateway.handlers import CLOCK_TOLERANCE
 from tests.fixtures.handheld import SimDepot
 
 
-@pytest.mark.parametrize("skew", [-300, 300])
-def test_handheld_five_minutes_off_still_reveals_for_exactly_the_token_lifetime(
-        sim_depot: SimDepot, skew: int) -> None:
+@pytest.mark.parametrize("skew", [-300, 300, -(CLOCK_TOLERANCE + 3000), CLOCK_TOLERANCE + 3000])
+def test_handheld_with_its_clock_off_reveals_for_exactly_the_token_lifetime(
+        sim_depot: SimDepot, skew: int, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="veilpost.gateway")
     hh = sim_depot.handheld("SIM-1")
     hh.offset = skew
     hh.login("C-112", "4321")
@@ -25,24 +28,14 @@ def test_handheld_five_minutes_off_still_reveals_for_exactly_the_token_lifetime(
     assert "error" not in hh.scan(t)
     result = hh.reveal(t, ["phone"], 1)
     assert result.shown == {"phone": "17000001234"}, result
+    store = sim_depot.home.store
     token_seconds = sim_depot.home.config.reveal.token_seconds
-    exp = sim_depot.home.store.one("SELECT exp, issued FROM tokens WHERE tracking_no = ?", t)
-    assert exp is not None and exp[0] - exp[1] <= token_seconds + 1  # gateway time: the lifetime is kept
-    scanned = sim_depot.home.store.one("SELECT at FROM scans WHERE tracking_no = ?", t)
-    assert scanned is not None and abs(scanned[0] - exp[1]) < 5  # the scan is "now", not 5 minutes off
-
-
-@pytest.mark.parametrize("skew", [-(CLOCK_TOLERANCE + 300), CLOCK_TOLERANCE + 300])
-def test_handheld_beyond_the_tolerance_is_told_to_set_its_clock(sim_depot: SimDepot, skew: int) -> None:
-    from tools.simulator import SimulatorError
-
-    hh = sim_depot.handheld("SIM-1")
-    hh.offset = skew
-    with pytest.raises(SimulatorError):
-        hh.login("C-112", "4321")
-    side = "ahead of" if skew > 0 else "behind"
-    assert "device clock is %d s %s the gateway's" % (abs(skew), side) in (hh.app.notice or "")
-    assert "set the clock" in hh.screen()
-    rows = sim_depot.home.store.all("SELECT 1 FROM sessions WHERE device_id = 'SIM-1'")
-    assert rows == []  # nothing happened on its behalf
-    assert sim_depot.home.store.one("SELECT COUNT(*) FROM tokens")[0] == 0  # type: ignore[index]
+    exp, issued = store.one("SELECT exp, issued FROM tokens WHERE tracking_no = ?", t)  # type: ignore[misc]
+    assert exp - issued <= token_seconds + 1  # gateway time: the lifetime is kept
+    scanned = store.one("SELECT at FROM scans WHERE tracking_no = ?", t)
+    assert scanned is not None and abs(scanned[0] - issued) < 5  # the scan is "now", not minutes off
+    # On the handheld: shown now, gone once the token's lifetime has passed on its own clock.
+    hh.advance(token_seconds + 2)
+    assert hh.app.tokens.view(t, hh.now()) is None
+    logged = any('"clock-skew"' in r.getMessage() for r in caplog.records)
+    assert logged == (abs(skew) > CLOCK_TOLERANCE)
