@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # section -> (module, function, keyword arguments in quick mode, in full mode)
 SECTIONS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
-    ("reveal", "tools.bench.reveal_bench", "run", {"quick": True}, {"quick": False}),
+    ("reveal", "tools.bench.reveal_bench", "run", {"devices": 200, "seconds": 2.0, "rounds": 1},
+     {"devices": 200, "seconds": 3.0, "rounds": 2}),
     ("scale_out", "tools.bench.scaleout", "run", {"quick": True}, {"quick": False}),
     ("labels", "tools.bench.labels", "bench", {"repeat": 3}, {"repeat": 20}),
     ("messages", "tools.bench.message_sizes", "measure", {}, {}),
@@ -87,6 +88,11 @@ def highlights(report: dict[str, Any]) -> dict[str, Any]:
                           if run.get(k) is not None}
     if "two_vs_one_gateway" in rev:
         out["two_vs_one_gateway"] = rev["two_vs_one_gateway"]
+    gw = s.get("reveal")
+    if isinstance(gw, dict) and "reveals_per_s" in gw:
+        out["reveal_gateway_bench"] = {k: gw.get(k) for k in (
+            "devices", "echo_per_s", "reveals_per_s", "ratio_to_echo", "reveal_p50_ms", "reveal_p99_ms",
+            "reveal_paced_p50_ms", "reveal_paced_p99_ms")}
     mem = _dig(s, "scale_out", "memory")
     if isinstance(mem, dict) and "gateway_bytes_per_device" in mem:
         out["memory_per_device_bytes"] = {"devices": mem["devices"],
@@ -145,6 +151,13 @@ def summary(report: dict[str, Any]) -> list[str]:
             lines.append("  %-22s %8.1f /s   p50 %7.1f ms   p99 %7.1f ms%s" % (
                 label, r["per_s"], r["p50_ms"], r["p99_ms"],
                 "   %.0f%% of echo" % (100 * r["fraction_of_echo"]) if "fraction_of_echo" in r else ""))
+    if "reveal_gateway_bench" in h:
+        r = h["reveal_gateway_bench"]
+        lines.append("  reveal bench (%s devices): %s /s vs echo %s /s (%.2fx); closed p50 %s ms p99 %s ms;"
+                     " paced p50 %s ms p99 %s ms" % (r["devices"], r["reveals_per_s"], r["echo_per_s"],
+                                                     r["ratio_to_echo"] or 0, r["reveal_p50_ms"],
+                                                     r["reveal_p99_ms"], r["reveal_paced_p50_ms"],
+                                                     r["reveal_paced_p99_ms"]))
     if "two_vs_one_gateway" in h:
         lines.append("  two gateways / one: %.2fx" % h["two_vs_one_gateway"])
     if "memory_per_device_bytes" in h:
