@@ -154,8 +154,9 @@ class GatewayService:
         self._ticks.append((seconds, self.clock(), job))
 
     def stop(self) -> None:
-        if getattr(self, "takeover", None) is not None:
-            self.takeover.stop()
+        takeover = getattr(self, "takeover", None)
+        if takeover is not None:
+            takeover.stop()
         self._stopping = True
         if self._thread and self._thread.is_alive():
             self._thread.join(10)

@@ -63,17 +63,17 @@ def ddl(script: str) -> str:
 
 class _PgHandle:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+        self._pg = conn
 
     def one(self, sql: str, *args: Any) -> Row | None:
-        row: Row | None = self._conn.execute(to_postgres(sql), args or None).fetchone()
+        row: Row | None = self._pg.execute(to_postgres(sql), args or None).fetchone()
         return row
 
     def all(self, sql: str, *args: Any) -> list[Row]:
-        return self._conn.execute(to_postgres(sql), args or None).fetchall()
+        return self._pg.execute(to_postgres(sql), args or None).fetchall()
 
     def run(self, sql: str, *args: Any) -> int:
-        return self._conn.execute(to_postgres(sql), args or None).rowcount
+        return self._pg.execute(to_postgres(sql), args or None).rowcount
 
 
 class PgStore(Store):
@@ -86,14 +86,25 @@ class PgStore(Store):
         self.url = url
         self.path = Path("/dev/null")  # no file of its own: callers that checkpoint files skip it
         self._lock = threading.RLock()
-        self._conn = psycopg.connect(url, autocommit=True)
-        if durability != "full":
-            self._conn.execute("SET synchronous_commit = off")
+        self._durability = durability
+        self._pg = self._connect()
         # One lock per database and schema, so separate deployments never wait on each other.
-        where = self._conn.execute("SELECT current_database(), current_schema()").fetchone()
+        where = self._pg.execute("SELECT current_database(), current_schema()").fetchone()
         digest = hashlib.sha256(repr(where).encode()).digest()
         self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
         self._migrate()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, autocommit=True)
+        if self._durability != "full":
+            conn.execute("SET synchronous_commit = off")
+        return conn
+
+    def _ready(self) -> psycopg.Connection[Any]:
+        """The connection, opened again if the server dropped it (a restart)."""
+        if self._pg.closed:
+            self._pg = self._connect()
+        return self._pg
 
     @property
     def version(self) -> int:
@@ -103,8 +114,9 @@ class PgStore(Store):
     def _migrate(self) -> None:
         with self.transaction() as tx:
             has_meta = tx.one("SELECT to_regclass('meta') IS NOT NULL")
-            current = int(tx.one("SELECT value FROM meta WHERE key = 'schema_version'")[0]) \
-                if has_meta and has_meta[0] else 0  # type: ignore[index]
+            row = tx.one("SELECT value FROM meta WHERE key = 'schema_version'") if has_meta and has_meta[0] \
+                else None
+            current = int(row[0]) if row else 0
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in ddl(script).split(";"):
                     if statement.strip():
@@ -116,27 +128,27 @@ class PgStore(Store):
     def transaction(self) -> Iterator[Handle]:
         """All or nothing, and one writer at a time across every gateway."""
         with self._lock:
-            self._conn.execute("BEGIN")
+            self._ready().execute("BEGIN")
             try:
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
-                yield _PgHandle(self._conn)
-                self._conn.execute("COMMIT")
+                self._pg.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                yield _PgHandle(self._pg)
+                self._pg.execute("COMMIT")
             except BaseException:
-                if not self._conn.closed and self._conn.info.transaction_status != IDLE:
-                    self._conn.execute("ROLLBACK")
+                if not self._pg.closed and self._pg.info.transaction_status != IDLE:
+                    self._pg.execute("ROLLBACK")
                 raise
 
     def one(self, sql: str, *args: Any) -> Row | None:
         with self._lock:
-            return _PgHandle(self._conn).one(sql, *args)
+            return _PgHandle(self._ready()).one(sql, *args)
 
     def all(self, sql: str, *args: Any) -> list[Row]:
         with self._lock:
-            return _PgHandle(self._conn).all(sql, *args)
+            return _PgHandle(self._ready()).all(sql, *args)
 
     def checkpoint(self) -> None:
         """Nothing to fold back: PostgreSQL vacuums shredded rows itself."""
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._pg.close()

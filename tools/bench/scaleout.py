@@ -295,7 +295,10 @@ def echo_server(port: int) -> mqtt.Client:
     c.max_inflight_messages_set(1000)
     ready = threading.Event()
     c.on_subscribe = lambda *_a: ready.set()
-    c.on_message = lambda cl, _u, m: cl.publish(m.topic[:-2] + "down", m.payload, qos=1)
+    def back(cl: mqtt.Client, _u: Any, m: mqtt.MQTTMessage) -> None:
+        cl.publish(m.topic[:-2] + "down", m.payload, qos=1)
+
+    c.on_message = back
     c.connect(HOST, port)
     c.loop_start()
     c.subscribe(ECHO_ROOT + "+/up", 1)
