@@ -103,7 +103,7 @@ def highlights(report: dict[str, Any]) -> dict[str, Any]:
         out["label_bytes"] = {name: {lang: v["native_bytes"] for lang, v in t["languages"].items()}
                               for name, t in templates.items()}
     msgs = s.get("messages")
-    if isinstance(msgs, dict) and "missing" not in msgs and "error" not in msgs:
+    if isinstance(msgs, dict) and all(isinstance(m, dict) for m in msgs.values()):  # ("error" is a message)
         out["message_wire_bytes"] = {name: m["wire"] for name, m in msgs.items() if isinstance(m, dict)
                                      and "wire" in m}
     mp = _dig(s, "crypto", "micropython")
