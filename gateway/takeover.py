@@ -59,6 +59,15 @@ class AdoptedGateway(GatewayService):
         if not self.released:
             super()._reconnect(client, backoff)  # type: ignore[misc]
 
+    def stop(self) -> None:
+        if not self.released:
+            super().stop()
+            return
+        # The peer has its session back: say nothing in its name, just end.
+        self._stopping = True
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(10)
+
 
 def _upsert(tx: Any, key: str, value: str) -> None:
     tx.run("INSERT INTO meta (key, value) VALUES (?, ?)"
@@ -117,10 +126,13 @@ class Takeover:
                 with self._lock:
                     self._offline.pop(peer, None)
             for peer, service in list(self.adopted.items()):
-                if service.released:
-                    self._release(peer)
-                else:
-                    self._renew(peer)
+                try:
+                    if service.released:
+                        self._release(peer)
+                    else:
+                        self._renew(peer)
+                except Exception as e:
+                    log_event("takeover-failed", peer=peer, error=type(e).__name__, detail=str(e))
 
     def _lease(self, peer: str) -> str | None:
         """The peer's MQTT client id if this gateway may adopt it now, else None."""
@@ -158,8 +170,10 @@ class Takeover:
 
     def _release(self, peer: str) -> None:
         service = self.adopted.pop(peer)
-        service.stop()
-        service.home.close()
+        try:
+            service.stop()
+        finally:
+            service.home.close()
         with self.service.home.store.transaction() as tx:
             tx.run("DELETE FROM meta WHERE key = ? AND value LIKE ?", LEASE_KEY + peer, self.me + "|%")
         log_event("released", peer=peer)

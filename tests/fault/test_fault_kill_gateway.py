@@ -20,6 +20,7 @@ from tests.fixtures.gateway import Handheld, seed_parcel
 DEVICES = 4
 ROUNDS = 30
 KILL_AT = 10
+GRACE_CHECK = 3.0  # longer than the takeover grace: a second adoption would show by then
 
 
 def _depot(home: Home) -> list[tuple[str, bytes, bytes, list[str]]]:
@@ -95,3 +96,52 @@ def test_kill_9_of_one_gateway_the_other_takes_over_and_nothing_is_lost(
         assert row == ("granted",), g
     verdict = audit.verify(home.store, home.keys.signing_key.public_key())
     assert verdict.ok, verdict.problem
+
+
+def test_a_killed_gateway_that_restarts_takes_its_session_back_without_a_tug_of_war(
+        pg_home: Home, pg_url: str, mosquitto_broker: Any) -> None:
+    home = pg_home
+    devices = _depot(home)[:2]
+    folder = Path(home.config.home)
+    configure(folder, mosquitto_broker, "gw-a", store=pg_url)
+    other = twin(folder, "gw-b", mosquitto_broker, pg_url)
+    a = GatewayProcess(folder, mosquitto_broker, "gw-a")
+    b = GatewayProcess(other, mosquitto_broker, "gw-b")
+    handhelds: list[tuple[Handheld, bytes, list[str]]] = []
+    log_b = other / "gateway.log"
+
+    def wait_log(text: str, count: int = 1) -> bool:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if log_b.read_text().count(text) >= count:
+                return True
+            time.sleep(0.1)
+        return False
+
+    try:
+        a.start()
+        b.start()
+        handhelds = [(Handheld(mosquitto_broker, d, s), session, parcels)
+                     for d, s, session, parcels in devices]
+        a.kill()
+        assert wait_log('"adopted"'), b.log_tail()
+        a.start()  # the operator (or systemd) brings it back
+        assert wait_log('"released"'), b.log_tail()
+        sent = 0
+        for rnd in range(10):
+            for hh, session, parcels in handhelds:
+                sent += 1
+                name, _fields = hh.ask("reveal_request", {"req": rnd + 1, "tracking_no": parcels[0],
+                                                          "fields": [2], "reason": 1, "session": session})
+                assert name == "reveal_grant"
+        time.sleep(GRACE_CHECK)
+        assert a.alive() and b.alive()
+        text = log_b.read_text()
+        assert text.count('"adopted"') == 1 and text.count('"released"') == 1, text[-2000:]
+    finally:
+        for hh, _s, _p in handhelds:
+            hh.close()
+        b.stop()
+        a.stop()
+    decided = home.store.one("SELECT COUNT(*) FROM audit WHERE action = 'reveal'")[0]  # type: ignore[index]
+    assert decided == sent
