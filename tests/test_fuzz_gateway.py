@@ -110,7 +110,7 @@ def _value(pools: Pools, name: str, spec: tuple[Any, ...]) -> st.SearchStrategy[
 @st.composite
 def catalogue_message(draw: Any, pools: Pools) -> tuple[str, dict[str, Any]]:
     name = draw(st.sampled_from(DEVICE_SENDS * 3 + GATEWAY_SENDS))
-    specs = messages.CATALOGUE[name][1]
+    specs: dict[str, Any] = messages.CATALOGUE[name][1]  # type: ignore[assignment]
     fields: dict[str, Any] = {"t": draw(st.sampled_from([1_900_000_000, 0, 2**40]))}
     for field, spec in specs.items():
         if spec[2] or draw(st.booleans()):
