@@ -1,6 +1,6 @@
 """`veilpost bench`: the report it writes. One real (small) scale-out run
 compares one gateway with two on PostgreSQL against the paho echo ceiling,
-and an area whose bench module is absent is reported as missing, never
+and a part whose bench module is absent is reported as missing, never
 with figures."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tools.bench import run as bench_run
 from tools.cli import main
 
 
-def test_an_area_without_its_bench_module_is_reported_missing(monkeypatch: pytest.MonkeyPatch,
+def test_a_part_without_its_bench_module_is_reported_missing(monkeypatch: pytest.MonkeyPatch,
                                                                 tmp_path: Path) -> None:
     monkeypatch.setattr(bench_run, "SECTIONS", [
         ("messages", "tools.bench.message_sizes", "measure", {}, {}),

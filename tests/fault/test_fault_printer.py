@@ -1,4 +1,4 @@
-"""Printer unplugged mid-batch. The printing area's spool tests already pull
+"""Printer unplugged mid-batch. The spool's own tests already pull
 the cable of an emulated printer (a pty pair) in the middle of a batch of 50,
 in every printer language, and check each label is printed exactly once, or
 held for a person when the printer cannot say whether it printed; they are

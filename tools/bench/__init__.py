@@ -1,3 +1,3 @@
-"""Benchmarks: each module measures one area and has a function returning a
+"""Benchmarks: each module measures one part of veilpost and has a function returning a
 dict of figures; `veilpost bench` (tools/bench/run.py) runs them all and
 writes one JSON report."""

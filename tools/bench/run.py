@@ -1,5 +1,5 @@
-"""`veilpost bench [--quick] [--json FILE]`: run every area's benchmark
-function and write one JSON document.
+"""`veilpost bench [--quick] [--json FILE]`: run every benchmark
+module's function and write one JSON document.
 
 Each section comes from one module of tools/bench; a module that is not
 there yet, or that fails, is reported as such in its section ("missing" or
@@ -42,14 +42,14 @@ SECTIONS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
 
 
 def section(module: str, function: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """One area's figures, or why there are none."""
+    """One module's figures, or why there are none."""
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name == module:
             return {"missing": "%s.py is not in this checkout yet" % module.replace(".", "/")}
         raise
-    # An area that named its entry point differently is still picked up.
+    # A module that named its entry point differently is still picked up.
     names = [function] + [n for n in ("run", "measure", "bench") if n != function]
     fn: Callable[..., Any] | None = next((getattr(mod, n) for n in names if callable(getattr(mod, n, None))),
                                          None)
