@@ -41,26 +41,43 @@ class AuditLog:
         self._hmac_key = hmac_key
         self._signing_key = signing_key
         self.checkpoint_every = checkpoint_every
+        self._people: dict[str, str] = {}
+        self._tail: tuple[object, int, bytes] | None = None  # (transaction, seq, hash)
 
     def person(self, kind: str, ident: str) -> str:
         """A stable pseudonym for a person (courier, officer) in the log."""
-        mac = hmac.new(self._hmac_key, (kind + ":" + ident).encode(), hashlib.sha256).hexdigest()
-        return kind + ":" + mac[:24]
+        key = kind + ":" + ident
+        pseudonym = self._people.get(key)
+        if pseudonym is None:
+            mac = hmac.new(self._hmac_key, key.encode(), hashlib.sha256).hexdigest()
+            if len(self._people) > 100_000:
+                self._people.clear()
+            pseudonym = self._people[key] = kind + ":" + mac[:24]
+        return pseudonym
 
     def append(self, tx: Handle, at: float, actor: str, device: str, action: str,
                parcel: str = "", outcome: str = "ok", detail: str = "") -> int:
         """Add one entry inside the caller's transaction; returns its sequence number."""
-        last = tx.one("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, bytes(last[1]))
+        # The tail is read once per transaction: the transaction holds the write lock.
+        if self._tail is not None and self._tail[0] is tx:
+            seq, prev = self._tail[1] + 1, self._tail[2]
+        else:
+            last = tx.one("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, bytes(last[1]))
         digest = entry_hash(prev, seq, at, actor, device, action, parcel, outcome, detail)
         tx.run(
             "INSERT INTO audit (seq, at, actor, device, action, parcel, outcome, detail, prev_hash, hash)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             seq, at, actor, device, action, parcel, outcome, detail, prev, digest,
         )
+        self._tail = (tx, seq, digest)
         if self._signing_key is not None and seq % self.checkpoint_every == 0:
             self._sign(tx, seq, digest, at)
         return seq
+
+    def forget_tail(self) -> None:
+        """Call after rolling back to a savepoint: the cached tail may be gone."""
+        self._tail = None
 
     def checkpoint(self, tx: Handle, now: float) -> int | None:
         """Sign the current head (called periodically and on shutdown)."""

@@ -55,7 +55,8 @@ def gateway_run(ctx: click.Context) -> None:
     """Run the gateway until interrupted."""
     from gateway.service import GatewayService
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("amqtt").setLevel(logging.WARNING)  # the embedded broker is chatty
     home = _home(ctx)
     service = GatewayService(home)
     click.echo("gateway %s starting" % home.config.gateway_id, err=True)

@@ -10,6 +10,6 @@ from typing import Any
 log = logging.getLogger("veilpost.gateway")
 
 
-def log_event(event: str, **fields: Any) -> None:
-    if log.isEnabledFor(logging.INFO):
-        log.info(json.dumps({"event": event, **fields}, ensure_ascii=True, sort_keys=True))
+def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    if log.isEnabledFor(level):
+        log.log(level, json.dumps({"event": event, **fields}, ensure_ascii=True, sort_keys=True))

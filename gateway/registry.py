@@ -60,9 +60,20 @@ def device_state(store: Store | Handle, device_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _sentinel_hold(tx: Store | Handle, column: str, ident: str) -> str | None:
+    """The open incident that suspended this courier or device, if any."""
+    row = tx.one("SELECT incident_id FROM incidents WHERE %s = ? AND state = 'open'" % column, ident)
+    return None if row is None else str(row[0])
+
+
 def set_device_state(tx: Store | Handle, device_id: str, state: str) -> None:
     if state not in DEVICE_STATES:
         raise RegistryError("device state must be one of " + ", ".join(DEVICE_STATES))
+    if state == "active":
+        held = _sentinel_hold(tx, "device_id", device_id)
+        if held:
+            raise RegistryError("device %s was suspended by the sentinel (incident %s); only a security"
+                                " officer can lift that: veilpost suspension lift" % (device_id, held))
     if tx.run("UPDATE devices SET state = ? WHERE device_id = ?", state, device_id) == 0:
         raise RegistryError("no device " + device_id)
 
@@ -103,6 +114,11 @@ def courier_state(store: Store | Handle, badge: str) -> str | None:
 def set_courier_state(tx: Store | Handle, badge: str, state: str) -> None:
     if state not in ("active", "suspended"):
         raise RegistryError("courier state must be active or suspended")
+    if state == "active":
+        held = _sentinel_hold(tx, "courier_id", badge)
+        if held:
+            raise RegistryError("courier %s was suspended by the sentinel (incident %s); only a security"
+                                " officer can lift that: veilpost suspension lift" % (badge, held))
     if tx.run("UPDATE couriers SET state = ? WHERE courier_id = ?", state, badge) == 0:
         raise RegistryError("no courier " + badge)
 

@@ -43,22 +43,20 @@ class Alarm:
                 "actor": self.actor, "device": self.device_id, "at": self.at, "parcels": self.parcels}
 
 
-def usage(tx: Handle, courier: str, device: str, now: float, shift_start: float,
-          routes: list[str]) -> Usage:
+def usage(tx: Handle, courier: str, device: str, now: float, shift_start: float) -> Usage:
+    """Online grants of the last minute (courier or device) and of the shift."""
     u = Usage()
-    minute = now - 60
-    rows = tx.all("SELECT tracking_no FROM tokens WHERE courier_id = ? AND issued > ? AND offline = 0",
-                  courier, minute)
-    u.courier_minute = len(rows)
-    u.distinct_minute = {r[0] for r in rows}
-    row = tx.one("SELECT COUNT(*) FROM tokens WHERE device_id = ? AND issued > ? AND offline = 0",
-                 device, minute)
-    u.device_minute = int(row[0]) if row else 0
+    rows = tx.all("SELECT courier_id, device_id, tracking_no FROM tokens"
+                  " WHERE (courier_id = ? OR device_id = ?) AND issued > ? AND offline = 0",
+                  courier, device, now - 60)
+    for c, d, t in rows:
+        if c == courier:
+            u.courier_minute += 1
+            u.distinct_minute.add(t)
+        if d == device:
+            u.device_minute += 1
     row = tx.one("SELECT COUNT(*) FROM tokens WHERE courier_id = ? AND issued >= ?", courier, shift_start)
     u.courier_shift = int(row[0]) if row else 0
-    for route in routes:
-        row = tx.one("SELECT COUNT(*) FROM parcels WHERE route_id = ?", route)
-        u.route_size += int(row[0]) if row else 0
     return u
 
 
@@ -161,12 +159,16 @@ def lift(store: Store, audit: AuditLog, officer: str, pin: str, now: float, reas
         if courier:
             if registry.courier_state(tx, courier) != "suspended":
                 raise LiftRefused("courier %s is not suspended" % courier)
+            # The incident stays for the notification duty; it no longer holds the account.
+            tx.run("UPDATE incidents SET state = 'reinstated' WHERE courier_id = ? AND state = 'open'",
+                   courier)
             registry.set_courier_state(tx, courier, "active")
             audit.append(tx, now, audit.person("officer", officer), "", "lift-suspension", "", "ok",
                          "courier %s; %s" % (audit.person("courier", courier), reason))
         if device:
             if registry.device_state(tx, device) != "suspended":
                 raise LiftRefused("device %s is not suspended" % device)
+            tx.run("UPDATE incidents SET state = 'reinstated' WHERE device_id = ? AND state = 'open'", device)
             registry.set_device_state(tx, device, "active")
             audit.append(tx, now, audit.person("officer", officer), device, "lift-suspension", "", "ok",
                          reason)

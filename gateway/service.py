@@ -1,14 +1,16 @@
-"""The gateway service: one paho MQTT client, one worker thread. The network
-thread only queues payloads; the worker drains the queue in batches, handles
-each message in one database transaction per batch (so the audit entries of a
-whole batch share one commit), and publishes replies only after the commit.
-Each device has its own Channel, whose replay window is saved in that same
-commit and whose send sequence is reserved ahead in blocks."""
+"""The gateway service: one thread owns the paho MQTT client and drives its
+loop itself. It reads whatever has arrived, handles that batch in one
+database transaction (so a whole batch shares one commit), publishes the
+replies only after the commit, and only then acknowledges the requests to
+the broker: a crash before the commit leaves them with the broker to be
+delivered again. Each device has its own Channel, whose replay window is
+saved in that same commit and whose send sequence is reserved ahead."""
 
 from __future__ import annotations
 
 import json
-import queue
+import select
+import signal
 import threading
 import time
 import urllib.request
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -30,6 +32,7 @@ from protocol import topics
 from protocol.errors import ERROR_NAMES, INTERNAL, OVERSIZE, UNKNOWN_DEVICE, ProtocolError
 
 BATCH = 256
+Incoming = tuple[str, bytes, float, int, int]  # topic, payload, arrival, mid, qos
 
 
 class GatewayService:
@@ -38,21 +41,23 @@ class GatewayService:
         self.cfg = home.config
         self.clock = clock
         self.handlers = Handlers(home, clock)
-        self.inbox: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue()
         self.broker: Any = None
         self.port = self.cfg.mqtt.port
         self.host = "127.0.0.1"
-        self._client: mqtt.Client | None = None
-        self._worker: threading.Thread | None = None
-        self._connected = threading.Event()
-        self._refused = threading.Event()
         self.version = 4
-        self._stopping = False
         self.processed = 0
+        self._client: mqtt.Client | None = None
+        self._thread: threading.Thread | None = None
+        self._pending: list[Incoming] = []
+        self._connected = threading.Event()
+        self._refused = False
+        self._stopping = False
+        self._ticks: list[tuple[float, float, Callable[[float], object]]] = []
 
     # ---- lifecycle
 
     def start(self) -> None:
+        """Connect (raising if the broker cannot be reached) and start the loop thread."""
         m = self.cfg.mqtt
         username, password = m.username or None, m.password or None
         if m.broker == "embedded":
@@ -67,62 +72,67 @@ class GatewayService:
             self.host = m.broker
         if self.cfg.metrics.port:
             metrics.serve(self.cfg.metrics.port)
-        self._worker = threading.Thread(target=self._work, name="veilpost-worker", daemon=True)
-        self._worker.start()
-        self._connect(username, password)
-
-    def _connect(self, username: str | None, password: str | None) -> None:
         # MQTT 5 where the broker offers it (amqtt, the embedded broker, speaks 3.1.1).
-        versions = {"auto": [5, 4], "5": [5], "3.1.1": [4]}[self.cfg.mqtt.version]
-        if self.cfg.mqtt.broker == "embedded":
+        versions = {"auto": [5, 4], "5": [5], "3.1.1": [4]}[m.version]
+        if m.broker == "embedded":
             versions = [4]
-        for version in versions:
-            if self._try_connect(version, username, password):
-                return
-        raise RuntimeError("gateway could not connect to the broker at %s:%d" % (self.host, self.port))
+        if not any(self._try_connect(v, username, password) for v in versions):
+            raise RuntimeError("gateway could not connect to the broker at %s:%d" % (self.host, self.port))
+        self._thread = threading.Thread(target=self._run, name="veilpost-gateway", daemon=True)
+        self._thread.start()
+        from gateway import takeover  # several gateways: adopt the session of one that died
+
+        self.takeover = takeover.attach(self, username, password)
 
     def _try_connect(self, version: int, username: str | None, password: str | None) -> bool:
         m = self.cfg.mqtt
         v5 = version == 5
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id,
-                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                             **({} if v5 else {"clean_session": False}))
+        if v5:  # MQTT 5 keeps the session through clean_start=False at connect time
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv311,
+                                 clean_session=False)
         if username:
             client.username_pw_set(username, password)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_inflight_messages_set(1000)
+        client.manual_ack_set(True)  # ack only after the batch has committed
         client.will_set(topics.gateway_status(self.cfg.gateway_id), b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self.version = version
-        self._refused.clear()
+        self._refused = False
+        self._connected.clear()
         kwargs: dict[str, Any] = {}
         if v5:
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 3600  # persistent session: QoS 1 backlog survives a restart
+            props.SessionExpiryInterval = 3600  # persistent session: the QoS 1 backlog survives a restart
             kwargs = {"clean_start": False, "properties": props}
         try:
             client.connect(self.host, self.port, keepalive=30, **kwargs)
         except OSError as e:
             log_event("mqtt-connect-failed", error=str(e))
             return False
-        client.loop_start()
+        self._client = client
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._connected.wait(0.05):
-                self._client = client
-                return True
-            if self._refused.is_set():
+        while time.monotonic() < deadline and not self._connected.is_set() and not self._refused:
+            if client.loop(timeout=0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
+        if self._connected.is_set():
+            return True
         client.disconnect()
-        client.loop_stop()
+        self._client = None
         return False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the gateway is connected to its broker right now."""
+        return self._connected.is_set()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log_event("mqtt-refused", reason=str(reason))
-            self._refused.set()
+            self._refused = True
             return
         shared = self.cfg.mqtt.shared and self.version == 5
         client.subscribe(topics.SHARED_UP_FILTER if shared else topics.UP_FILTER, qos=1)
@@ -132,68 +142,107 @@ class GatewayService:
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
-        self._refused.set()
+        self._refused = True
         if not self._stopping:
             log_event("mqtt-disconnected", reason=str(reason))
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put((msg.topic, bytes(msg.payload), time.monotonic()))
+        self._pending.append((msg.topic, bytes(msg.payload), time.monotonic(), msg.mid, msg.qos))
+
+    def every(self, seconds: float, job: Callable[[float], object]) -> None:
+        """Run `job(now)` on the loop thread every `seconds` (checkpoints, retention)."""
+        self._ticks.append((seconds, self.clock(), job))
 
     def stop(self) -> None:
+        takeover = getattr(self, "takeover", None)
+        if takeover is not None:
+            takeover.stop()
         self._stopping = True
-        self.inbox.put(None)
-        if self._worker:
-            self._worker.join(10)
+        if self._thread and self._thread.is_alive():
+            self._thread.join(10)
         with self.home.store.transaction() as tx:
             self.home.audit.checkpoint(tx, self.clock())
-        if self._client:
-            self._client.publish(topics.gateway_status(self.cfg.gateway_id), b"offline", qos=1, retain=True)
-            self._client.disconnect()
-            self._client.loop_stop()
+        client = self._client
+        if client is not None:
+            info = client.publish(topics.gateway_status(self.cfg.gateway_id), b"offline", qos=1, retain=True)
+            deadline = time.monotonic() + 2
+            while not info.is_published() and time.monotonic() < deadline:
+                client.loop(timeout=0.05)
+            client.disconnect()
         if self.broker is not None:
             self.broker.stop()
 
     def run_forever(self) -> None:
-        self.start()
-        last_checkpoint = last_retention = self.clock()
+        """Run until SIGINT or SIGTERM, then stop cleanly (checkpoint, offline status)."""
+        def checkpoint(now: float) -> None:
+            with self.home.store.transaction() as tx:
+                self.home.audit.checkpoint(tx, now)
+
+        self.every(60, checkpoint)
+        self.every(3600, self.handlers.retention)
+        done = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_a: done.set())
         try:
-            while True:
-                time.sleep(1)
-                now = self.clock()
-                if now - last_checkpoint >= 60:
-                    with self.home.store.transaction() as tx:
-                        self.home.audit.checkpoint(tx, now)
-                    last_checkpoint = now
-                if now - last_retention >= 3600:
-                    self.handlers.retention(now)
-                    last_retention = now
+            self.start()
+            while not done.is_set() and self._thread is not None and self._thread.is_alive():
+                done.wait(0.5)
         except KeyboardInterrupt:
             pass
         finally:
             self.stop()
 
-    # ---- the worker
+    # ---- the loop thread
 
-    def _work(self) -> None:
-        while True:
-            first = self.inbox.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < BATCH:
+    def _run(self) -> None:
+        client = self._client
+        assert client is not None
+        backoff = 1.0
+        while not self._stopping:
+            rc = client.loop(timeout=0.0 if self._pending else 0.05)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._reconnect(client, backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            # Read everything that has already arrived, then handle it together.
+            sock = client.socket()
+            while self._pending and len(self._pending) < BATCH and sock is not None:
+                if not select.select([sock], [], [], 0)[0]:
+                    break
+                if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+            if self._pending:
+                batch, self._pending = self._pending, []
                 try:
-                    item = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self.inbox.put(None)
-                    break
-                batch.append(item)
-            try:
-                self._process(batch)
-            except Exception:  # the worker must outlive any bug in one batch
-                log.exception("batch failed; %d messages dropped", len(batch))
-            self.processed += len(batch)
+                    self._process([(t, p, t0) for t, p, t0, _m, _q in batch])
+                except Exception:  # the loop must outlive any bug in one batch
+                    log.exception("batch failed; %d messages not answered", len(batch))
+                for _t, _p, _t0, mid, qos in batch:
+                    if qos:
+                        client.ack(mid, qos)
+                self.processed += len(batch)
+            self._tick()
+
+    def _reconnect(self, client: mqtt.Client, backoff: float) -> None:
+        self._pending = []  # not acknowledged: the broker delivers them again
+        time.sleep(backoff)
+        try:
+            client.reconnect()
+        except OSError as e:
+            log_event("mqtt-reconnect-failed", error=str(e), retry_in=min(backoff * 2, 30.0))
+
+    def _tick(self) -> None:
+        if not self._ticks:
+            return
+        now = self.clock()
+        for i, (seconds, last, job) in enumerate(self._ticks):
+            if now - last >= seconds:
+                self._ticks[i] = (seconds, now, job)
+                try:
+                    job(now)
+                except Exception:
+                    log.exception("periodic job failed")
 
     def _process(self, batch: list[tuple[str, bytes, float]]) -> None:
         now = self.clock()
@@ -254,6 +303,7 @@ class GatewayService:
         except ProtocolError as e:
             tx.run("ROLLBACK TO SAVEPOINT msg")
             tx.run("RELEASE SAVEPOINT msg")
+            self.home.audit.forget_tail()
             log_event("bad-message", device=device_id, message=name, detail=e.message)
             work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message}))
         except Exception as e:
@@ -261,6 +311,7 @@ class GatewayService:
             # message, deny it, and keep the gateway up for the rest.
             tx.run("ROLLBACK TO SAVEPOINT msg")
             tx.run("RELEASE SAVEPOINT msg")
+            self.home.audit.forget_tail()
             log_event("handler-failed", device=device_id, message=name, error=type(e).__name__)
             if name == "reveal_request":
                 work.replies.append(_unavailable(device_id, fields, work.t0))

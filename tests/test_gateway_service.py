@@ -70,3 +70,47 @@ def test_token_reuse_is_audited(live_depot):
             break
         time.sleep(0.05)
     assert rows == ["ok", "reused"]
+
+
+def test_metrics_endpoint_and_alarm_webhook(gateway_home, embedded_broker):
+    import http.server
+    import json
+    import threading
+    import urllib.request
+
+    from tests.fixtures.brokers import free_port
+    from tests.fixtures.gateway import LiveDepot
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_a):
+            pass
+
+    hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    gateway_home.config.metrics.port = free_port()
+    gateway_home.config.sentinel.webhook_url = "http://127.0.0.1:%d/alarm" % hook.server_address[1]
+    depot = LiveDepot(gateway_home, embedded_broker)
+    try:
+        hh = depot.handheld()
+        hh.login("C-112", "4321")
+        for i, t in enumerate(depot.route[:4], 1):
+            hh.scan(t)
+            hh.reveal(t, [2], req=i)
+        deadline = time.time() + 5
+        while not received and time.time() < deadline:
+            time.sleep(0.05)
+        page = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gateway_home.config.metrics.port).read()
+    finally:
+        depot.close()
+        hook.shutdown()
+    assert received and received[0]["kind"].startswith("more than 3 distinct parcels")
+    text = page.decode()
+    assert 'veilpost_reveals_total{outcome="granted"}' in text
+    assert "veilpost_suspensions_total" in text and "veilpost_reveal_seconds_bucket" in text

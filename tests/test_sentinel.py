@@ -100,3 +100,19 @@ def test_only_named_officer_lifts_a_suspension_and_it_is_audited(depot):
     assert registry.device_state(h.store, "HH-1") == "active"
     outcomes = [r[0] for r in h.store.all("SELECT outcome FROM audit WHERE action = 'lift-suspension'")]
     assert outcomes == ["refused", "refused", "ok", "ok"]
+
+
+def test_a_sentinel_suspension_cannot_be_undone_by_an_ordinary_state_change(depot):
+    h = depot.home
+    with h.store.transaction() as tx:
+        sentinel.trip(tx, h.audit, "C-112", "HH-1", "test", depot.now, h.config.sentinel)
+    with pytest.raises(registry.RegistryError, match="only a security officer"):
+        registry.set_courier_state(h.store, "C-112", "active")
+    with pytest.raises(registry.RegistryError, match="only a security officer"):
+        registry.set_device_state(h.store, "HH-1", "active")
+    registry.add_officer(h.store, "Officer Testa", "135790")
+    sentinel.lift(h.store, h.audit, "Officer Testa", "135790", depot.now, "checked", courier="C-112",
+                  device="HH-1")
+    assert h.store.one("SELECT state FROM incidents")[0] == "reinstated"
+    registry.set_courier_state(h.store, "C-112", "suspended")  # ordinary suspensions still work
+    registry.set_courier_state(h.store, "C-112", "active")

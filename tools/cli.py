@@ -43,6 +43,7 @@ register_gateway(main)
 from tools import firmware_cli, fleet  # noqa: E402, I001  (firmware)
 main.add_command(firmware_cli.firmware_cmd); main.add_command(fleet.fleet_cmd)  # noqa: E702
 main.add_command(__import__("tools.demo", fromlist=["demo_cmd"]).demo_cmd)  # demo
+main.add_command(__import__("tools.bench.run", fromlist=["bench_cmd"]).bench_cmd)  # bench (scale-out)
 __import__("tools.provision_cli", fromlist=["register"]).register(main)  # device, courier suspend/reset-pin
 
 
