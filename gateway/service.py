@@ -97,6 +97,10 @@ class GatewayService:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # We drive the loop ourselves: a publish only queues, and the loop
+        # writes a whole batch of replies at once (paho's external-loop hooks).
+        client.on_socket_register_write = lambda *_a: None
+        client.on_socket_unregister_write = lambda *_a: None
         self.version = version
         self._refused = False
         self._connected.clear()
@@ -162,6 +166,8 @@ class GatewayService:
             deadline = time.monotonic() + 2
             while not info.is_published() and time.monotonic() < deadline:
                 client.loop(timeout=0.05)
+                if client.want_write():
+                    client.loop_write()
             client.disconnect()
         if self.broker is not None:
             self.broker.stop()
@@ -216,6 +222,8 @@ class GatewayService:
                     if qos:
                         client.ack(mid, qos)
                 self.processed += len(batch)
+                if client.want_write():
+                    client.loop_write()
             self._tick()
 
     def _reconnect(self, client: mqtt.Client, backoff: float) -> None:

@@ -191,7 +191,8 @@ class Fleet:
 
 def echo_server(host: str, port: int, username: str, password: str) -> None:
     """A paho client that republishes every `up` payload on that device's `down`."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-echo", protocol=mqtt.MQTTv311)
+    # MQTT 5, as the gateway speaks to Mosquitto: the same library doing the same protocol.
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-echo", protocol=mqtt.MQTTv5)
     client.username_pw_set(username, password)
     client.max_inflight_messages_set(1000)
 
