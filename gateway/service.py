@@ -62,8 +62,12 @@ class GatewayService:
         username, password = m.username or None, m.password or None
         if m.broker == "embedded":
             from gateway.broker import EmbeddedBroker, new_password
+            from gateway.broker_accounts import ACCOUNTS_FILE
 
-            self.broker = EmbeddedBroker("127.0.0.1", m.embedded_port)
+            # Accounts live in a file in the home, so `veilpost device add` in
+            # another process can enrol handhelds on this broker.
+            self.broker = EmbeddedBroker("127.0.0.1", m.embedded_port,
+                                         accounts_file=self.cfg.home / ACCOUNTS_FILE)
             self.port = self.broker.start()
             log_event("embedded-broker", host="127.0.0.1", port=self.port)
             username, password = "vp-gateway", new_password()
