@@ -111,7 +111,8 @@ class GatewayService:
         kwargs: dict[str, Any] = {}
         if v5:
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 3600  # persistent session: the QoS 1 backlog survives a restart
+            # A persistent session: the QoS 1 backlog survives a restart.
+            props.SessionExpiryInterval = m.session_expiry
             kwargs = {"clean_start": False, "properties": props}
         try:
             client.connect(self.host, self.port, keepalive=30, **kwargs)

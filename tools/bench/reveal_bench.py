@@ -225,7 +225,11 @@ def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> lis
                      ("distinct_per_minute = 3", "distinct_per_minute = 100000000"),
                      ("per_shift = 400", "per_shift = 100000000"),
                      ("per_parcel_on_route = 4", "per_parcel_on_route = 100000000"),
-                     ("sequential_run = 3", "sequential_run = 0")):
+                     ("sequential_run = 3", "sequential_run = 0"),
+                     # Each round starts a new gateway under a new client id: its
+                     # session must not outlive it, or a shared subscription would
+                     # keep handing requests to the stopped one.
+                     ("session_expiry = 3600", "session_expiry = 0")):
         cfg = cfg.replace(old, new)
     (folder / "home" / "veilpost.toml").write_text(cfg)
     now = time.time()
