@@ -96,6 +96,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX login_failures_badge ON login_failures (badge, at);
     CREATE INDEX login_failures_device ON login_failures (device_id, at);
     """,
+    """
+    CREATE INDEX routes_courier ON routes (courier_id, state);
+    """,
 ]
 
 
