@@ -24,6 +24,10 @@ timezone = "Asia/Shanghai"
 # SQLite database file (WAL mode).
 database = "veilpost.db"
 
+# Shared store for several gateways, e.g. "postgresql://veilpost@db/veilpost";
+# empty: the SQLite file above.
+store = ""
+
 # How hard a commit waits for the disk: "full" survives power loss,
 # "normal" survives a crash of the gateway process but not of the machine.
 durability = "full"
@@ -153,6 +157,7 @@ class Config:
     gateway_id: str = "gw-1"
     timezone: str = "Asia/Shanghai"
     database: str = "veilpost.db"
+    store: str = ""
     durability: str = "full"
     keys_dir: str = "keys"
     mqtt: MqttConfig = field(default_factory=MqttConfig)

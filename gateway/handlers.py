@@ -24,13 +24,15 @@ from protocol import messages
 from protocol._fast import CryptographyAEAD
 from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY
+from protocol.session import GATEWAY, REPLAY_WINDOW
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
-ROUTE_CHUNK = 40
+SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
+CLOCK_TOLERANCE = 600  # a handheld clock further off than this is logged (docs/scale-out.md)
+ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
 MAX_FAILED_LOGINS = 5  # wrong PINs per badge (twice that per device) before a lockout
-LOCKOUT_SECONDS = 900  # parcels per route message, to stay well under the CBOR size limit
+LOCKOUT_SECONDS = 900
 _AEAD = CryptographyAEAD(cache_size=4096)
 
 
@@ -63,7 +65,10 @@ class Handlers:
         self.desk = RevealDesk(home.store, home.vault, home.audit, home.config, home.zone)
         self._channels: dict[str, GatewayChannel] = {}
         self._reserved: dict[str, int] = {}
+        self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
+        self._shared = bool(getattr(home.store, "shared", False))
         self._touched: set[str] = set()
+        self.skew = 0  # the current message's device clock minus ours, in seconds
 
     # ---- channels
 
@@ -87,13 +92,27 @@ class Handlers:
             ch = GatewayChannel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
             self._channels[device_id] = ch
             self._reserved[device_id] = int(row[2])
+        elif device_id not in self._touched:
+            # Another gateway on a shared store may have moved the window: the row is the truth.
+            ch.replay = ReplayWindow.from_state(json.loads(row[1])) if row[1] else ReplayWindow(REPLAY_WINDOW)
+        if device_id not in self._touched:
+            self._row_seq[device_id] = int(row[2])
         self._touched.add(device_id)
         return ch
 
     def save_windows(self, tx: Handle) -> None:
         for device_id in self._touched:
             ch = self._channels.get(device_id)
-            if ch is not None:
+            if ch is None:
+                continue
+            if self._shared:
+                # Reserve this batch's reply numbers in its own commit, after any
+                # other gateway's: the device sees them in commit order.
+                ch.send_seq = max(ch.send_seq, self._row_seq.get(device_id, 0))
+                self._reserved[device_id] = ch.send_seq + SHARED_SEQ_BLOCK
+                tx.run("UPDATE devices SET up_window = ?, down_seq = ? WHERE device_id = ?",
+                       json.dumps(ch.replay.state()), self._reserved[device_id], device_id)
+            else:
                 tx.run("UPDATE devices SET up_window = ? WHERE device_id = ?",
                        json.dumps(ch.replay.state()), device_id)
 
@@ -114,10 +133,15 @@ class Handlers:
         if values is not None:
             fields["token"] = ch.seal_token(fields["tracking_no"], values, fields["cti"], fields["exp"])
         if ch.send_seq >= self._reserved.get(device_id, 0):
-            # Reserve ahead before using: a restart never reuses a nonce.
-            reserve = ch.send_seq + SEQ_BLOCK
-            self.home.store.run("UPDATE devices SET down_seq = ? WHERE device_id = ?", reserve, device_id)
-            self._reserved[device_id] = reserve
+            # Reserve ahead before using: a restart never reuses a nonce. The
+            # reservation starts after any other gateway's; gateways sharing a
+            # store reserve one at a time so the device's 32-wide window takes both.
+            block = 1 if self._shared else SEQ_BLOCK
+            with self.home.store.transaction() as tx:
+                row = tx.one("SELECT down_seq FROM devices WHERE device_id = ?", device_id)
+                ch.send_seq = max(ch.send_seq, int(row[0]) if row else 0)
+                tx.run("UPDATE devices SET down_seq = ? WHERE device_id = ?", ch.send_seq + block, device_id)
+            self._reserved[device_id] = ch.send_seq + block
         return bytes(ch.wrap(name, fields, int(now)))
 
     # ---- dispatch
@@ -127,6 +151,11 @@ class Handlers:
         handler = getattr(self, "_on_" + name, None)
         if handler is None or (nested and name == "batch"):
             raise ProtocolError("a handheld does not send " + name, -1, UNKNOWN_MESSAGE)
+        if not nested:
+            # Device times are read on our clock, whatever the device's says.
+            self.skew = int(f.get("t", now)) - int(now)
+            if abs(self.skew) > CLOCK_TOLERANCE:
+                log_event("clock-skew", device=device_id, seconds=self.skew)
         handler(tx, device_id, f, now, work)
 
     def _courier(self, tx: Handle, device_id: str, session: bytes) -> str:
@@ -205,7 +234,7 @@ class Handlers:
 
     def _on_scan(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         self._courier(tx, device_id, f["session"])
-        at = min(float(f.get("t", now)), now)
+        at = min(float(f.get("t", now)) - self.skew, now)
         tx.run("INSERT INTO scans (device_id, tracking_no, at) VALUES (?, ?, ?) ON CONFLICT"
                " (device_id, tracking_no) DO UPDATE SET at = excluded.at",
                device_id, f["tracking_no"][:32], at)
@@ -220,7 +249,7 @@ class Handlers:
         log_event("reveal", logging.DEBUG, device=device_id, parcel=req.tracking_no, outcome=d.kind)
         if d.granted:
             work.replies.append(Reply(device_id, "reveal_grant", {
-                "req": req.req, "tracking_no": req.tracking_no, "cti": out.cti, "exp": out.exp,
+                "req": req.req, "tracking_no": req.tracking_no, "cti": out.cti, "exp": out.exp + self.skew,
                 "fields": sorted(out.values), "_values": out.values}, t0=work.t0))
         else:
             work.replies.append(Reply(device_id, "reveal_denied", {
@@ -254,7 +283,8 @@ class Handlers:
             outcome = "reused"
         else:
             outcome = "ok"
-            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", min(float(f["used_at"]), now), bytes(f["cti"]))
+            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", min(float(f["used_at"]) - self.skew, now),
+                   bytes(f["cti"]))
         self.home.audit.append(tx, now, "device", device_id, "token-use", f["tracking_no"][:32], outcome, "")
 
     def _on_preissue_request(self, tx: Handle, device_id: str, f: Msg, now: float,
@@ -284,8 +314,9 @@ class Handlers:
                 tx.run("INSERT INTO tokens (cti, device_id, courier_id, tracking_no, fields, issued, exp,"
                        " used, audit_seq, offline) VALUES (?, ?, ?, ?, '2', ?, ?, NULL, ?, 1)",
                        cti, device_id, courier, tracking_no, now, exp, seq)
-                tokens.append({"tracking_no": tracking_no, "cti": cti, "exp": exp, "fields": [2],
-                               "token": ch.seal_token(tracking_no, values, cti, exp)})
+                device_exp = exp + self.skew  # the handheld checks expiry on its own clock
+                tokens.append({"tracking_no": tracking_no, "cti": cti, "exp": device_exp, "fields": [2],
+                               "token": ch.seal_token(tracking_no, values, cti, device_exp)})
         work.replies.append(Reply(device_id, "preissue", {"tokens": tokens}))
 
     def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:

@@ -11,7 +11,7 @@ from gateway import config as config_mod
 from gateway.audit import AuditLog
 from gateway.config import Config
 from gateway.keys import GatewayKeys, KeyUnavailable
-from gateway.store import Store
+from gateway.store import Store, open_store
 from gateway.vault import Vault
 
 
@@ -46,5 +46,5 @@ def open_home(path: Path) -> Home:
     keys = GatewayKeys(cfg.keys_path)
     if not keys.kek.exists():
         raise KeyUnavailable("no keys in %s: run `veilpost init` first" % cfg.keys_path)
-    store = Store(cfg.database_path, cfg.durability)
+    store = open_store(cfg.store or cfg.database_path, cfg.durability)
     return Home(cfg, keys, store, Vault(keys.kek), AuditLog(keys.audit_hmac, keys.signing_key))

@@ -84,6 +84,9 @@ class GatewayService:
             raise RuntimeError("gateway could not connect to the broker at %s:%d" % (self.host, self.port))
         self._thread = threading.Thread(target=self._run, name="veilpost-gateway", daemon=True)
         self._thread.start()
+        from gateway import takeover  # several gateways: adopt the session of one that died
+
+        self.takeover = takeover.attach(self, username, password)
 
     def _try_connect(self, version: int, username: str | None, password: str | None) -> bool:
         m = self.cfg.mqtt
@@ -160,6 +163,9 @@ class GatewayService:
         self._ticks.append((seconds, self.clock(), job))
 
     def stop(self) -> None:
+        takeover = getattr(self, "takeover", None)
+        if takeover is not None:
+            takeover.stop()
         self._stopping = True
         if self._thread and self._thread.is_alive():
             self._thread.join(10)

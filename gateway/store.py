@@ -182,10 +182,12 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SqliteHandle(self._conn)
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # Also when COMMIT itself failed (disk full): never stay inside the transaction.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def one(self, sql: str, *args: Any) -> Row | None:
         with self._lock:
@@ -208,3 +210,12 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def open_store(location: Path | str, durability: str = "full") -> Store:
+    """The store a config names: a "postgresql://..." URL, else a SQLite file."""
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        from gateway.store_pg import PgStore
+
+        return PgStore(location, durability)
+    return Store(location, durability)

@@ -12,6 +12,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.brokers",
     "tests.fixtures.printers",
     "tests.fixtures.gateway",
+    "tests.fixtures.postgres",
     "tests.fixtures.handheld",
 ]
 

@@ -42,6 +42,7 @@ from gateway.cli import register as register_gateway  # noqa: E402
 register_gateway(main)
 from tools import firmware_cli, fleet  # noqa: E402, I001  (firmware)
 main.add_command(firmware_cli.firmware_cmd); main.add_command(fleet.fleet_cmd)  # noqa: E702
+main.add_command(__import__("tools.bench.run", fromlist=["bench_cmd"]).bench_cmd)  # bench (scale-out)
 __import__("tools.provision_cli", fromlist=["register"]).register(main)  # device, courier suspend/reset-pin
 
 

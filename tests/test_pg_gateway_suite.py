@@ -1,0 +1,42 @@
+"""The gateway's own tests, run again with the PostgreSQL store: the same
+test functions, collected here with `gateway_home` swapped for a home whose
+config says `store = "postgresql://..."` (a throwaway schema per test).
+Tests that look inside the SQLite file itself are left to the SQLite run."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.home import Home
+from tests import (
+    test_audit,
+    test_gateway_registry,
+    test_gateway_retention,
+    test_reveal_policy,
+    test_sentinel,
+    test_vault,
+)
+from tests.fixtures.postgres import pg_available
+
+SQLITE_ONLY = {
+    "test_migrations_run_once",  # opens a SQLite file by path
+    "test_audit_failure_denies",  # breaks the audit table with a SQLite trigger
+}
+
+for _module in (test_audit, test_gateway_registry, test_gateway_retention, test_reveal_policy,
+                test_sentinel, test_vault):
+    _short = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    for _name in dir(_module):
+        if _name.startswith("test_") and _name not in SQLITE_ONLY:
+            globals()["test_pg_%s__%s" % (_short, _name[5:])] = getattr(_module, _name)
+
+
+@pytest.fixture
+def gateway_home(pg_home: Home) -> Home:
+    return pg_home
+
+
+def test_pg_store_is_what_the_suite_runs_on(gateway_home: Home) -> None:
+    assert pg_available()
+    assert type(gateway_home.store).__name__ == "PgStore"
+    assert gateway_home.store.version >= 1
