@@ -49,6 +49,9 @@ username = ""
 password = ""
 # MQTT protocol: "auto" tries 5 then 3.1.1; or "5", or "3.1.1".
 version = "auto"
+# Seconds the broker keeps this gateway's session (its subscription and the
+# QoS 1 requests queued for it) while the gateway is away (MQTT 5).
+session_expiry = 3600
 # Client id; a stable id keeps the persistent session across restarts.
 client_id = "veilpost-gateway-1"
 # Subscribe through a shared subscription so several gateways share the load.
@@ -108,6 +111,7 @@ class MqttConfig:
     port: int = 1883
     embedded_port: int = 0
     version: str = "auto"
+    session_expiry: int = 3600
     username: str = ""
     password: str = ""
     client_id: str = "veilpost-gateway-1"

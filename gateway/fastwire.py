@@ -21,6 +21,7 @@ from protocol.session import Channel, nonce, partial_iv
 
 _PROTECTED = cose._PROTECTED_CCM
 _AAD = cose._enc_structure(_PROTECTED, b"")  # constant: we never send external AAD
+FAST_MESSAGE_MAX = 512  # bigger messages (batches) take protocol's bounded decoder
 
 
 def _dumps(obj: Any) -> bytes:
@@ -58,8 +59,28 @@ def _plain_envelope(data: bytes) -> tuple[bytes, bytes, bytes] | None:
     return kid, piv, ct
 
 
+def _message(plaintext: bytes) -> tuple[str, dict[str, Any]]:
+    """A small canonical message is decoded by cbor2, then checked field by
+    field by protocol.messages.unpack; anything else by messages.decode."""
+    if len(plaintext) <= FAST_MESSAGE_MAX:
+        try:
+            obj = cbor2.loads(plaintext)
+        except Exception:
+            obj = None
+        if type(obj) is dict and _dumps(obj) == plaintext:
+            name, fields = messages.unpack(obj)
+            return name, fields
+    name, fields = messages.decode(plaintext)
+    return name, fields
+
+
 class GatewayChannel(Channel):
     """A protocol Channel with cbor2 on the hot path (see the module comment)."""
+
+    def unwrap(self, data: bytes, now: int) -> tuple[str, dict[str, Any], int]:
+        plaintext, seq = self.open(data)
+        name, fields = _message(plaintext)
+        return name, fields, seq
 
     def open(self, data: bytes) -> tuple[bytes, int]:
         parts = _plain_envelope(data)

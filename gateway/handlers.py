@@ -31,6 +31,8 @@ SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
 SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
 CLOCK_TOLERANCE = 600  # a handheld clock further off than this is logged (docs/scale-out.md)
 ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
+MAX_FAILED_LOGINS = 5  # wrong PINs per badge (twice that per device) before a lockout
+LOCKOUT_SECONDS = 900
 _AEAD = CryptographyAEAD(cache_size=4096)
 
 
@@ -177,10 +179,20 @@ class Handlers:
         state = registry.device_state(tx, device_id)
         pin = bytes(f["pin_proof"]).decode("utf-8", "replace")
         reason = ""
+        since = now - LOCKOUT_SECONDS
+        by_badge = tx.one("SELECT COUNT(*) FROM login_failures WHERE badge = ? AND at > ?", badge, since)
+        by_device = tx.one("SELECT COUNT(*) FROM login_failures WHERE device_id = ? AND at > ?",
+                           device_id, since)
+        locked = (by_badge is not None and by_badge[0] >= MAX_FAILED_LOGINS) or \
+            (by_device is not None and by_device[0] >= 2 * MAX_FAILED_LOGINS)
         if state != "active":
             reason = "device %s is %s" % (device_id, state)
+        elif locked:
+            reason = "too many wrong PINs: try again in %d minutes" % (LOCKOUT_SECONDS // 60)
         elif not registry.verify_pin(tx, badge, pin):
             reason = "badge or PIN is wrong"
+            tx.run("INSERT INTO login_failures (badge, device_id, at) VALUES (?, ?, ?)",
+                   badge[:64], device_id, now)
         elif registry.courier_state(tx, badge) != "active":
             reason = "courier %s is suspended" % badge
         if reason:

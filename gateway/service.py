@@ -62,8 +62,12 @@ class GatewayService:
         username, password = m.username or None, m.password or None
         if m.broker == "embedded":
             from gateway.broker import EmbeddedBroker, new_password
+            from gateway.broker_accounts import ACCOUNTS_FILE
 
-            self.broker = EmbeddedBroker("127.0.0.1", m.embedded_port)
+            # Accounts live in a file in the home, so `veilpost device add` in
+            # another process can enrol handhelds on this broker.
+            self.broker = EmbeddedBroker("127.0.0.1", m.embedded_port,
+                                         accounts_file=self.cfg.home / ACCOUNTS_FILE)
             self.port = self.broker.start()
             log_event("embedded-broker", host="127.0.0.1", port=self.port)
             username, password = "vp-gateway", new_password()
@@ -100,13 +104,18 @@ class GatewayService:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # We drive the loop ourselves: a publish only queues, and the loop
+        # writes a whole batch of replies at once (paho's external-loop hooks).
+        client.on_socket_register_write = lambda *_a: None
+        client.on_socket_unregister_write = lambda *_a: None
         self.version = version
         self._refused = False
         self._connected.clear()
         kwargs: dict[str, Any] = {}
         if v5:
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 3600  # persistent session: the QoS 1 backlog survives a restart
+            # A persistent session: the QoS 1 backlog survives a restart.
+            props.SessionExpiryInterval = m.session_expiry
             kwargs = {"clean_start": False, "properties": props}
         try:
             client.connect(self.host, self.port, keepalive=30, **kwargs)
@@ -168,6 +177,8 @@ class GatewayService:
             deadline = time.monotonic() + 2
             while not info.is_published() and time.monotonic() < deadline:
                 client.loop(timeout=0.05)
+                if client.want_write():
+                    client.loop_write()
             client.disconnect()
         if self.broker is not None:
             self.broker.stop()
@@ -222,6 +233,8 @@ class GatewayService:
                     if qos:
                         client.ack(mid, qos)
                 self.processed += len(batch)
+                if client.want_write():
+                    client.loop_write()
             self._tick()
 
     def _reconnect(self, client: mqtt.Client, backoff: float) -> None:

@@ -90,6 +90,15 @@ MIGRATIONS: list[str] = [
         case_id TEXT NOT NULL, approver TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (case_id, approver));
     """,
+    """
+    CREATE TABLE login_failures (
+        badge TEXT NOT NULL, device_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+    CREATE INDEX login_failures_badge ON login_failures (badge, at);
+    CREATE INDEX login_failures_device ON login_failures (device_id, at);
+    """,
+    """
+    CREATE INDEX routes_courier ON routes (courier_id, state);
+    """,
 ]
 
 

@@ -115,6 +115,8 @@ def test_gateway_run_starts_the_embedded_broker_and_stops_cleanly(gateway_home):
                 break
         assert any("embedded-broker" in line for line in lines), lines
         assert any("mqtt-connected" in line for line in lines), lines
+        from gateway.broker_accounts import read_endpoint
+        assert read_endpoint(home) is not None  # `veilpost device add` can find the broker
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)

@@ -95,3 +95,32 @@ def test_damaged_input_gets_the_same_answer_as_protocol(seed, flips, cut):
         good[rng.randrange(len(good))] = rng.randrange(256)
     data = bytes(good[:cut]) if cut < len(good) and rng.random() < 0.3 else bytes(good)
     assert _outcome(fast, data) == _outcome(slow, data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=st.recursive(
+    st.one_of(st.integers(-2**64, 2**64 - 1), st.binary(max_size=12), st.text(max_size=12), st.booleans(),
+              st.none()),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.integers(-3, 9), inner, max_size=5),
+    max_leaves=30))
+def test_any_plaintext_inside_a_good_envelope_decodes_as_protocol_does(body):
+    from protocol import cbor
+    hh, fast, slow = _pair()
+    try:
+        plaintext = cbor.dumps(body)
+    except (TypeError, ValueError):
+        return
+    data = hh.seal(plaintext)
+    assert _outcome(fast, data) == _outcome(slow, data)
+
+
+def test_message_shaped_plaintexts_decode_as_protocol_does():
+    from protocol import cbor
+    hh, fast, slow = _pair()
+    for body in ({0: 8, 1: 5, 2: 1, 3: "VP1", 4: [2], 5: 1, 6: b"12345678"},  # a good reveal request
+                 {0: 8, 1: 5, 2: 1, 3: "VP1", 4: [2], 5: 1},  # session missing
+                 {0: 8, 1: 5, 2: -1, 3: "VP1", 4: [2], 5: 1, 6: b"12345678"},  # req negative
+                 {0: 99, 1: 5}, {0: 7, 1: 5, 2: "VP1", 3: b"s", 9: 1}, [1, 2],
+                 {0: 13, 1: 5, 2: [b"\x00"] * 300}):
+        data = hh.seal(cbor.dumps(body))
+        assert _outcome(fast, data) == _outcome(slow, data), body

@@ -39,6 +39,19 @@ def test_one_session_per_device(gateway_home):
 
 
 def test_migrations_run_once(tmp_path):
+    from gateway import store as store_mod
+
     Store(tmp_path / "x.db").close()
     store = Store(tmp_path / "x.db")
-    assert store.version == 1
+    assert store.version == len(store_mod.MIGRATIONS)
+
+
+def test_an_older_database_is_migrated_forward(tmp_path, monkeypatch):
+    from gateway import store as store_mod
+
+    monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:1])
+    Store(tmp_path / "old.db").close()
+    monkeypatch.undo()
+    upgraded = Store(tmp_path / "old.db")
+    assert upgraded.version == len(store_mod.MIGRATIONS)
+    assert upgraded.one("SELECT COUNT(*) FROM login_failures")[0] == 0

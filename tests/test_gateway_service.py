@@ -114,3 +114,14 @@ def test_metrics_endpoint_and_alarm_webhook(gateway_home, embedded_broker):
     text = page.decode()
     assert 'veilpost_reveals_total{outcome="granted"}' in text
     assert "veilpost_suspensions_total" in text and "veilpost_reveal_seconds_bucket" in text
+
+
+def test_pin_guessing_locks_the_badge_out(live_depot):
+    hh = live_depot.handheld()
+    hh.send("hello", {"device": "HH-1", "fw": "test-1"})
+    reasons = []
+    for pin in ("0000", "1111", "2222", "3333", "5555", "4321"):
+        _, result = hh.ask("login", {"badge": "C-112", "pin_proof": pin.encode()})
+        reasons.append(result.get("reason", "ok"))
+    assert reasons[:5] == ["badge or PIN is wrong"] * 5
+    assert reasons[5].startswith("too many wrong PINs")  # even the right PIN, during the lockout
