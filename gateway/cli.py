@@ -211,6 +211,7 @@ def courier_group() -> None:
 @click.option("--shift", default=None, help='Local time "HH:MM-HH:MM" (default from config).')
 @click.pass_context
 def courier_add(ctx: click.Context, badge: str, pin: str, depot: str, shift: str | None) -> None:
+    """Register a courier by badge id, with a PIN (kept only as an scrypt hash)."""
     home = _home(ctx)
     try:
         registry.add_courier(home.store, badge, pin, depot, shift or home.config.reveal.default_shift)

@@ -35,16 +35,24 @@ def home_of(ctx: click.Context) -> Path:
     return Path(ctx.find_root().obj["home"])
 
 
-# Registrations: one line per area, added when its commands work.
-__import__("printer_drivers.cli", fromlist=["register"]).register(main)  # print, reprint, printers, label
-from gateway.cli import register as register_gateway  # noqa: E402
+def _register_areas() -> None:
+    """Each area's commands, registered once they work."""
+    from gateway import cli as gateway_cli
+    from printer_drivers import cli as printer_cli
+    from tools import firmware_cli, fleet, provision_cli
+    from tools.bench.run import bench_cmd
+    from tools.demo import demo_cmd
 
-register_gateway(main)
-from tools import firmware_cli, fleet  # noqa: E402, I001  (firmware)
-main.add_command(firmware_cli.firmware_cmd); main.add_command(fleet.fleet_cmd)  # noqa: E702
-main.add_command(__import__("tools.demo", fromlist=["demo_cmd"]).demo_cmd)  # demo
-main.add_command(__import__("tools.bench.run", fromlist=["bench_cmd"]).bench_cmd)  # bench (scale-out)
-__import__("tools.provision_cli", fromlist=["register"]).register(main)  # device, courier suspend/reset-pin
+    gateway_cli.register(main)  # init, gateway run, route import, audit, incidents, keys, courier, cases
+    printer_cli.register(main)  # print, reprint, printers, label preview
+    provision_cli.register(main)  # device, courier suspend/resume/reset-pin
+    main.add_command(firmware_cli.firmware_cmd)
+    main.add_command(fleet.fleet_cmd)
+    main.add_command(demo_cmd)
+    main.add_command(bench_cmd)
+
+
+_register_areas()
 
 
 if __name__ == "__main__":
