@@ -77,7 +77,7 @@ def _message(plaintext: bytes) -> tuple[str, dict[str, Any]]:
 class GatewayChannel(Channel):
     """A protocol Channel with cbor2 on the hot path (see the module comment)."""
 
-    def unwrap(self, data: bytes, now: int) -> tuple[str, dict[str, Any], int]:
+    def unwrap(self, data: bytes, now: float) -> tuple[str, dict[str, Any], int]:
         plaintext, seq = self.open(data)
         name, fields = _message(plaintext)
         return name, fields, seq

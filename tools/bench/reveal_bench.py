@@ -128,7 +128,10 @@ class Fleet:
     def _loop(self, devices: list[Device]) -> None:
         sel = selectors.DefaultSelector()
         for d in devices:
-            sel.register(d.client.socket(), selectors.EVENT_READ, d)
+            sock = d.client.socket()
+            if sock is None:
+                raise ConnectionError("bench device %s lost its connection before the run" % d.device_id)
+            sel.register(sock, selectors.EVENT_READ, d)
         last_misc = time.monotonic()
         while not self.stop:
             for d in devices:
