@@ -130,7 +130,7 @@ class Fleet:
         for d in devices:
             sock = d.client.socket()
             if sock is None:
-                raise ConnectionError("bench device %s lost its connection before the run" % d.device_id)
+                raise ConnectionError("bench device %s lost its connection before the run" % d.id)
             sel.register(sock, selectors.EVENT_READ, d)
         last_misc = time.monotonic()
         while not self.stop:
