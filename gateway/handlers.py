@@ -22,7 +22,7 @@ from gateway.sentinel import Alarm
 from gateway.store import Handle
 from protocol import messages
 from protocol._fast import CryptographyAEAD
-from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
+from protocol.errors import FORBIDDEN, MALFORMED, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.session import GATEWAY, REPLAY_WINDOW
 
@@ -270,9 +270,42 @@ class Handlers:
             work.replies.append(Reply(holder, "seal", {"tracking_no": f["tracking_no"]}))
 
     def _on_batch(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
-        for item in f["items"]:
-            name, fields = messages.decode(bytes(item))
-            self.dispatch(tx, device_id, name, fields, now, work, nested=True)
+        """Each item in its own savepoint: a bad item is refused, logged and
+        reported without losing the good ones. Items arrive in id order, so the
+        highest id committed is remembered and a re-sent item is not applied
+        twice. The batch_ack leaves with the commit."""
+        items, ids = f["items"], f.get("ids")
+        if ids is not None and len(ids) != len(items):
+            raise ProtocolError("batch has %d items but %d ids" % (len(items), len(ids)), -1, MALFORMED)
+        key = "batch-upto:" + device_id
+        row = tx.one("SELECT value FROM meta WHERE key = ?", key)
+        upto = int(row[0]) if row else -1
+        outcomes: list[int] = []
+        for i, item in enumerate(items):
+            if ids is not None and ids[i] <= upto:
+                outcomes.append(messages.BATCH_SEEN)
+                continue
+            tx.run("SAVEPOINT item")
+            try:
+                name, fields = messages.decode(bytes(item))
+                self.dispatch(tx, device_id, name, fields, now, work, nested=True)
+                tx.run("RELEASE SAVEPOINT item")
+                outcomes.append(messages.BATCH_OK)
+            except ProtocolError as e:
+                tx.run("ROLLBACK TO SAVEPOINT item")
+                tx.run("RELEASE SAVEPOINT item")
+                self.home.audit.forget_tail()
+                log_event("batch-item-refused", device=device_id, item=ids[i] if ids else i,
+                          code=e.code, detail=e.message)
+                outcomes.append(e.code)
+        if ids is None:
+            return  # an old handheld: it frees its queue on the broker's PUBACK
+        if ids and max(ids) > upto:
+            if row is None:
+                tx.run("INSERT INTO meta (key, value) VALUES (?, ?)", key, str(max(ids)))
+            else:
+                tx.run("UPDATE meta SET value = ? WHERE key = ?", str(max(ids)), key)
+        work.replies.append(Reply(device_id, "batch_ack", {"ids": list(ids), "outcomes": outcomes}))
 
     def _on_token_use(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         row = tx.one("SELECT used, tracking_no FROM tokens WHERE cti = ? AND device_id = ?",

@@ -16,9 +16,10 @@ from firmware import i18n
 from firmware.app import App
 from firmware.hal.host.board import FolderFlash, HostHAL, TerminalInput
 from firmware.hal.host.memory import MemoryHAL
-from protocol import session
+from protocol import session, topics
 
 MASTER = bytes(range(32))
+DOWN = topics.down("hh-host-1")
 T0 = 1_800_000_000
 PARCEL = {"tracking_no": "VP0001", "name": "測*", "phone": "170******34",
           "address": "測試市測試區樣例路1號 *棟***室", "sort_code": "A-07"}
@@ -36,8 +37,8 @@ def ready_app(hal: Any | None = None, **config: Any) -> tuple[App, Any, session.
     app.on_scan("C-112", T0)
     for k in "2468#":
         app.on_key(k, T0)
-    app.on_message("down", gw.wrap("login_result", {"ok": True, "session": b"s1"}, T0), T0)
-    app.on_message("down", gw.wrap("route", {"route": "R-07", "parcels": [PARCEL]}, T0), T0)
+    app.on_message(DOWN, gw.wrap("login_result", {"ok": True, "session": b"s1"}, T0), T0)
+    app.on_message(DOWN, gw.wrap("route", {"route": "R-07", "parcels": [PARCEL]}, T0), T0)
     app.outbox.clear()
     return app, hal, gw
 
@@ -82,12 +83,12 @@ def test_provisioning_bundle_moves_the_secret_into_the_key_store(tmp_path: Path)
 def test_forged_or_replayed_messages_change_nothing() -> None:
     app, hal, gw = ready_app()
     grant = gw.wrap("login_result", {"ok": False, "reason": "x"}, T0)
-    app.on_message("down", b"\xa0garbage", T0)
-    app.on_message("down", grant, T0)
-    app.on_message("down", grant, T0)                 # replayed
+    app.on_message(DOWN, b"\xa0garbage", T0)
+    app.on_message(DOWN, grant, T0)
+    app.on_message(DOWN, grant, T0)                 # replayed
     assert app.state == "ready" and app.session == b"s1"
     other = session.Channel(bytes(32), "hh-host-1", "gateway")
-    app.on_message("down", other.wrap("command", {"id": 1, "cmd": 1}, T0), T0)   # wrong key
+    app.on_message(DOWN, other.wrap("command", {"id": 1, "cmd": 1}, T0), T0)   # wrong key
     assert app.state == "ready" and hal.keystore.get("master") == MASTER
 
 
@@ -109,7 +110,7 @@ def test_gateway_error_without_a_reference_ends_the_wait() -> None:
     for k in "A2#1":
         app.on_key(k, T0)
     error = gw.wrap("error", {"code": 9, "detail": "not logged in on device hh-host-1"}, T0)
-    app.on_message("down", error, T0)
+    app.on_message(DOWN, error, T0)
     assert app.state == "parcel" and app.last_denial == "not logged in on device hh-host-1"
 
 
@@ -129,7 +130,7 @@ def test_full_offline_queue_refuses_more_and_keeps_what_it_has() -> None:
 def test_route_in_several_messages_is_merged_and_survives_reboot() -> None:
     app, hal, gw = ready_app()
     second = dict(PARCEL, tracking_no="VP0002")
-    app.on_message("down", gw.wrap("route", {"route": "R-07", "parcels": [second]}, T0), T0)
+    app.on_message(DOWN, gw.wrap("route", {"route": "R-07", "parcels": [second]}, T0), T0)
     assert sorted(app.parcels) == ["VP0001", "VP0002"]
     again = App(hal, {"device_id": "hh-host-1", "lang": "en"})
     again.boot(T0)
