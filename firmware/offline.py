@@ -9,7 +9,7 @@ from protocol import cbor
 
 QUEUE_FILE = "queue"
 SEQ_FILE = "seq"
-ITEM_SEQ_FILE = "qseq"   # item ids; kept through a wipe so the gateway never mistakes a new item for an old one
+ITEM_SEQ_FILE = "qseq"   # item ids; kept through a wipe so an id is never reused
 SEQ_BLOCK = 64
 
 

@@ -295,11 +295,13 @@ class Handlers:
                 tx.run("ROLLBACK TO SAVEPOINT item")
                 tx.run("RELEASE SAVEPOINT item")
                 self.home.audit.forget_tail()
-                log_event("batch-item-refused", device=device_id, item=ids[i] if ids else i,
+                log_event("batch-item-refused", device=device_id, item=i if ids is None else ids[i],
                           code=e.code, detail=e.message)
                 outcomes.append(e.code)
-        if ids is None:
-            return  # an old handheld: it frees its queue on the broker's PUBACK
+        if ids is None:  # no ids: nothing to recognise it by if it comes again; outcomes by position
+            work.replies.append(Reply(device_id, "batch_ack", {"ids": list(range(len(items))),
+                                                               "outcomes": outcomes}))
+            return
         if ids and max(ids) > upto:
             if row is None:
                 tx.run("INSERT INTO meta (key, value) VALUES (?, ?)", key, str(max(ids)))

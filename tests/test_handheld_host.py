@@ -127,6 +127,80 @@ def test_full_offline_queue_refuses_more_and_keeps_what_it_has() -> None:
     assert app.state == "pod" and "VP0001" not in app.delivered    # not lost: still to be done
 
 
+def _batches(app: App, gw: session.Channel) -> list[dict[str, Any]]:
+    out = []
+    for _t, payload, _q, _tag in app.outbox:
+        name, fields, _seq = gw.unwrap(payload, T0)
+        if name == "batch":
+            out.append(fields)
+    app.outbox.clear()
+    return out
+
+
+def test_offline_items_leave_flash_only_on_the_gateways_batch_ack() -> None:
+    app, hal, gw = ready_app()
+    app.on_link(False, T0)
+    app.on_scan("VP0001", T0 + 1)
+    for k in "B12#":
+        app.on_key(k, T0 + 2)
+    assert len(app.queue) == 2
+    app.on_link(True, T0 + 3)
+    first = _batches(app, gw)
+    assert len(first) == 1 and len(first[0]["ids"]) == 2
+    app.on_acked("batch", T0 + 3)                 # the broker's PUBACK: not the gateway's word
+    assert len(app.queue) == 2
+    # The link drops before any batch_ack: after reconnect the same items go again, same ids.
+    app.on_link(False, T0 + 4)
+    again = App(hal, {"device_id": "hh-host-1", "lang": "en"})    # even across a reboot
+    again.boot(T0 + 5)
+    again.on_link(True, T0 + 5)
+    resent = _batches(again, gw)
+    assert resent[0]["ids"] == first[0]["ids"] and resent[0]["items"] == first[0]["items"]
+    # The gateway kept the scan and refused the delivery for good: both leave flash, the refusal logged.
+    ids = first[0]["ids"]
+    ack = gw.wrap("batch_ack", {"ids": ids, "outcomes": [0, 9]}, T0 + 6)
+    again.on_message(DOWN, ack, T0 + 6)
+    assert len(again.queue) == 0 and again.batch_in_flight == 0
+    assert any(str(ids[1]) in line and "refused" in line for line in again.log_lines)
+
+
+def test_unacknowledged_batch_is_sent_again_after_the_resend_time() -> None:
+    app, hal, gw = ready_app(batch_resend=30)
+    app.on_link(False, T0)
+    app.on_scan("VP0001", T0)
+    app.on_link(True, T0 + 1)
+    assert len(_batches(app, gw)) == 1
+    app.tick(T0 + 20)
+    assert _batches(app, gw) == []
+    app.tick(T0 + 31)
+    assert len(_batches(app, gw)) == 1 and len(app.queue) == 1
+
+
+def test_new_items_get_new_ids_after_acknowledged_ones() -> None:
+    app, hal, gw = ready_app()
+    app.on_link(False, T0)
+    app.on_scan("VP0001", T0)
+    app.on_link(True, T0 + 1)
+    ids = _batches(app, gw)[0]["ids"]
+    app.on_message(DOWN, gw.wrap("batch_ack", {"ids": ids, "outcomes": [0]}, T0 + 1), T0 + 1)
+    app.on_link(False, T0 + 2)
+    app.on_scan("VP0001", T0 + 2)
+    app.on_link(True, T0 + 3)
+    assert _batches(app, gw)[0]["ids"][0] > ids[-1]
+
+
+def test_message_on_another_devices_topic_is_ignored_with_a_log_line() -> None:
+    from protocol import topics as t
+
+    app, hal, gw = ready_app()
+    lock = gw.wrap("command", {"id": 7, "cmd": 2}, T0)
+    app.on_message(t.cmd("hh-host-2"), lock, T0)        # e.g. another topic's retained message
+    assert app.state != "locked" and app.master is not None and any(app.master)
+    assert any("hh-host-2" in line and "ignored" in line for line in app.log_lines)
+    app.on_message(t.cmd("hh-host-1"), lock, T0)        # the same bytes on its own topic do act
+    assert app.state == "locked"
+
+
 def test_route_in_several_messages_is_merged_and_survives_reboot() -> None:
     app, hal, gw = ready_app()
     second = dict(PARCEL, tracking_no="VP0002")
