@@ -305,10 +305,8 @@ class Handlers:
                                                                "outcomes": outcomes}))
             return
         if ids and max(ids) > upto:
-            if row is None:
-                tx.run("INSERT INTO meta (key, value) VALUES (?, ?)", key, str(max(ids)))
-            else:
-                tx.run("UPDATE meta SET value = ? WHERE key = ?", str(max(ids)), key)
+            tx.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                   " SET value = excluded.value", key, str(max(ids)))
         work.replies.append(Reply(device_id, "batch_ack", {"ids": list(ids), "outcomes": outcomes}))
 
     def _on_token_use(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:

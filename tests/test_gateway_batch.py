@@ -73,3 +73,22 @@ def test_a_batch_whose_ids_do_not_match_its_items_gets_an_error(live_depot):
                       "ids": [1, 2]})
     reply = hh.recv(timeout=5.0)
     assert reply is not None and reply[0] == "error" and "ids" in reply[1]["detail"]
+
+
+def test_batch_ack_and_resend_on_the_postgresql_store(pg_home, embedded_broker):
+    from tests.fixtures.gateway import LiveDepot
+
+    depot = LiveDepot(pg_home, embedded_broker)
+    try:
+        hh = _ready(depot)
+        t = depot.route[2]
+        items = [_item("scan", {"tracking_no": t, "session": hh.session}), b"\xa1\x00",
+                 _item("delivered", {"tracking_no": t, "session": hh.session, "proof": b"1357", "kind": 3})]
+        hh.send("batch", {"items": items, "ids": [1, 2, 3]})
+        assert _ack(hh)["outcomes"] == [messages.BATCH_OK, MALFORMED, messages.BATCH_OK]
+        hh.send("batch", {"items": items, "ids": [1, 2, 3]})
+        assert _ack(hh)["outcomes"] == [messages.BATCH_SEEN] * 3
+        assert depot.home.store.one("SELECT COUNT(*) FROM audit WHERE action = 'deliver' AND parcel = ?",
+                                    t)[0] == 1
+    finally:
+        depot.close()
