@@ -176,7 +176,8 @@ class App:
             if f["outcomes"][i] > messages.BATCH_SEEN:
                 self.log("batch item " + str(f["ids"][i]) + " refused by the gateway, code "
                          + str(f["outcomes"][i]) + "; dropped")
-        self.queue.remove(done)
+        if not self.queue.remove(done):
+            return    # a second ack for a batch sent twice: the one in flight is not answered yet
         self.batch_in_flight = 0
         self.notice = None if not len(self.queue) else self.t("queued", len(self.queue))
         self._flush_queue(now)

@@ -54,11 +54,14 @@ class OfflineQueue:
         return self.records[:n]
 
     def remove(self, ids):
-        """Forget the records with these ids (the gateway acknowledged them)."""
+        """Forget the records with these ids (the gateway acknowledged them);
+        returns how many there were."""
         kept = [r for r in self.records if r[0] not in ids]
-        if len(kept) != len(self.records):
+        gone = len(self.records) - len(kept)
+        if gone:
             self.records = kept
             self._save()
+        return gone
 
     def clear(self):
         self.records = []

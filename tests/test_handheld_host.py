@@ -186,7 +186,11 @@ def test_new_items_get_new_ids_after_acknowledged_ones() -> None:
     app.on_link(False, T0 + 2)
     app.on_scan("VP0001", T0 + 2)
     app.on_link(True, T0 + 3)
-    assert _batches(app, gw)[0]["ids"][0] > ids[-1]
+    second = _batches(app, gw)[0]["ids"]
+    assert second[0] > ids[-1]
+    # A late second ack for the first batch (it went twice) does not release the one in flight.
+    app.on_message(DOWN, gw.wrap("batch_ack", {"ids": ids, "outcomes": [1]}, T0 + 4), T0 + 4)
+    assert app.batch_in_flight == 1 and len(app.queue) == 1 and _batches(app, gw) == []
 
 
 def test_message_on_another_devices_topic_is_ignored_with_a_log_line() -> None:
