@@ -36,6 +36,8 @@ from protocol.errors import REPLAYED, ProtocolError
 ROUTE_FILE = "route"
 ROUTE_MAX_BYTES = 262144
 BATCH_SIZE = 16
+BATCH_RESEND = 30          # seconds without a batch_ack before the batch goes again
+LOG_LINES = 20
 FW_VERSION = "0.1.0"
 
 
@@ -68,6 +70,8 @@ class App:
         self.scans_since_preissue = 0
         self.pending = None        # (req, tracking_no, fields, reason) awaiting the gateway
         self.batch_in_flight = 0
+        self.batch_sent_at = 0
+        self.log_lines = []        # the last LOG_LINES lines, for the simulator and the tests
         self.last_denial = None
         self.notice = None
 
@@ -141,9 +145,10 @@ class App:
     def _flush_queue(self, now):
         if not self.online or self.batch_in_flight or not len(self.queue):
             return
-        items = self.queue.head(BATCH_SIZE)
-        self.batch_in_flight = len(items)
-        self.send("batch", {"items": items}, now, tag="batch")
+        records = self.queue.head(BATCH_SIZE)
+        self.batch_in_flight = len(records)
+        self.batch_sent_at = now
+        self.send("batch", {"items": [r[1] for r in records], "ids": [r[0] for r in records]}, now)
 
     # ---- link and transport events
     def on_link(self, up, now):
@@ -160,15 +165,34 @@ class App:
         self.render(now)
 
     def on_acked(self, tag, now):
-        if tag == "batch" and self.batch_in_flight:
-            self.queue.drop(self.batch_in_flight)
-            self.batch_in_flight = 0
-            self.notice = None if not len(self.queue) else self.t("queued", len(self.queue))
-            self._flush_queue(now)
-            self.render(now)
+        pass   # the broker has a message; only the gateway's batch_ack frees the queue
+
+    def _on_batch_ack(self, f, now):
+        # Items leave flash only once the gateway has committed them (or
+        # refused them for good: a bad item would be refused again forever).
+        done = {}
+        for i in range(min(len(f["ids"]), len(f["outcomes"]))):
+            done[f["ids"][i]] = f["outcomes"][i]
+            if f["outcomes"][i] > messages.BATCH_SEEN:
+                self.log("batch item " + str(f["ids"][i]) + " refused by the gateway, code "
+                         + str(f["outcomes"][i]) + "; dropped")
+        if not self.queue.remove(done):
+            return    # a second ack for a batch sent twice: the one in flight is not answered yet
+        self.batch_in_flight = 0
+        self.notice = None if not len(self.queue) else self.t("queued", len(self.queue))
+        self._flush_queue(now)
+
+    def log(self, line):
+        self.log_lines.append(line)
+        del self.log_lines[:-LOG_LINES]
+        print("veilpost: " + line)
 
     def on_message(self, topic, payload, now):
         if self.channel is None or self.state == WIPED:
+            return
+        if topic != topics.down(self.device_id) and topic != topics.cmd(self.device_id):
+            # A broker may deliver another topic's retained message: not ours to read.
+            self.log("ignored a message on " + str(topic) + ", not this device's topic")
             return
         try:
             name, fields, _seq = self.channel.unwrap(payload, now)
@@ -452,6 +476,9 @@ class App:
         if self.tokens.tick(now) and self.state in (PARCEL, READY):
             self.render(now)
         self.tokens.expire_offline(now)
+        if self.batch_in_flight and now - self.batch_sent_at >= self.config.get("batch_resend", BATCH_RESEND):
+            self.batch_in_flight = 0   # no batch_ack (refused or lost): the same ids go again
+            self._flush_queue(now)
         if self.pending is not None and now - self.pending_at >= self.config.get("reveal_timeout", 20):
             self.pending = None
             self.last_denial = self.t("reveal_denied", "no answer")

@@ -3,7 +3,7 @@
 # clock tick. Reconnects with backoff and jitter while the link is down.
 
 from firmware import app as appmod
-from firmware.mqtt import MQTTClient, MQTTError
+from firmware.mqtt import MAX_BACKOFF, MQTTClient, MQTTError
 from protocol import topics
 
 
@@ -25,7 +25,7 @@ class Device:
         m = self.config.get("mqtt", {})
         self.mqtt = MQTTClient(self.app.device_id, m.get("username", self.app.device_id),
                                m.get("password"), keepalive=m.get("keepalive", 30),
-                               clean_session=False)
+                               clean_session=False, max_backoff=m.get("max_backoff", MAX_BACKOFF))
 
     def _stopped(self):
         return self.mqtt is None or self.app.state in (appmod.WIPED, appmod.LOCKED,

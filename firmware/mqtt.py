@@ -21,6 +21,8 @@ PINGRESP = 0xD0
 DISCONNECT = 0xE0
 
 MAX_PACKET = 20000
+MIN_BACKOFF = 0.5   # seconds: the shortest wait before a reconnect
+MAX_BACKOFF = 8     # seconds: the longest, default of the mqtt.max_backoff config key
 
 CONNACK_REASONS = {
     1: "unacceptable protocol version",
@@ -196,7 +198,8 @@ class MQTTClient:
     after the next connect."""
 
     def __init__(self, client_id, username=None, password=None, keepalive=60,
-                 clean_session=False, max_inflight=16, max_packet=MAX_PACKET, will=None):
+                 clean_session=False, max_inflight=16, max_packet=MAX_PACKET, will=None,
+                 max_backoff=MAX_BACKOFF):
         self.client_id = client_id
         self.username = username
         self.password = password
@@ -205,6 +208,7 @@ class MQTTClient:
         self.max_inflight = max_inflight
         self.max_packet = max_packet
         self.will = will
+        self.max_backoff = max_backoff
         self.sock = None
         self.connected = False
         self.inflight = []          # [(pid, topic, payload, retain)], oldest first
@@ -426,10 +430,12 @@ class MQTTClient:
             self._ping_sent = now
 
     def retry_delay(self, attempt, rand):
-        """Seconds to wait before reconnect attempt `attempt` (0-based): capped
-        exponential backoff, full jitter; `rand` is a float in [0, 1) from the HAL."""
-        cap = 1 << min(attempt, 6)
-        return 0.5 + rand * cap
+        """Seconds to wait before reconnect attempt `attempt` (0-based):
+        exponential backoff with full jitter, never over `max_backoff` (so a
+        fleet is back within seconds of a broker restart); `rand` is a float
+        in [0, 1) from the HAL."""
+        ceiling = min(self.max_backoff, 1 << min(attempt, 16))
+        return MIN_BACKOFF + rand * max(ceiling - MIN_BACKOFF, 0)
 
 
 def _would_block(e):

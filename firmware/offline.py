@@ -9,6 +9,7 @@ from protocol import cbor
 
 QUEUE_FILE = "queue"
 SEQ_FILE = "seq"
+ITEM_SEQ_FILE = "qseq"   # item ids; kept through a wipe so an id is never reused
 SEQ_BLOCK = 64
 
 
@@ -17,12 +18,14 @@ class QueueFull(Exception):
 
 
 class OfflineQueue:
-    """Bounded FIFO of encoded catalogue messages (bytes), persisted on every change."""
+    """Bounded FIFO of encoded catalogue messages (bytes), persisted on every
+    change. Each record is [item id, message]; ids never repeat on a device."""
 
     def __init__(self, flash, limit=200):
         self.flash = flash
         self.limit = limit
         self.records = []
+        self.ids = SequenceBlock(flash, ITEM_SEQ_FILE)
         data = flash.read(QUEUE_FILE)
         if data:
             try:
@@ -30,7 +33,9 @@ class OfflineQueue:
             except Exception:
                 loaded = None
             if isinstance(loaded, list):
-                self.records = loaded
+                for r in loaded:
+                    # A queue written before items had ids holds bare messages.
+                    self.records.append(r if isinstance(r, list) else [self.ids.take(), r])
             else:
                 # A torn or corrupt queue must not brick the device; keep it aside.
                 flash.write(QUEUE_FILE + ".bad", data)
@@ -41,15 +46,22 @@ class OfflineQueue:
     def append(self, item):
         if len(self.records) >= self.limit:
             raise QueueFull("offline queue is full (" + str(self.limit) + " records)")
-        self.records.append(bytes(item))
+        self.records.append([self.ids.take(), bytes(item)])
         self._save()
 
     def head(self, n):
+        """The oldest n records, as [id, message]."""
         return self.records[:n]
 
-    def drop(self, n):
-        self.records = self.records[n:]
-        self._save()
+    def remove(self, ids):
+        """Forget the records with these ids (the gateway acknowledged them);
+        returns how many there were."""
+        kept = [r for r in self.records if r[0] not in ids]
+        gone = len(self.records) - len(kept)
+        if gone:
+            self.records = kept
+            self._save()
+        return gone
 
     def clear(self):
         self.records = []
@@ -63,16 +75,17 @@ class SequenceBlock:
     """Sender sequence numbers that survive a reboot without ever repeating:
     flash records the end of the reserved block, reserved SEQ_BLOCK at a time."""
 
-    def __init__(self, flash):
+    def __init__(self, flash, name=SEQ_FILE):
         self.flash = flash
-        data = flash.read(SEQ_FILE)
+        self.name = name
+        data = flash.read(name)
         self.limit = int.from_bytes(data, "big") if data else 0
         self.next = self.limit  # numbers below the stored limit may have been used
 
     def take(self):
         if self.next >= self.limit:
             self.limit = self.next + SEQ_BLOCK
-            self.flash.write(SEQ_FILE, self.limit.to_bytes(8, "big"))
+            self.flash.write(self.name, self.limit.to_bytes(8, "big"))
         n = self.next
         self.next += 1
         return n

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,12 +134,32 @@ async def _read_packet(reader: ReaderAdapter) -> bytes:
     return bytes(raw)
 
 
+class _SubscriptionTable(dict[str, list[tuple[Session, int]]]):
+    """amqtt's filter -> subscribers table, walked over a snapshot. amqtt 0.12
+    walks it across awaits (`_run_broadcast`, the retained replay on
+    reconnect); a SUBSCRIBE landing meanwhile broke the walk ("dictionary
+    changed size during iteration") and the message was lost for every filter
+    after it. Changes still go to the live table."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().__iter__()))
+
+    def items(self) -> list[tuple[str, list[tuple[Session, int]]]]:  # type: ignore[override]
+        return [(k, list(v)) for k, v in super().items()]
+
+
 class _GatedBroker(Broker):
-    """amqtt with two holes closed. It checks the password only after it has
+    """amqtt with three holes closed. It checks the password only after it has
     matched the client id to a live session, so a refused CONNECT could wipe
     or take over a handheld's session: this broker authenticates the CONNECT
-    before amqtt sees it. And it sends a reconnecting client retained messages
-    for other clients' subscriptions: this broker keeps to the client's own."""
+    before amqtt sees it. It sends a reconnecting client retained messages
+    for other clients' subscriptions: this broker keeps to the client's own.
+    And a subscription arriving during a broadcast could lose that message:
+    this broker's subscription table is walked over a snapshot."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._subscriptions = _SubscriptionTable()
 
     async def _client_connected(
         self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter

@@ -22,7 +22,7 @@ from gateway.sentinel import Alarm
 from gateway.store import Handle
 from protocol import messages
 from protocol._fast import CryptographyAEAD
-from protocol.errors import FORBIDDEN, REVOKED, UNKNOWN_MESSAGE, ProtocolError
+from protocol.errors import FORBIDDEN, MALFORMED, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.session import GATEWAY, REPLAY_WINDOW
 
@@ -33,6 +33,7 @@ CLOCK_TOLERANCE = 600  # a handheld clock further off than this is logged (docs/
 ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
 MAX_FAILED_LOGINS = 5  # wrong PINs per badge (twice that per device) before a lockout
 LOCKOUT_SECONDS = 900
+PRINT_QUEUED, PRINT_FAILED = 1, 4  # messages.PRINT_STATES
 _AEAD = CryptographyAEAD(cache_size=4096)
 
 
@@ -69,6 +70,7 @@ class Handlers:
         self._shared = bool(getattr(home.store, "shared", False))
         self._touched: set[str] = set()
         self.skew = 0  # the current message's device clock minus ours, in seconds
+        self._spool: Any = None  # gateway.spool.Spool, opened on the first print_job
 
     # ---- channels
 
@@ -270,9 +272,42 @@ class Handlers:
             work.replies.append(Reply(holder, "seal", {"tracking_no": f["tracking_no"]}))
 
     def _on_batch(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
-        for item in f["items"]:
-            name, fields = messages.decode(bytes(item))
-            self.dispatch(tx, device_id, name, fields, now, work, nested=True)
+        """Each item in its own savepoint: a bad item is refused, logged and
+        reported without losing the good ones. Items arrive in id order, so the
+        highest id committed is remembered and a re-sent item is not applied
+        twice. The batch_ack leaves with the commit."""
+        items, ids = f["items"], f.get("ids")
+        if ids is not None and len(ids) != len(items):
+            raise ProtocolError("batch has %d items but %d ids" % (len(items), len(ids)), -1, MALFORMED)
+        key = "batch-upto:" + device_id
+        row = tx.one("SELECT value FROM meta WHERE key = ?", key)
+        upto = int(row[0]) if row else -1
+        outcomes: list[int] = []
+        for i, item in enumerate(items):
+            if ids is not None and ids[i] <= upto:
+                outcomes.append(messages.BATCH_SEEN)
+                continue
+            tx.run("SAVEPOINT item")
+            try:
+                name, fields = messages.decode(bytes(item))
+                self.dispatch(tx, device_id, name, fields, now, work, nested=True)
+                tx.run("RELEASE SAVEPOINT item")
+                outcomes.append(messages.BATCH_OK)
+            except ProtocolError as e:
+                tx.run("ROLLBACK TO SAVEPOINT item")
+                tx.run("RELEASE SAVEPOINT item")
+                self.home.audit.forget_tail()
+                log_event("batch-item-refused", device=device_id, item=i if ids is None else ids[i],
+                          code=e.code, detail=e.message)
+                outcomes.append(e.code)
+        if ids is None:  # no ids: nothing to recognise it by if it comes again; outcomes by position
+            work.replies.append(Reply(device_id, "batch_ack", {"ids": list(range(len(items))),
+                                                               "outcomes": outcomes}))
+            return
+        if ids and max(ids) > upto:
+            tx.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                   " SET value = excluded.value", key, str(max(ids)))
+        work.replies.append(Reply(device_id, "batch_ack", {"ids": list(ids), "outcomes": outcomes}))
 
     def _on_token_use(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         row = tx.one("SELECT used, tracking_no FROM tokens WHERE cti = ? AND device_id = ?",
@@ -318,6 +353,65 @@ class Handlers:
                 tokens.append({"tracking_no": tracking_no, "cti": cti, "exp": device_exp, "fields": [2],
                                "token": ch.seal_token(tracking_no, values, cti, device_exp)})
         work.replies.append(Reply(device_id, "preissue", {"tokens": tokens}))
+
+    def _on_print_job(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        """A label for a parcel of the logged-in courier's route, queued in the
+        gateway's print spool (masked fields only); print_status says queued,
+        or failed and why."""
+        from types import SimpleNamespace
+
+        from gateway.spool import Spool, SpoolError
+        from printer_drivers.config import load_printers
+        from printer_drivers.dialects import dialect
+        from printer_drivers.gateway_source import GatewayParcels
+        from printer_drivers.label import LabelError, MaskedLabel
+        from printer_drivers.layout import layout, load_template
+
+        row = registry.session_on(tx, device_id)
+        if row is None:
+            raise _forbidden("not logged in on device " + device_id)
+        courier, tracking_no = row[1], f["tracking_no"]
+        owner = tx.one("SELECT r.courier_id FROM parcels p JOIN routes r ON r.route_id = p.route_id"
+                       " WHERE p.tracking_no = ?", tracking_no)
+        if owner is None or owner[0] != courier:
+            raise _forbidden("parcel %s is not on a route of courier %s" % (tracking_no, courier))
+
+        def status(state: int, detail: str) -> None:
+            work.replies.append(Reply(device_id, "print_status", {"job": f["job"], "state": state,
+                                                                  "detail": detail[:200]}))
+
+        try:
+            printer = load_printers(self.cfg.home).get(f["printer"])
+        except ValueError as e:
+            printer, why = None, str(e)
+        else:
+            why = "no printer %s at this gateway" % f["printer"]
+        if printer is None:
+            return status(PRINT_FAILED, why)
+        if f.get("copies", 1) != 1:
+            return status(PRINT_FAILED, "one label per parcel; a second label is a reprint with a reason")
+        try:
+            # The masked view as this transaction sees it (never the vault).
+            view = GatewayParcels(SimpleNamespace(store=tx, keys=self.home.keys)).masked_view(tracking_no)  # type: ignore[arg-type]
+            lay = layout(load_template(f.get("template") or printer.template, printer.dpi),
+                         MaskedLabel.from_mapping(view))
+            data = dialect(printer.language, printer.zpl_font).encode(lay)
+        except (LabelError, OSError, ValueError) as e:
+            return status(PRINT_FAILED, "label for %s: %s" % (tracking_no, e))
+        if self._spool is None:
+            self._spool = Spool.at_home(self.cfg.home)
+        try:
+            job_id = self._spool.submit_many(printer.name, [(tracking_no, data)])[0]
+        except SpoolError as e:
+            return status(PRINT_FAILED, str(e))
+        try:
+            self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id, "print",
+                                   tracking_no, "queued", "printer %s job %d" % (printer.name, job_id))
+        except Exception:
+            self._spool.cancel(job_id)  # no label without its audit entry
+            raise
+        log_event("print-queued", device=device_id, parcel=tracking_no, printer=printer.name, job=job_id)
+        status(PRINT_QUEUED, "spool job %d" % job_id)
 
     def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         self.home.audit.append(tx, now, "device", device_id, "command-ack", "",

@@ -143,9 +143,11 @@ CATALOGUE = {
     "seal": (12, {
         "tracking_no": (2, "text", True),
     }),
-    # Offline upload: each item is one encoded message, oldest first.
+    # Offline upload: each item is one encoded message, oldest first; ids[i]
+    # is the device's id for items[i], so a re-sent batch is recognised.
     "batch": (13, {
         "items": (2, "list", True, "bytes"),
+        "ids": (3, "list", False, "uint"),
     }),
     "token_use": (14, {
         "cti": (2, "bytes", True),
@@ -186,7 +188,17 @@ CATALOGUE = {
         "detail": (3, "text", False),
         "ref": (4, "uint", False),
     }),
+    # Sent after a batch's items are committed: outcomes[i] is for ids[i],
+    # BATCH_OK, BATCH_SEEN or an error code (the item was refused and dropped).
+    "batch_ack": (22, {
+        "ids": (2, "list", True, "uint"),
+        "outcomes": (3, "list", True, "uint"),
+    }),
 }
+
+# batch_ack outcomes besides the error codes of protocol/errors.py (all > 1).
+BATCH_OK = 0
+BATCH_SEEN = 1
 
 TIME_KEY = 1
 TYPE_KEY = 0

@@ -177,9 +177,36 @@ def test_inflight_is_bounded_and_publish_never_blocks() -> None:
 def test_reconnect_delay_backs_off_with_jitter_and_a_cap() -> None:
     c = MQTTClient("MQ-9")
     assert c.retry_delay(0, 0.0) == 0.5
-    assert c.retry_delay(3, 0.999) < 0.5 + 8
-    assert c.retry_delay(3, 0.5) == 0.5 + 4
-    assert c.retry_delay(30, 0.999) < 0.5 + 64      # capped
+    assert c.retry_delay(3, 0.5) == 0.5 + 0.5 * 7.5
+    assert c.retry_delay(30, 0.999) < 8              # capped
+
+
+def test_reconnect_backoff_sequence_stays_under_the_cap_so_devices_resume_within_10s() -> None:
+    c = MQTTClient("MQ-9")                           # default cap: 8 s
+    highest = [c.retry_delay(n, 0.999999) for n in range(12)]
+    assert highest[:4] == sorted(highest[:4]) and highest[0] < highest[3]   # it does back off
+    assert max(highest) < 8 and highest[11] > 7.9
+    lowest = [c.retry_delay(n, 0.0) for n in range(12)]
+    assert lowest == [0.5] * 12                      # full jitter: a fleet spreads out from 0.5 s
+    middle = [c.retry_delay(n, 0.5) for n in range(6)]
+    assert middle == [0.75, 1.25, 2.25, 4.25, 4.25, 4.25]
+
+
+def test_reconnect_backoff_cap_comes_from_the_device_config() -> None:
+    from firmware.device import Device
+    from firmware.hal.host.memory import MemoryHAL
+
+    hal = MemoryHAL()
+    hal.keystore.put("master", bytes(range(32)))
+    dev = Device(hal, {"device_id": "MQ-11", "lang": "en", "mqtt": {"max_backoff": 3}})
+    dev.start(1_800_000_000)
+    assert dev.mqtt is not None and dev.mqtt.max_backoff == 3
+    assert max(dev.mqtt.retry_delay(n, 0.999999) for n in range(20)) < 3
+    hal2 = MemoryHAL()
+    hal2.keystore.put("master", bytes(range(32)))
+    dev2 = Device(hal2, {"device_id": "MQ-12", "lang": "en"})
+    dev2.start(1_800_000_000)
+    assert dev2.mqtt is not None and dev2.mqtt.max_backoff == 8
 
 
 def test_oversize_message_from_the_broker_is_dropped_once_not_redelivered(mosquitto_broker: Any) -> None:

@@ -42,7 +42,7 @@ def _count(live_depot):
     return live_depot.home.store.one("SELECT COUNT(*) FROM parcels WHERE ciphertext IS NOT NULL")[0]
 
 
-@pytest.mark.parametrize("kind", ["garbage", "truncated", "not-cbor-inside", "unknown-message", "bad-batch"])
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "not-cbor-inside", "unknown-message"])
 def test_malformed_input_gets_an_error_reply(live_depot, kind):
     hh = _ready(live_depot)
     before = _count(live_depot)
@@ -53,7 +53,6 @@ def test_malformed_input_gets_an_error_reply(live_depot, kind):
         "not-cbor-inside": hh.channel.seal(b"\xff\xfe not cbor"),
         "unknown-message": hh.channel.wrap("reveal_grant", {
             "req": 1, "tracking_no": "VP1", "cti": b"12345678", "exp": 1, "fields": [2], "token": b"x"}, 1),
-        "bad-batch": hh.channel.wrap("batch", {"items": [b"\xa1\x00"]}, 1),
     }[kind]
     hh.send_raw(payload)
     reply = hh.recv(timeout=5.0)

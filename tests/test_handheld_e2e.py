@@ -110,7 +110,7 @@ def test_handheld_survives_a_broker_restart(sim_depot: SimDepot) -> None:
     sim_depot.broker.restart()
     hh.wait(lambda: not hh.app.online, "notice the broker going away", timeout=60)
     hh.wait(lambda: hh.app.online, "reconnect after the restart", timeout=60)
-    hh.wait(lambda: sim_depot.service._connected.is_set(), "see the gateway back", timeout=60)
+    hh.wait(lambda: sim_depot.service.connected, "see the gateway back", timeout=60)
     target = sim_depot.route[1]
     hh.scan(target)
     got = hh.reveal(target, ["name"], 2)

@@ -16,9 +16,10 @@ from firmware import i18n
 from firmware.app import App
 from firmware.hal.host.board import FolderFlash, HostHAL, TerminalInput
 from firmware.hal.host.memory import MemoryHAL
-from protocol import session
+from protocol import session, topics
 
 MASTER = bytes(range(32))
+DOWN = topics.down("hh-host-1")
 T0 = 1_800_000_000
 PARCEL = {"tracking_no": "VP0001", "name": "測*", "phone": "170******34",
           "address": "測試市測試區樣例路1號 *棟***室", "sort_code": "A-07"}
@@ -36,8 +37,8 @@ def ready_app(hal: Any | None = None, **config: Any) -> tuple[App, Any, session.
     app.on_scan("C-112", T0)
     for k in "2468#":
         app.on_key(k, T0)
-    app.on_message("down", gw.wrap("login_result", {"ok": True, "session": b"s1"}, T0), T0)
-    app.on_message("down", gw.wrap("route", {"route": "R-07", "parcels": [PARCEL]}, T0), T0)
+    app.on_message(DOWN, gw.wrap("login_result", {"ok": True, "session": b"s1"}, T0), T0)
+    app.on_message(DOWN, gw.wrap("route", {"route": "R-07", "parcels": [PARCEL]}, T0), T0)
     app.outbox.clear()
     return app, hal, gw
 
@@ -82,12 +83,12 @@ def test_provisioning_bundle_moves_the_secret_into_the_key_store(tmp_path: Path)
 def test_forged_or_replayed_messages_change_nothing() -> None:
     app, hal, gw = ready_app()
     grant = gw.wrap("login_result", {"ok": False, "reason": "x"}, T0)
-    app.on_message("down", b"\xa0garbage", T0)
-    app.on_message("down", grant, T0)
-    app.on_message("down", grant, T0)                 # replayed
+    app.on_message(DOWN, b"\xa0garbage", T0)
+    app.on_message(DOWN, grant, T0)
+    app.on_message(DOWN, grant, T0)                 # replayed
     assert app.state == "ready" and app.session == b"s1"
     other = session.Channel(bytes(32), "hh-host-1", "gateway")
-    app.on_message("down", other.wrap("command", {"id": 1, "cmd": 1}, T0), T0)   # wrong key
+    app.on_message(DOWN, other.wrap("command", {"id": 1, "cmd": 1}, T0), T0)   # wrong key
     assert app.state == "ready" and hal.keystore.get("master") == MASTER
 
 
@@ -109,7 +110,7 @@ def test_gateway_error_without_a_reference_ends_the_wait() -> None:
     for k in "A2#1":
         app.on_key(k, T0)
     error = gw.wrap("error", {"code": 9, "detail": "not logged in on device hh-host-1"}, T0)
-    app.on_message("down", error, T0)
+    app.on_message(DOWN, error, T0)
     assert app.state == "parcel" and app.last_denial == "not logged in on device hh-host-1"
 
 
@@ -126,10 +127,88 @@ def test_full_offline_queue_refuses_more_and_keeps_what_it_has() -> None:
     assert app.state == "pod" and "VP0001" not in app.delivered    # not lost: still to be done
 
 
+def _batches(app: App, gw: session.Channel) -> list[dict[str, Any]]:
+    out = []
+    for _t, payload, _q, _tag in app.outbox:
+        name, fields, _seq = gw.unwrap(payload, T0)
+        if name == "batch":
+            out.append(fields)
+    app.outbox.clear()
+    return out
+
+
+def test_offline_items_leave_flash_only_on_the_gateways_batch_ack() -> None:
+    app, hal, gw = ready_app()
+    app.on_link(False, T0)
+    app.on_scan("VP0001", T0 + 1)
+    for k in "B12#":
+        app.on_key(k, T0 + 2)
+    assert len(app.queue) == 2
+    app.on_link(True, T0 + 3)
+    first = _batches(app, gw)
+    assert len(first) == 1 and len(first[0]["ids"]) == 2
+    app.on_acked("batch", T0 + 3)                 # the broker's PUBACK: not the gateway's word
+    assert len(app.queue) == 2
+    # The link drops before any batch_ack: after reconnect the same items go again, same ids.
+    app.on_link(False, T0 + 4)
+    again = App(hal, {"device_id": "hh-host-1", "lang": "en"})    # even across a reboot
+    again.boot(T0 + 5)
+    again.on_link(True, T0 + 5)
+    resent = _batches(again, gw)
+    assert resent[0]["ids"] == first[0]["ids"] and resent[0]["items"] == first[0]["items"]
+    # The gateway kept the scan and refused the delivery for good: both leave flash, the refusal logged.
+    ids = first[0]["ids"]
+    ack = gw.wrap("batch_ack", {"ids": ids, "outcomes": [0, 9]}, T0 + 6)
+    again.on_message(DOWN, ack, T0 + 6)
+    assert len(again.queue) == 0 and again.batch_in_flight == 0
+    assert any(str(ids[1]) in line and "refused" in line for line in again.log_lines)
+
+
+def test_unacknowledged_batch_is_sent_again_after_the_resend_time() -> None:
+    app, hal, gw = ready_app(batch_resend=30)
+    app.on_link(False, T0)
+    app.on_scan("VP0001", T0)
+    app.on_link(True, T0 + 1)
+    assert len(_batches(app, gw)) == 1
+    app.tick(T0 + 20)
+    assert _batches(app, gw) == []
+    app.tick(T0 + 31)
+    assert len(_batches(app, gw)) == 1 and len(app.queue) == 1
+
+
+def test_new_items_get_new_ids_after_acknowledged_ones() -> None:
+    app, hal, gw = ready_app()
+    app.on_link(False, T0)
+    app.on_scan("VP0001", T0)
+    app.on_link(True, T0 + 1)
+    ids = _batches(app, gw)[0]["ids"]
+    app.on_message(DOWN, gw.wrap("batch_ack", {"ids": ids, "outcomes": [0]}, T0 + 1), T0 + 1)
+    app.on_link(False, T0 + 2)
+    app.on_scan("VP0001", T0 + 2)
+    app.on_link(True, T0 + 3)
+    second = _batches(app, gw)[0]["ids"]
+    assert second[0] > ids[-1]
+    # A late second ack for the first batch (it went twice) does not release the one in flight.
+    app.on_message(DOWN, gw.wrap("batch_ack", {"ids": ids, "outcomes": [1]}, T0 + 4), T0 + 4)
+    assert app.batch_in_flight == 1 and len(app.queue) == 1 and _batches(app, gw) == []
+
+
+def test_message_on_another_devices_topic_is_ignored_with_a_log_line() -> None:
+    from protocol import topics as t
+
+    app, hal, gw = ready_app()
+    lock = gw.wrap("command", {"id": 7, "cmd": 2}, T0)
+    app.on_message(t.cmd("hh-host-2"), lock, T0)        # e.g. another topic's retained message
+    assert app.state != "locked" and app.master is not None and any(app.master)
+    assert any("hh-host-2" in line and "ignored" in line for line in app.log_lines)
+    app.on_message(t.cmd("hh-host-1"), lock, T0)        # the same bytes on its own topic do act
+    assert app.state == "locked"
+
+
 def test_route_in_several_messages_is_merged_and_survives_reboot() -> None:
     app, hal, gw = ready_app()
     second = dict(PARCEL, tracking_no="VP0002")
-    app.on_message("down", gw.wrap("route", {"route": "R-07", "parcels": [second]}, T0), T0)
+    app.on_message(DOWN, gw.wrap("route", {"route": "R-07", "parcels": [second]}, T0), T0)
     assert sorted(app.parcels) == ["VP0001", "VP0002"]
     again = App(hal, {"device_id": "hh-host-1", "lang": "en"})
     again.boot(T0)

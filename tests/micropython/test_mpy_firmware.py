@@ -168,7 +168,7 @@ except QueueFull as e:
     print("full:", e)
 q2 = OfflineQueue(flash, limit=3)
 print(q2.head(10))
-q2.drop(2)
+q2.remove({0: 0, 1: 0})
 print(OfflineQueue(flash).head(10))
 flash.write("queue", b"\\xff\\x00garbage")
 print(len(OfflineQueue(flash)), flash.read("queue.bad") is not None)
@@ -179,8 +179,8 @@ print(first, s2.take() >= 64)
 ''')
     got = lines(out)
     assert got[0] == "full: offline queue is full (3 records)"
-    assert got[1] == "[b'item-0', b'item-1', b'item-2']"
-    assert got[2] == "[b'item-2']"
+    assert got[1] == "[[0, b'item-0'], [1, b'item-1'], [2, b'item-2']]"
+    assert got[2] == "[[2, b'item-2']]"
     assert got[3] == "0 True"
     assert got[4] == "[0, 1, 2] True"
 
@@ -208,13 +208,17 @@ batch = [m for m in sent if m[0] == "batch"][0][1]
 from protocol import messages
 inner = messages.unbatch(batch)
 print([(n, f["tracking_no"]) for n, f in inner])
+print(len(dev.app.queue))
+gw.send(dev.mqtt.sock, "batch_ack", {"ids": batch["ids"], "outcomes": [0, 0, 0]}, T0 + 101)
+pump(dev, gw, T0 + 101)
 print(len(dev.app.queue), hal.flash.read("queue"))
 ''')
     got = lines(out)
     assert got[0] == "3"
     assert got[1] == "False"
     assert got[2] == "[('scan', 'VP0002'), ('scan', 'VP0001'), ('delivered', 'VP0001')]"
-    assert got[3] == "0 b'\\x80'"
+    assert got[3] == "3"   # the broker's PUBACK frees nothing: only the gateway's batch_ack does
+    assert got[4] == "0 b'\\x80'"
 
 
 def test_offline_reveal_uses_a_preissued_token_once_and_logs_its_use() -> None:
@@ -243,7 +247,7 @@ for k in "A2#1":
 dev.step(T0 + 5)
 print(dev.app.last_denial)
 from protocol import messages
-print([messages.decode(i)[0] for i in dev.app.queue.head(10)])
+print([messages.decode(r[1])[0] for r in dev.app.queue.head(10)])
 ''')
     got = lines(out)
     assert got[0] == "True"

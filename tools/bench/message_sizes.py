@@ -68,7 +68,7 @@ def samples() -> dict[str, dict[str, Any]]:
                           "reason": messages.DENIALS[1]},
         "delivered": {"tracking_no": "VP1000000001", "session": SESSION, "proof": bytes(32), "kind": 1},
         "seal": {"tracking_no": "VP1000000001"},
-        "batch": {"items": [inner, inner]},
+        "batch": {"items": [inner, inner], "ids": [41, 42]},
         "token_use": {"cti": CTI, "tracking_no": "VP1000000001", "used_at": NOW - 60},
         "preissue_request": {"session": SESSION, "tracking_nos": ["VP1000000001", "VP1000000002"]},
         "preissue": {"tokens": [{"tracking_no": "VP1000000001", "cti": CTI, "exp": NOW + 8 * 3600,
@@ -79,6 +79,7 @@ def samples() -> dict[str, dict[str, Any]]:
                       "template": "100x150", "copies": 1},
         "print_status": {"job": 901, "state": 3},
         "error": {"code": 4, "detail": "replayed", "ref": 999},
+        "batch_ack": {"ids": [41, 42], "outcomes": [messages.BATCH_OK, 1]},
     }
 
 

@@ -141,10 +141,6 @@ class Story:
         self.progress.advance(self.task, n)
 
     def handheld(self, role: Role, timeout: float = 10.0, folder: str = "") -> Handheld:
-        if self.spy is not None:
-            # amqtt 0.12 drops a message whose delivery overlaps a new subscription:
-            # let the broker fall quiet before a handheld subscribes.
-            self.spy.collect(quiet=0.15)
         config = dict(role.config, lang="en")
         hh = Handheld(config, home=self.work / "handhelds" / (folder or role.device_id), timeout=timeout)
         self.handhelds[role.device_id] = hh
