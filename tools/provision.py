@@ -387,3 +387,53 @@ def rotate_broker_password(home: Home, link: BrokerLink, device_id: str, out_dir
     secret = registry.device_secret(home.store, home.keys.kek, device_id)
     assert secret is not None
     return _write_bundle(link, out_dir / device_id, device_id, secret, password)
+
+
+# --- key rotation (docs/wire.md, "Key rotation") -------------------------------------------
+
+
+@dataclass
+class RotationReport:
+    device_id: str
+    command_id: int
+    switched_ms: float | None = None  # from the command to the handheld using the new key
+    password_set: bool = False  # its new broker password is in force
+
+
+def rotate_keys(home: Home, device_id: str, grace: float = registry.ROTATION_GRACE,
+                wait: float = 10.0, now: float | None = None,
+                clock: Callable[[], float] = time.monotonic) -> RotationReport:
+    """Rotate a handheld's master secret (and, when the gateway can apply it,
+    its broker password) over the air: the running gateway sends the new
+    secret sealed under the old key, the handheld acknowledges and switches.
+    Waits up to `wait` seconds for the switch; an offline handheld finds the
+    retained command when it connects."""
+    from gateway.broker_admin import open_admin
+
+    t0 = clock()
+    now = time.time() if now is None else now
+    gateway_admin = open_admin(home.config)
+    password = new_password() if gateway_admin is not None else None
+    if gateway_admin is not None:
+        gateway_admin.close()
+    try:
+        command_id = registry.begin_rotation(home.store, home.keys.kek, device_id, password, grace, now)
+    except registry.RegistryError as e:
+        raise ProvisionError(f"cannot rotate the keys of {device_id}: {e}") from None
+    with home.store.transaction() as tx:
+        home.audit.append(tx, now, "operator", device_id, "device-rotate-keys", "", "started",
+                          "command %d" % command_id)
+    report = RotationReport(device_id, command_id)
+    deadline = t0 + wait
+    while True:
+        rot = registry.rotation(home.store, device_id)
+        if rot is None or rot.command_id != command_id:
+            raise ProvisionError(f"the key rotation of {device_id} was replaced by another one")
+        if not rot.pending and report.switched_ms is None:
+            report.switched_ms = (clock() - t0) * 1000
+        if not rot.pending and (password is None or rot.password_set is not None):
+            report.password_set = rot.password_set is not None
+            return report
+        if clock() >= deadline:
+            return report
+        time.sleep(0.02)
