@@ -395,6 +395,8 @@ class GatewayService:
         if admin is None:
             alarm.broker = "not disabled: the gateway has no broker admin credentials; refused at the gateway"
             return
+        if self._client is not None and self._client.want_write():
+            self._client.loop_write()  # the denial first, while the device can still get it
         try:
             admin.disable(alarm.device_id)
             alarm.broker = "disabled"
