@@ -186,8 +186,11 @@ class App:
         self.render(now)
 
     def _open(self, payload, now):
+        ch = self.channel
+        if ch is None:
+            raise ProtocolError("no channel")
         try:
-            opened = self.channel.unwrap(payload, now)
+            opened = ch.unwrap(payload, now)
         except ProtocolError as e:
             if self.retiring is None:
                 raise
@@ -328,8 +331,10 @@ class App:
         self.send("command_ack", {"id": f["id"], "ok": True}, now)
         old = self.channel
         wire.commit_key(self.hal)
-        for i in range(len(self.master)):
-            self.master[i] = 0
+        master = self.master
+        if master is not None:
+            for i in range(len(master)):
+                master[i] = 0
         self.master = bytearray(secret)
         self.channel = wire.open_channel(self.master, self.device_id, self.hal, SequenceBlock(self.hal.flash))
         if self.retiring is not None:

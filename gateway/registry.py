@@ -203,7 +203,8 @@ def begin_rotation(store: Store, provider: KeyProvider, device_id: str, password
     now = time.time() if now is None else now
     secret = secrets.token_bytes(32)
     kek_id, wrapped = provider.wrap(secret, device_aad(device_id))
-    pw_kek, pw_wrapped = provider.wrap(password.encode(), _password_aad(device_id)) if password else (None, None)
+    pw_kek, pw_wrapped = (provider.wrap(password.encode(), _password_aad(device_id)) if password
+                          else (None, None))
     command_id = secrets.randbits(31)
     with store.transaction() as tx:
         state = device_state(tx, device_id)
@@ -281,8 +282,8 @@ def complete_rotation(tx: Handle, device_id: str, new_window: str, now: float) -
 
 def retire_old_secrets(tx: Handle, now: float) -> list[str]:
     """Forget previous secrets whose grace period is over; returns those devices."""
-    rows = tx.all("SELECT device_id FROM key_rotations WHERE switched IS NOT NULL AND prev_wrapped IS NOT NULL"
-                  " AND switched + grace < ?", now)
+    rows = tx.all("SELECT device_id FROM key_rotations WHERE switched IS NOT NULL"
+                  " AND prev_wrapped IS NOT NULL AND switched + grace < ?", now)
     for (device_id,) in rows:
         tx.run("UPDATE key_rotations SET prev_kek = NULL, prev_wrapped = NULL, prev_window = NULL"
                " WHERE device_id = ?", device_id)

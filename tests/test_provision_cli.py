@@ -137,8 +137,9 @@ def test_revoke_with_the_broker_down_still_denies_the_device_at_the_gateway(home
 def test_courier_resume_while_a_sentinel_incident_is_open_says_why(gateway_home: Home):
     registry.add_courier(gateway_home.store, "C-301", "2468", "D-1")
     registry.set_courier_state(gateway_home.store, "C-301", "suspended")
-    gateway_home.store.run("INSERT INTO incidents (incident_id, opened, courier_id, device_id, trigger_reason,"
-                           " parcels, state) VALUES ('INC-TEST1', 0, 'C-301', '', 'budget', '[]', 'open')")
+    gateway_home.store.run("INSERT INTO incidents (incident_id, opened, courier_id, device_id,"
+                           " trigger_reason, parcels, state)"
+                           " VALUES ('INC-TEST1', 0, 'C-301', '', 'budget', '[]', 'open')")
     result = run(gateway_home, "courier", "resume", "C-301")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "incident INC-TEST1" in result.output and "suspension lift" in result.output
