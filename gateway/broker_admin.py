@@ -12,6 +12,12 @@ from gateway.config import Config
 TLS_PORT = 8883
 
 
+def has_admin(cfg: Config) -> bool:
+    """Whether the gateway of this config has broker admin credentials (without connecting)."""
+    return (cfg.mqtt.broker == "embedded" or (cfg.home / ACCOUNTS_FILE).exists()
+            or (cfg.home / "broker" / "admin.secret").exists())
+
+
 def open_admin(cfg: Config) -> BrokerAdmin | None:
     """A BrokerAdmin for the gateway's broker, or None when it has no admin credentials."""
     accounts = cfg.home / ACCOUNTS_FILE

@@ -408,14 +408,12 @@ def rotate_keys(home: Home, device_id: str, grace: float = registry.ROTATION_GRA
     secret sealed under the old key, the handheld acknowledges and switches.
     Waits up to `wait` seconds for the switch; an offline handheld finds the
     retained command when it connects."""
-    from gateway.broker_admin import open_admin
+    from gateway.broker_admin import has_admin
 
     t0 = clock()
     now = time.time() if now is None else now
-    gateway_admin = open_admin(home.config)
-    password = new_password() if gateway_admin is not None else None
-    if gateway_admin is not None:
-        gateway_admin.close()
+    # The gateway applies the new broker password when the handheld switches, if it can.
+    password = new_password() if has_admin(home.config) else None
     try:
         command_id = registry.begin_rotation(home.store, home.keys.kek, device_id, password, grace, now)
     except registry.RegistryError as e:
