@@ -261,8 +261,11 @@ def rotation(tx: Store | Handle, device_id: str) -> Rotation | None:
 
 
 def rotations_to_send(tx: Store | Handle) -> list[Rotation]:
-    return [Rotation(r) for r in tx.all("SELECT " + _ROTATION_COLUMNS + " FROM key_rotations"
-                                        " WHERE sent IS NULL AND switched IS NULL")]
+    """Rotations whose command has not gone out, of devices that may still get one."""
+    columns = ", ".join("r." + c.strip() for c in _ROTATION_COLUMNS.split(","))
+    return [Rotation(r) for r in tx.all("SELECT " + columns + " FROM key_rotations r JOIN devices d"
+                                        " ON d.device_id = r.device_id WHERE r.sent IS NULL"
+                                        " AND r.switched IS NULL AND d.state IN ('provisioned', 'active')")]
 
 
 def complete_rotation(tx: Handle, device_id: str, new_window: str, now: float) -> None:
