@@ -68,6 +68,7 @@ class Handlers:
         self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
         self._shared = bool(getattr(home.store, "shared", False))
         self._touched: set[str] = set()
+        self._keys: dict[str, bytes] = {}  # the wrapped secret each cached channel was made from
         self._spare: dict[str, GatewayChannel] = {}  # a rotating device's next or previous key
         self.rotated: list[str] = []  # devices that took their new key in this batch
         self.skew = 0  # the current message's device clock minus ours, in seconds
@@ -80,14 +81,19 @@ class Handlers:
     def channel(self, tx: Handle, device_id: str) -> GatewayChannel | None:
         """The device's channel, or None for an unknown device; a revoked
         device raises (its messages are dropped, never answered)."""
-        row = tx.one("SELECT state, up_window, down_seq FROM devices WHERE device_id = ?", device_id)
+        row = tx.one("SELECT state, up_window, down_seq, secret_wrapped FROM devices WHERE device_id = ?",
+                     device_id)
         if row is None:
             return None
         if row[0] == "revoked":
             self._channels.pop(device_id, None)
             raise ProtocolError("device " + device_id + " is revoked", -1, REVOKED)
         ch = self._channels.get(device_id)
+        if ch is not None and self._keys.get(device_id) != bytes(row[3]):
+            ch = None  # another gateway on a shared store completed a key rotation
+            self._spare.pop(device_id, None)
         if ch is None:
+            self._keys[device_id] = bytes(row[3])
             secret = registry.device_secret(tx, self.home.keys.kek, device_id)
             assert secret is not None
             window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
@@ -137,7 +143,7 @@ class Handlers:
         except ProtocolError as first:
             rot = registry.rotation(tx, device_id)
             if rot is None or (rot.pending and rot.next_wrapped is None) or \
-                    (not rot.pending and (rot.prev_wrapped is None or now > rot.switched + rot.grace)):
+                    (not rot.pending and (rot.prev_wrapped is None or now >= rot.switched + rot.grace)):
                 raise first from None
             spare = self._spare_channel(device_id, rot)
             try:
@@ -168,6 +174,8 @@ class Handlers:
         """The handheld holds the new key: make it the device's channel."""
         old = self._channels.get(device_id)
         registry.complete_rotation(tx, device_id, json.dumps(new.replay.state()), now)
+        row = tx.one("SELECT secret_wrapped FROM devices WHERE device_id = ?", device_id)
+        self._keys[device_id] = bytes(row[0]) if row else b""
         self.home.audit.append(tx, now, "gateway", device_id, "key-rotation", "", "ok", "new master secret")
         new.send_seq = 0
         self._channels[device_id] = new

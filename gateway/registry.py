@@ -286,7 +286,7 @@ def complete_rotation(tx: Handle, device_id: str, new_window: str, now: float) -
 def retire_old_secrets(tx: Handle, now: float) -> list[str]:
     """Forget previous secrets whose grace period is over; returns those devices."""
     rows = tx.all("SELECT device_id FROM key_rotations WHERE switched IS NOT NULL"
-                  " AND prev_wrapped IS NOT NULL AND switched + grace < ?", now)
+                  " AND prev_wrapped IS NOT NULL AND switched + grace <= ?", now)
     for (device_id,) in rows:
         tx.run("UPDATE key_rotations SET prev_kek = NULL, prev_wrapped = NULL, prev_window = NULL"
                " WHERE device_id = ?", device_id)

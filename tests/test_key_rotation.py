@@ -22,6 +22,7 @@ from gateway.home import Home
 from gateway.store_pg import PgStore
 from protocol import messages
 from protocol._fast import CryptographyAEAD
+from protocol.errors import ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
 from tests.fixtures.gateway import Depot
@@ -255,3 +256,31 @@ def test_without_broker_admin_credentials_the_alarm_says_the_account_stays(sim_d
     alarm = next(r.getMessage() for r in caplog.records if "ALARM" in r.getMessage())
     assert "no broker admin credentials; refused at the gateway" in alarm
     assert registry.device_state(sim_depot.home.store, "SIM-1") == "suspended"
+
+
+def test_a_second_gateway_on_the_same_store_follows_the_switch(gateway_home):
+    from gateway.handlers import Handlers
+
+    store, kek, now = gateway_home.store, gateway_home.keys.kek, int(time.time())
+    secret = registry.add_device(store, kek, "hh-003", "test")
+    a, b = Handlers(gateway_home), Handlers(gateway_home)
+    old = Channel(secret, "hh-003", HANDHELD)
+
+    def receive(h: Handlers, ch: Channel) -> str:
+        with store.transaction() as tx:
+            h.begin()
+            payload = ch.wrap("hello", {"device": "hh-003", "fw": "1"}, now)
+            name = h.unwrap(tx, "hh-003", h.channel(tx, "hh-003"), payload, now)[0]
+            h.save_windows(tx)
+        return name
+
+    assert receive(a, old) == receive(b, old) == "hello"  # both have the old key cached
+    registry.begin_rotation(store, kek, "hh-003", grace=0)
+    new = Channel(registry.rotation(store, "hh-003").next_secret(kek), "hh-003", HANDHELD)
+    assert receive(a, new) == "hello"  # the first message under the new key completes it
+    assert not registry.rotation(store, "hh-003").pending
+    assert receive(b, new) == "hello"
+    reply = b.seal_reply("hh-003", "error", {"code": 1}, now)
+    assert new.unwrap(reply, now)[0] == "error"
+    with pytest.raises(ProtocolError):  # grace 0: the old key is refused at once
+        receive(b, old)
