@@ -165,8 +165,8 @@ class Handlers:
                 ch = GatewayChannel(rot.next_secret(kek), device_id, GATEWAY, aead=_AEAD)
             else:
                 window = ReplayWindow.from_state(json.loads(rot.prev_window)) if rot.prev_window else None
-                ch = GatewayChannel(rot.prev_secret(kek), device_id, GATEWAY, aead=_AEAD,
-                                    send_seq=MAX_SEQ, replay=window)  # receive only
+                ch = GatewayChannel(rot.prev_secret(kek), device_id, GATEWAY, aead=_AEAD, replay=window)
+                ch.send_seq = MAX_SEQ + 1  # receive only: sealing under it raises
             self._spare[device_id] = ch
         return ch
 
@@ -183,7 +183,7 @@ class Handlers:
         self._row_seq[device_id] = 0
         self._spare.pop(device_id, None)
         if old is not None:
-            old.send_seq = MAX_SEQ  # never sends again
+            old.send_seq = MAX_SEQ + 1  # receive only from now on: sealing under it raises
             self._spare[device_id] = old
         self.rotated.append(device_id)
         log_event("key-rotated", device=device_id)

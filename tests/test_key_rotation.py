@@ -27,6 +27,7 @@ from protocol.session import GATEWAY, HANDHELD, Channel
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
 from tests.fixtures.gateway import Depot
 from tests.test_provision import Site
+from tools import key_rotation
 from tools import provision as ops
 from tools.cli import main
 from tools.simulator import Handheld
@@ -93,7 +94,7 @@ def test_rotating_a_live_handhelds_master_secret_loses_no_queued_scan(site):
         assert len(hh.app.queue) == 3
         result: dict[str, Any] = {}
         rotating = threading.Thread(target=lambda: result.update(
-            report=ops.rotate_keys(site.home, "hh-001", wait=20)))
+            report=key_rotation.rotate_keys(site.home, "hh-001", wait=20)))
         rotating.start()
         # The command waits, retained, for the offline handheld.
         wait_for(lambda: getattr(registry.rotation(site.home.store, "hh-001"), "sent", None) is not None,
@@ -124,7 +125,7 @@ def test_after_the_grace_period_the_old_secret_is_refused(site):
     try:
         result: dict[str, Any] = {}
         rotating = threading.Thread(target=lambda: result.update(
-            report=ops.rotate_keys(site.home, "hh-001", grace=3.0, wait=20)))
+            report=key_rotation.rotate_keys(site.home, "hh-001", grace=3.0, wait=20)))
         rotating.start()
         wait_for(lambda: not rotating.is_alive(), "the rotation", hh, timeout=25)
         assert result["report"].password_set
@@ -192,7 +193,7 @@ def test_rotating_a_revoked_handheld_is_refused_with_a_clear_error(site):
     site.provision("hh-001")
     ops.revoke(site.home, site.link, "hh-001", "lost on the route", ack_wait=0)
     with pytest.raises(ops.ProvisionError, match="hh-001 is revoked"):
-        ops.rotate_keys(site.home, "hh-001", wait=0)
+        key_rotation.rotate_keys(site.home, "hh-001", wait=0)
     assert registry.rotation(site.home.store, "hh-001") is None
 
 

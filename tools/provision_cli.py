@@ -18,6 +18,7 @@ from gateway import registry
 from gateway.broker_access import BrokerAdminError
 from gateway.home import Home, open_home
 from gateway.keys import KeyUnavailable
+from tools import key_rotation
 from tools import provision as ops
 
 
@@ -192,7 +193,7 @@ def rotate_keys_cmd(ctx: click.Context, device_id: str, grace: float, wait_s: fl
     its queued messages stay."""
     home = _home(ctx)
     try:
-        report = ops.rotate_keys(home, device_id, grace=grace, wait=wait_s)
+        report = key_rotation.rotate_keys(home, device_id, grace=grace, wait=wait_s)
     except ops.ProvisionError as e:
         raise click.ClickException(str(e)) from None
     finally:

@@ -26,8 +26,10 @@ from typing import Any
 from gateway.broker_accounts import ACCOUNTS_FILE
 
 
-def _rotate(ops: Any, home: Any, out: dict[str, Any]) -> None:
-    out["r"] = ops.rotate_keys(home, "hh-rot", wait=10)
+def _rotate(home: Any, out: dict[str, Any]) -> None:
+    from tools import key_rotation
+
+    out["r"] = key_rotation.rotate_keys(home, "hh-rot", wait=10)
 
 
 def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], list[float]]:
@@ -54,7 +56,7 @@ def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], l
         for _ in range(rounds):
             out: dict[str, Any] = {}
             started = time.monotonic()
-            worker = threading.Thread(target=_rotate, args=(ops, home, out))
+            worker = threading.Thread(target=_rotate, args=(home, out))
             worker.start()
             while worker.is_alive():
                 hh.step()
