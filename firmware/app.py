@@ -53,6 +53,7 @@ class App:
         self.state = BOOT
         self.online = False
         self.channel = None
+        self.retiring = None       # the channel before a key rotation, to open what was sealed under it
         self.master = None
         self.session = None
         self.courier = None
@@ -88,6 +89,7 @@ class App:
     # ---- boot and identity
     def boot(self, now):
         wire.adopt_provisioning(self.hal, self.config)
+        wire.commit_key(self.hal)    # a rotation a reboot interrupted
         self.device_id = self.config.get("device_id")
         master = self.hal.keystore.get("master")
         if not master or not self.device_id or not topics.valid_id(self.device_id):
@@ -188,23 +190,40 @@ class App:
         print("veilpost: " + line)
 
     def on_message(self, topic, payload, now):
-        if self.channel is None or self.state == WIPED:
-            return
+        if self.channel is None or self.state == WIPED or not payload:
+            return                     # an empty payload clears a retained command
         if topic != topics.down(self.device_id) and topic != topics.cmd(self.device_id):
             # A broker may deliver another topic's retained message: not ours to read.
             self.log("ignored a message on " + str(topic) + ", not this device's topic")
             return
         try:
-            name, fields, _seq = self.channel.unwrap(payload, now)
+            opened = self._open(payload, now)
         except ProtocolError as e:
             if e.code != REPLAYED:     # a retained command seen again is not news
                 self.notice = self.t("error", e.message)
                 self.render(now)
             return
+        name, fields, _seq = opened
         handler = getattr(self, "_on_" + name, None)
         if handler is not None:
             handler(fields, now)
         self.render(now)
+
+    def _open(self, payload, now):
+        ch = self.channel
+        if ch is None:
+            raise ProtocolError("no channel")
+        try:
+            opened = ch.unwrap(payload, now)
+        except ProtocolError as e:
+            if self.retiring is None:
+                raise
+            try:
+                return self.retiring.unwrap(payload, now)
+            except ProtocolError as e2:
+                raise e2 if e2.code == REPLAYED else e
+        self.retiring = None           # the gateway speaks the new key: the old one is done
+        return opened
 
     def _on_login_result(self, f, now):
         if self.state != LOGIN_WAIT:
@@ -318,6 +337,33 @@ class App:
             self.lock(now)
         elif cmd == messages.CMD_UNLOCK:
             self.send("command_ack", {"id": f["id"], "ok": True}, now, qos=0)
+        elif cmd == messages.CMD_CONFIG:
+            self._configure(f, now)
+
+    def _configure(self, f, now):
+        """Key rotation (docs/wire.md): keep the new secret, acknowledge under
+        the old key, then switch; the old channel still opens replies the
+        gateway sealed before it saw the acknowledgement."""
+        args = f.get("args") or {}
+        secret = args.get("master_secret")
+        if not isinstance(secret, (bytes, bytearray)) or len(secret) != 32:
+            self.send("command_ack", {"id": f["id"], "ok": False,
+                                      "detail": "config needs a 32-byte master_secret"}, now)
+            return
+        password = args.get("mqtt_password")
+        wire.stage_key(self.hal, self.config, secret, password if isinstance(password, str) else None)
+        self.send("command_ack", {"id": f["id"], "ok": True}, now)
+        old = self.channel
+        wire.commit_key(self.hal)
+        master = self.master
+        if master is not None:
+            for i in range(len(master)):
+                master[i] = 0
+        self.master = bytearray(secret)
+        self.channel = wire.open_channel(self.master, self.device_id, self.hal, SequenceBlock(self.hal.flash))
+        if self.retiring is not None:
+            wire.zeroize_channel(self.retiring)
+        self.retiring = old
 
     # ---- lock and wipe
     def _forget(self):
@@ -327,6 +373,9 @@ class App:
                 self.master[i] = 0
         if self.channel is not None:
             wire.zeroize_channel(self.channel)
+        if self.retiring is not None:
+            wire.zeroize_channel(self.retiring)
+            self.retiring = None
         self.session = None
         self.pending = None
 

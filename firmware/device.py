@@ -33,6 +33,7 @@ class Device:
 
     def _connect(self, mq, now):
         m = self.config.get("mqtt", {})
+        mq.password = m.get("password", mq.password)   # a key rotation may have changed it
         try:
             sock = self.hal.open_socket(m.get("host", "127.0.0.1"), m.get("port", 1883), m.get("tls"))
         except (OSError, MQTTError) as e:

@@ -8,6 +8,8 @@ import json
 from protocol import session
 
 PROVISION_FILE = "provision.json"
+NEXT_KEY = "next"           # a rotation's new master secret, between receipt and switch
+SEQ_FILE = "seq"            # firmware.offline.SequenceBlock's file
 
 
 class SequencedChannel:
@@ -74,3 +76,45 @@ def adopt_provisioning(hal, config):
     for k in bundle:
         if k not in config:
             config[k] = bundle[k]
+
+
+def stage_key(hal, config, secret, password):
+    """Key rotation, before the acknowledgement: keep the new master secret
+    in the key store and the new broker password in the bundle file, so a
+    reboot in between still ends with the new key."""
+    hal.keystore.put(NEXT_KEY, bytes(secret))
+    if not password:
+        return
+    m = config.get("mqtt")
+    if m is None:
+        m = {}
+        config["mqtt"] = m
+    m["password"] = password
+    data = hal.flash.read(PROVISION_FILE)
+    if data:
+        try:
+            bundle = json.loads(data)
+        except ValueError:
+            bundle = {}
+        bm = bundle.get("mqtt")
+        if not isinstance(bm, dict):
+            bm = {}
+            bundle["mqtt"] = bm
+        bm["password"] = password
+        hal.flash.write(PROVISION_FILE, json.dumps(bundle).encode())
+
+
+def commit_key(hal):
+    """Key rotation, after the acknowledgement was sealed under the old key:
+    the staged secret becomes the master and sequence numbers start again at
+    0 (a new key, so no nonce repeats). Returns the new secret, or None when
+    none is staged. Safe to repeat after a reboot at any point."""
+    secret = hal.keystore.get(NEXT_KEY)
+    if not secret or len(secret) != session.MASTER_SECRET_SIZE:
+        return None
+    if hal.keystore.get("master") != secret:
+        # The master first: a reboot before the reset only skips numbers.
+        hal.keystore.put("master", secret)
+        hal.flash.write(SEQ_FILE, bytes(8))
+    hal.keystore.put(NEXT_KEY, b"")
+    return secret

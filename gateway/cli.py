@@ -264,6 +264,8 @@ def suspension_lift(ctx: click.Context, officer: str, courier: str | None, devic
         sentinel.lift(home.store, home.audit, officer, pin, time.time(), reason, courier, device)
     except sentinel.LiftRefused as e:
         raise click.ClickException(str(e)) from None
+    if device:
+        click.echo(sentinel.reenable_broker_account(home.config, device))
     click.echo("suspension lifted by %s" % officer)
 
 

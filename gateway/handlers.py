@@ -24,7 +24,7 @@ from protocol import messages
 from protocol._fast import CryptographyAEAD
 from protocol.errors import FORBIDDEN, MALFORMED, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, REPLAY_WINDOW
+from protocol.session import GATEWAY, MAX_SEQ, REPLAY_WINDOW
 
 Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
@@ -69,6 +69,9 @@ class Handlers:
         self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
         self._shared = bool(getattr(home.store, "shared", False))
         self._touched: set[str] = set()
+        self._keys: dict[str, bytes] = {}  # the wrapped secret each cached channel was made from
+        self._spare: dict[str, GatewayChannel] = {}  # a rotating device's next or previous key
+        self.rotated: list[str] = []  # devices that took their new key in this batch
         self.skew = 0  # the current message's device clock minus ours, in seconds
         self._spool: Any = None  # gateway.spool.Spool, opened on the first print_job
 
@@ -80,14 +83,19 @@ class Handlers:
     def channel(self, tx: Handle, device_id: str) -> GatewayChannel | None:
         """The device's channel, or None for an unknown device; a revoked
         device raises (its messages are dropped, never answered)."""
-        row = tx.one("SELECT state, up_window, down_seq FROM devices WHERE device_id = ?", device_id)
+        row = tx.one("SELECT state, up_window, down_seq, secret_wrapped FROM devices WHERE device_id = ?",
+                     device_id)
         if row is None:
             return None
         if row[0] == "revoked":
             self._channels.pop(device_id, None)
             raise ProtocolError("device " + device_id + " is revoked", -1, REVOKED)
         ch = self._channels.get(device_id)
+        if ch is not None and self._keys.get(device_id) != bytes(row[3]):
+            ch = None  # another gateway on a shared store completed a key rotation
+            self._spare.pop(device_id, None)
         if ch is None:
+            self._keys[device_id] = bytes(row[3])
             secret = registry.device_secret(tx, self.home.keys.kek, device_id)
             assert secret is not None
             window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
@@ -122,6 +130,87 @@ class Handlers:
         """After a failed commit: reload these channels from the database."""
         for device_id in self._touched:
             self._channels.pop(device_id, None)
+            self._spare.pop(device_id, None)
+        self.rotated = []
+
+    # ---- key rotation (docs/wire.md, "Key rotation")
+
+    def unwrap(self, tx: Handle, device_id: str, ch: GatewayChannel, payload: bytes,
+               now: float) -> tuple[str, Msg, int]:
+        """Open a message under the device's key; while it rotates, under the
+        next key (which completes the rotation) or, for the grace period after,
+        the previous one."""
+        try:
+            return ch.unwrap(payload, int(now))
+        except ProtocolError as first:
+            rot = registry.rotation(tx, device_id)
+            if rot is None or (rot.pending and rot.next_wrapped is None) or \
+                    (not rot.pending and (rot.prev_wrapped is None or now >= rot.switched + rot.grace)):
+                raise first from None
+            spare = self._spare_channel(device_id, rot)
+            try:
+                opened = spare.unwrap(payload, int(now))
+            except ProtocolError:
+                raise first from None
+            if rot.pending:
+                self._switch(tx, device_id, spare, now)
+            else:
+                tx.run("UPDATE key_rotations SET prev_window = ? WHERE device_id = ?",
+                       json.dumps(spare.replay.state()), device_id)
+            return opened
+
+    def _spare_channel(self, device_id: str, rot: registry.Rotation) -> GatewayChannel:
+        ch = self._spare.get(device_id)
+        if ch is None:
+            kek = self.home.keys.kek
+            if rot.pending:  # a new key: nothing was ever sent or received under it
+                ch = GatewayChannel(rot.next_secret(kek), device_id, GATEWAY, aead=_AEAD)
+            else:
+                window = ReplayWindow.from_state(json.loads(rot.prev_window)) if rot.prev_window else None
+                ch = GatewayChannel(rot.prev_secret(kek), device_id, GATEWAY, aead=_AEAD, replay=window)
+                ch.send_seq = MAX_SEQ + 1  # receive only: sealing under it raises
+            self._spare[device_id] = ch
+        return ch
+
+    def _switch(self, tx: Handle, device_id: str, new: GatewayChannel, now: float) -> None:
+        """The handheld holds the new key: make it the device's channel."""
+        old = self._channels.get(device_id)
+        registry.complete_rotation(tx, device_id, json.dumps(new.replay.state()), now)
+        row = tx.one("SELECT secret_wrapped FROM devices WHERE device_id = ?", device_id)
+        self._keys[device_id] = bytes(row[0]) if row else b""
+        self.home.audit.append(tx, now, "gateway", device_id, "key-rotation", "", "ok", "new master secret")
+        new.send_seq = 0
+        self._channels[device_id] = new
+        self._reserved[device_id] = 0
+        self._row_seq[device_id] = 0
+        self._spare.pop(device_id, None)
+        if old is not None:
+            old.send_seq = MAX_SEQ + 1  # receive only from now on: sealing under it raises
+            self._spare[device_id] = old
+        self.rotated.append(device_id)
+        log_event("key-rotated", device=device_id)
+
+    def rotation_commands(self, now: float) -> list[Reply]:
+        """The config command for each rotation not yet sent, under the
+        device's current key, retained so that an offline handheld finds it."""
+        replies = []
+        kek = self.home.keys.kek
+        with self.home.store.transaction() as tx:
+            registry.retire_old_secrets(tx, now)
+            for rot in registry.rotations_to_send(tx):
+                if tx.run("UPDATE key_rotations SET sent = ? WHERE device_id = ? AND sent IS NULL",
+                          now, rot.device_id) == 0:
+                    continue  # another gateway on a shared store sent it
+                args: dict[str, Any] = {"master_secret": rot.next_secret(kek)}
+                password = rot.password(kek)
+                if password:
+                    args["mqtt_password"] = password
+                replies.append(Reply(rot.device_id, "command",
+                                     {"id": rot.command_id, "cmd": messages.CMD_CONFIG, "args": args},
+                                     retain=True))
+        for device_id in {r.device_id for r in replies}:
+            self._spare.pop(device_id, None)
+        return replies
 
     def seal_reply(self, device_id: str, name: str, fields: dict[str, Any], now: float) -> bytes:
         ch = self._channels.get(device_id)
@@ -416,6 +505,10 @@ class Handlers:
     def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         self.home.audit.append(tx, now, "device", device_id, "command-ack", "",
                                "ok" if f["ok"] else "failed", "command %d" % f["id"])
+        rot = registry.rotation(tx, device_id)
+        if f["ok"] and rot is not None and rot.pending and rot.command_id == f["id"] and rot.next_wrapped:
+            # Acknowledged under the old key: everything after it comes under the new one.
+            self._switch(tx, device_id, self._spare_channel(device_id, rot), now)
 
     def retention(self, now: float) -> list[str]:
         return retention.run_retention(self.home.store, self.home.vault, self.home.audit, self.cfg, now)

@@ -169,3 +169,125 @@ def session_on(tx: Store | Handle, device_id: str) -> tuple[str, str] | None:
         "SELECT session_id, courier_id FROM sessions WHERE device_id = ? AND ended IS NULL", device_id
     )
     return None if row is None else (str(row[0]), str(row[1]))
+
+
+def set_pin(tx: Store | Handle, badge: str, pin: str) -> None:
+    """A new PIN for a courier (4 to 12 digits), stored as a salted scrypt hash."""
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise RegistryError("PIN must be 4 to 12 digits")
+    salt = secrets.token_bytes(16)
+    if tx.run("UPDATE couriers SET pin_salt = ?, pin_hash = ? WHERE courier_id = ?",
+              salt, _pin_hash(pin, salt), badge) == 0:
+        raise RegistryError("no courier " + badge)
+
+
+# ---- key rotation (docs/wire.md, "Key rotation")
+#
+# A rotation row holds the next master secret until the handheld takes it
+# ("switched"), then the previous one, accepted on the way up for `grace`
+# seconds after the switch. Secrets stay wrapped by the KEK.
+
+ROTATION_GRACE = 3600.0
+
+
+def _password_aad(device_id: str) -> bytes:
+    return device_aad(device_id) + b"/mqtt-password"
+
+
+def begin_rotation(store: Store, provider: KeyProvider, device_id: str, password: str | None = None,
+                   grace: float = ROTATION_GRACE, now: float | None = None) -> int:
+    """Start rotating a device's master secret (and, when given, its broker
+    password). Returns the id of the config command the gateway will send."""
+    if grace < 0:
+        raise RegistryError("the grace period cannot be negative")
+    now = time.time() if now is None else now
+    secret = secrets.token_bytes(32)
+    kek_id, wrapped = provider.wrap(secret, device_aad(device_id))
+    pw_kek, pw_wrapped = (provider.wrap(password.encode(), _password_aad(device_id)) if password
+                          else (None, None))
+    command_id = secrets.randbits(31)
+    with store.transaction() as tx:
+        state = device_state(tx, device_id)
+        if state is None:
+            raise RegistryError("no device " + device_id)
+        if state == "revoked":
+            raise RegistryError("device %s is revoked: a revoked handheld gets no new keys" % device_id)
+        if state == "suspended":
+            raise RegistryError("device %s is suspended: resume it before rotating its keys" % device_id)
+        row = tx.one("SELECT started FROM key_rotations WHERE device_id = ? AND switched IS NULL", device_id)
+        if row is not None:
+            raise RegistryError("a key rotation of %s is already waiting for the handheld (started %s)"
+                                % (device_id, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row[0]))))
+        tx.run("DELETE FROM key_rotations WHERE device_id = ?", device_id)
+        tx.run("INSERT INTO key_rotations (device_id, command_id, next_kek, next_wrapped, password_kek,"
+               " password_wrapped, prev_kek, prev_wrapped, prev_window, grace, started, sent, switched,"
+               " password_set) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, NULL, NULL)",
+               device_id, command_id, kek_id, wrapped, pw_kek, pw_wrapped, grace, now)
+    return command_id
+
+
+class Rotation:
+    """One device's rotation row, as the gateway reads it."""
+
+    def __init__(self, row: tuple) -> None:  # type: ignore[type-arg]
+        (self.device_id, self.command_id, self.next_kek, self.next_wrapped, self.password_kek,
+         self.password_wrapped, self.prev_kek, self.prev_wrapped, self.prev_window, self.grace,
+         self.started, self.sent, self.switched, self.password_set) = row
+
+    @property
+    def pending(self) -> bool:
+        return self.switched is None
+
+    def next_secret(self, provider: KeyProvider) -> bytes:
+        return provider.unwrap(self.next_kek, bytes(self.next_wrapped), device_aad(self.device_id))
+
+    def prev_secret(self, provider: KeyProvider) -> bytes:
+        return provider.unwrap(self.prev_kek, bytes(self.prev_wrapped), device_aad(self.device_id))
+
+    def password(self, provider: KeyProvider) -> str | None:
+        if self.password_wrapped is None:
+            return None
+        raw = provider.unwrap(self.password_kek, bytes(self.password_wrapped), _password_aad(self.device_id))
+        return raw.decode()
+
+
+_ROTATION_COLUMNS = ("device_id, command_id, next_kek, next_wrapped, password_kek, password_wrapped,"
+                     " prev_kek, prev_wrapped, prev_window, grace, started, sent, switched, password_set")
+
+
+def rotation(tx: Store | Handle, device_id: str) -> Rotation | None:
+    row = tx.one("SELECT " + _ROTATION_COLUMNS + " FROM key_rotations WHERE device_id = ?", device_id)
+    return None if row is None else Rotation(row)
+
+
+def rotations_to_send(tx: Store | Handle) -> list[Rotation]:
+    """Rotations whose command has not gone out, of devices that may still get one."""
+    columns = ", ".join("r." + c.strip() for c in _ROTATION_COLUMNS.split(","))
+    return [Rotation(r) for r in tx.all("SELECT " + columns + " FROM key_rotations r JOIN devices d"
+                                        " ON d.device_id = r.device_id WHERE r.sent IS NULL"
+                                        " AND r.switched IS NULL AND d.state IN ('provisioned', 'active')")]
+
+
+def complete_rotation(tx: Handle, device_id: str, new_window: str, now: float) -> None:
+    """The handheld has the new secret: it becomes the device's secret, with a
+    fresh replay window and down sequence (a new key, so no nonce repeats); the
+    old one is kept, with its window, for the grace period."""
+    row = tx.one("SELECT d.secret_kek, d.secret_wrapped, d.up_window, r.next_kek, r.next_wrapped"
+                 " FROM devices d JOIN key_rotations r ON r.device_id = d.device_id"
+                 " WHERE d.device_id = ? AND r.switched IS NULL", device_id)
+    if row is None:
+        raise RegistryError("no key rotation of %s is waiting" % device_id)
+    tx.run("UPDATE devices SET secret_kek = ?, secret_wrapped = ?, up_window = ?, down_seq = 0"
+           " WHERE device_id = ?", row[3], row[4], new_window, device_id)
+    tx.run("UPDATE key_rotations SET prev_kek = ?, prev_wrapped = ?, prev_window = ?, next_kek = NULL,"
+           " next_wrapped = NULL, switched = ? WHERE device_id = ?", row[0], row[1], row[2], now, device_id)
+
+
+def retire_old_secrets(tx: Handle, now: float) -> list[str]:
+    """Forget previous secrets whose grace period is over; returns those devices."""
+    rows = tx.all("SELECT device_id FROM key_rotations WHERE switched IS NOT NULL"
+                  " AND prev_wrapped IS NOT NULL AND switched + grace <= ?", now)
+    for (device_id,) in rows:
+        tx.run("UPDATE key_rotations SET prev_kek = NULL, prev_wrapped = NULL, prev_window = NULL"
+               " WHERE device_id = ?", device_id)
+    return [str(r[0]) for r in rows]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from gateway import registry
 from gateway.audit import AuditLog
-from gateway.config import SentinelConfig
+from gateway.config import Config, SentinelConfig
 from gateway.store import Handle, Store
 
 STRIKE_SECONDS = 600  # suspicious denials count for ten minutes
@@ -37,10 +37,12 @@ class Alarm:
     device_id: str
     at: float
     parcels: int
+    broker: str = ""  # what became of the device's broker account
 
     def as_dict(self) -> dict[str, object]:
         return {"alarm": self.alarm_id, "incident": self.incident_id, "kind": self.kind,
-                "actor": self.actor, "device": self.device_id, "at": self.at, "parcels": self.parcels}
+                "actor": self.actor, "device": self.device_id, "at": self.at, "parcels": self.parcels,
+                "broker": self.broker}
 
 
 def usage(tx: Handle, courier: str, device: str, now: float, shift_start: float) -> Usage:
@@ -137,6 +139,22 @@ def trip(tx: Handle, audit: AuditLog, courier: str, device: str, why: str, now: 
            alarm.alarm_id, now, why, courier, device, incident_id)
     audit.append(tx, now, "sentinel", device, "suspend", "", "suspended", "%s; %s" % (incident_id, why))
     return alarm
+
+
+def reenable_broker_account(cfg: Config, device: str) -> str:
+    """After a lift: the broker account the suspension disabled is enabled again."""
+    from gateway.broker_admin import open_admin
+
+    admin = open_admin(cfg)
+    if admin is None:
+        return "broker account of %s untouched: no broker admin credentials in this home" % device
+    try:
+        admin.enable(device)
+    except Exception as e:
+        return "broker account of %s NOT enabled again: %s" % (device, e)
+    finally:
+        admin.close()
+    return "broker account of %s enabled again" % device
 
 
 class LiftRefused(Exception):

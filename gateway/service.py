@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway import metrics
+from gateway import metrics, registry
 from gateway.handlers import Handlers, Reply, Work
 from gateway.home import Home
 from gateway.logs import log, log_event
@@ -32,6 +32,7 @@ from protocol import topics
 from protocol.errors import ERROR_NAMES, INTERNAL, OVERSIZE, UNKNOWN_DEVICE, ProtocolError
 
 BATCH = 256
+ROTATION_POLL = 0.5  # seconds between looks for key rotations to send
 Incoming = tuple[str, bytes, float, int, int]  # topic, payload, arrival, mid, qos
 
 
@@ -53,6 +54,8 @@ class GatewayService:
         self._refused = False
         self._stopping = False
         self._ticks: list[tuple[float, float, Callable[[float], object]]] = []
+        self._admin: Any = None  # gateway.broker_admin.open_admin, opened on first need
+        self.every(ROTATION_POLL, self._send_rotations)
 
     # ---- lifecycle
 
@@ -288,6 +291,7 @@ class GatewayService:
             work = Work(replies=[_unavailable(r.device_id, r.fields, r.t0) for r in work.replies
                                  if r.name in ("reveal_grant", "reveal_denied")])
         self._publish(work, now)
+        self._finish_rotations()
 
     def _one(self, tx: Any, device_id: str, payload: bytes, now: float, work: Work) -> None:
         try:
@@ -301,7 +305,7 @@ class GatewayService:
             metrics.DROPPED.labels(ERROR_NAMES[UNKNOWN_DEVICE]).inc()
             return
         try:
-            name, fields, _seq = channel.unwrap(payload, now)
+            name, fields, _seq = self.handlers.unwrap(tx, device_id, channel, payload, now)
         except ProtocolError as e:
             why = ERROR_NAMES.get(e.code, "error")
             log_event("drop", device=device_id, why=why, detail=e.message)
@@ -347,7 +351,61 @@ class GatewayService:
         for alarm in work.alarms:
             self.raise_alarm(alarm)
 
+    # ---- key rotation and broker accounts
+
+    def broker_admin(self) -> Any:
+        """The broker admin this gateway can use (None: it has no admin credentials)."""
+        if self._admin is None:
+            from gateway.broker_admin import open_admin
+
+            self._admin = open_admin(self.cfg) or False
+        return self._admin or None
+
+    def _send_rotations(self, now: float) -> None:
+        replies = self.handlers.rotation_commands(now)
+        if replies:
+            self._publish(Work(replies=replies), now)
+            for r in replies:
+                log_event("key-rotation-sent", device=r.device_id)
+
+    def _finish_rotations(self) -> None:
+        """After the commit: give each device that took its new key its new
+        broker password (which ends its session on the old one) and clear the
+        retained command."""
+        rotated, self.handlers.rotated = self.handlers.rotated, []
+        for device_id in rotated:
+            if self._client is not None:
+                self._client.publish(topics.cmd(device_id), b"", qos=1, retain=True)
+            rot = registry.rotation(self.home.store, device_id)
+            password = rot.password(self.home.keys.kek) if rot is not None else None
+            admin = self.broker_admin()
+            if not password or admin is None:
+                continue
+            try:
+                admin.set_password(device_id, password)
+            except Exception as e:
+                log_event("key-rotation-password-failed", device=device_id, error=str(e))
+                continue
+            self.home.store.run("UPDATE key_rotations SET password_set = ? WHERE device_id = ?",
+                                self.clock(), device_id)
+
+    def _broker_suspend(self, alarm: Alarm) -> None:
+        """Invariant 6: a device the sentinel suspended loses its broker account too."""
+        admin = self.broker_admin()
+        if admin is None:
+            alarm.broker = "not disabled: the gateway has no broker admin credentials; refused at the gateway"
+            return
+        if self._client is not None and self._client.want_write():
+            self._client.loop_write()  # the denial first, while the device can still get it
+        try:
+            admin.disable(alarm.device_id)
+            alarm.broker = "disabled"
+        except Exception as e:
+            alarm.broker = "not disabled (%s); refused at the gateway" % e
+
     def raise_alarm(self, alarm: Alarm) -> None:
+        if alarm.device_id and not alarm.broker:
+            self._broker_suspend(alarm)
         body = json.dumps(alarm.as_dict(), ensure_ascii=True, sort_keys=True).encode()
         log.warning("ALARM %s", body.decode())
         if self._client is not None:

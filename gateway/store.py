@@ -99,6 +99,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX routes_courier ON routes (courier_id, state);
     """,
+    """
+    CREATE TABLE key_rotations (
+        device_id TEXT PRIMARY KEY, command_id INTEGER NOT NULL,
+        next_kek TEXT, next_wrapped BLOB, password_kek TEXT, password_wrapped BLOB,
+        prev_kek TEXT, prev_wrapped BLOB, prev_window TEXT,
+        grace DOUBLE PRECISION NOT NULL, started DOUBLE PRECISION NOT NULL,
+        sent DOUBLE PRECISION, switched DOUBLE PRECISION, password_set DOUBLE PRECISION);
+    """,
 ]
 
 

@@ -132,3 +132,33 @@ def test_revoke_with_the_broker_down_still_denies_the_device_at_the_gateway(home
     assert "broker unreachable" in result.output or "not running" in result.output
     assert registry.device_state(home.store, "hh-401") == "revoked"
     broker.start()  # the fixture stops it again
+
+
+def test_courier_resume_while_a_sentinel_incident_is_open_says_why(gateway_home: Home):
+    registry.add_courier(gateway_home.store, "C-301", "2468", "D-1")
+    registry.set_courier_state(gateway_home.store, "C-301", "suspended")
+    gateway_home.store.run("INSERT INTO incidents (incident_id, opened, courier_id, device_id,"
+                           " trigger_reason, parcels, state)"
+                           " VALUES ('INC-TEST1', 0, 'C-301', '', 'budget', '[]', 'open')")
+    result = run(gateway_home, "courier", "resume", "C-301")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "incident INC-TEST1" in result.output and "suspension lift" in result.output
+    assert registry.courier_state(gateway_home.store, "C-301") == "suspended"
+
+
+def test_courier_reset_pin_goes_through_the_registry(gateway_home: Home):
+    registry.add_courier(gateway_home.store, "C-302", "2468", "D-1")
+    assert run(gateway_home, "courier", "reset-pin", "C-302", "--pin", "97531").exit_code == 0
+    assert registry.verify_pin(gateway_home.store, "C-302", "97531")
+    assert not registry.verify_pin(gateway_home.store, "C-302", "2468")
+    with pytest.raises(registry.RegistryError, match="4 to 12 digits"):
+        registry.set_pin(gateway_home.store, "C-302", "12ab")
+
+
+def test_rotating_the_keys_of_a_revoked_device_is_refused_on_the_command_line(home_with_broker):
+    home, _ = home_with_broker
+    assert run(home, "device", "provision", "hh-201").exit_code == 0
+    assert run(home, "device", "revoke", "hh-201", "--reason", "lost").exit_code in (0, 1)
+    result = run(home, "device", "rotate-keys", "hh-201", "--wait", "0")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "hh-201 is revoked" in result.output

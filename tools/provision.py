@@ -387,3 +387,4 @@ def rotate_broker_password(home: Home, link: BrokerLink, device_id: str, out_dir
     secret = registry.device_secret(home.store, home.keys.kek, device_id)
     assert secret is not None
     return _write_bundle(link, out_dir / device_id, device_id, secret, password)
+

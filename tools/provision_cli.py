@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from gateway import registry
 from gateway.broker_access import BrokerAdminError
 from gateway.home import Home, open_home
 from gateway.keys import KeyUnavailable
+from tools import key_rotation
 from tools import provision as ops
 
 
@@ -183,17 +183,29 @@ def resume_cmd(ctx: click.Context, device_id: str) -> None:
 
 @device_group.command("rotate-keys")
 @click.argument("device_id")
-@click.option("--port", default=None, help="Serial port of the docked handheld: deploy the new bundle.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--grace", type=float, default=registry.ROTATION_GRACE, show_default=True,
+              help="Seconds the old key is still accepted after the handheld switched.")
+@click.option("--wait", "wait_s", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the handheld to take the new key.")
 @click.pass_context
-def rotate_keys_cmd(ctx: click.Context, device_id: str, port: str | None, out: Path | None) -> None:
-    """New broker password for a handheld; its session and queued messages stay."""
-    with _session(ctx) as (home, link):
-        bundle = ops.rotate_broker_password(home, link, device_id, out or home.config.home / "bundles")
-        if port:
-            ops.deploy(bundle, port)
-    deployed = f", deployed to {port}" if port else ""
-    click.echo(f"{device_id}: new broker password; bundle in {bundle}{deployed}")
+def rotate_keys_cmd(ctx: click.Context, device_id: str, grace: float, wait_s: float) -> None:
+    """New master secret and broker password for a live handheld, over the air;
+    its queued messages stay."""
+    home = _home(ctx)
+    try:
+        report = key_rotation.rotate_keys(home, device_id, grace=grace, wait=wait_s)
+    except ops.ProvisionError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        home.close()
+    if report.switched_ms is None:
+        click.echo(f"{device_id}: key rotation under way; the handheld takes the new key when it next"
+                   " connects (the command waits for it, retained)")
+        return
+    password = ("new broker password set" if report.password_set else
+                "broker password unchanged (the gateway has no broker admin credentials)")
+    click.echo(f"{device_id}: new master secret in use after {report.switched_ms:.0f} ms; {password};"
+               f" the old key is refused after {grace:.0f} s")
 
 
 @device_group.command("list")
@@ -231,12 +243,16 @@ def _courier_home(ctx: click.Context, badge: str) -> Home:
 def courier_suspend(ctx: click.Context, badge: str, reason: str) -> None:
     """Refuse a courier's logins and reveals until resumed."""
     home = _courier_home(ctx, badge)
-    with home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "courier-suspend", "", "ok",
-                          home.audit.person("courier", badge) + " " + reason)
-        registry.set_courier_state(tx, badge, "suspended")
-        tx.run("UPDATE sessions SET ended = ? WHERE courier_id = ? AND ended IS NULL", time.time(), badge)
-    home.close()
+    try:
+        with home.store.transaction() as tx:
+            home.audit.append(tx, time.time(), "operator", "", "courier-suspend", "", "ok",
+                              home.audit.person("courier", badge) + " " + reason)
+            registry.set_courier_state(tx, badge, "suspended")
+            tx.run("UPDATE sessions SET ended = ? WHERE courier_id = ? AND ended IS NULL", time.time(), badge)
+    except registry.RegistryError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        home.close()
     click.echo(f"courier {badge} suspended")
 
 
@@ -246,11 +262,15 @@ def courier_suspend(ctx: click.Context, badge: str, reason: str) -> None:
 def courier_resume(ctx: click.Context, badge: str) -> None:
     """Let a suspended courier log in again."""
     home = _courier_home(ctx, badge)
-    with home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "courier-resume", "", "ok",
-                          home.audit.person("courier", badge))
-        registry.set_courier_state(tx, badge, "active")
-    home.close()
+    try:
+        with home.store.transaction() as tx:
+            home.audit.append(tx, time.time(), "operator", "", "courier-resume", "", "ok",
+                              home.audit.person("courier", badge))
+            registry.set_courier_state(tx, badge, "active")
+    except registry.RegistryError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        home.close()
     click.echo(f"courier {badge} active again")
 
 
@@ -263,13 +283,15 @@ def courier_reset_pin(ctx: click.Context, badge: str, pin: str) -> None:
     if not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise click.ClickException("PIN must be 4 to 12 digits")
     home = _courier_home(ctx, badge)
-    salt = secrets.token_bytes(16)
-    with home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "courier-reset-pin", "", "ok",
-                          home.audit.person("courier", badge))
-        tx.run("UPDATE couriers SET pin_salt = ?, pin_hash = ? WHERE courier_id = ?",
-               salt, registry._pin_hash(pin, salt), badge)  # the registry's one PIN hash
-    home.close()
+    try:
+        with home.store.transaction() as tx:
+            home.audit.append(tx, time.time(), "operator", "", "courier-reset-pin", "", "ok",
+                              home.audit.person("courier", badge))
+            registry.set_pin(tx, badge, pin)
+    except registry.RegistryError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        home.close()
     click.echo(f"courier {badge}: new PIN set")
 
 

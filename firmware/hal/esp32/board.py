@@ -13,7 +13,7 @@ import network
 from firmware import mqtt
 
 NVS_NAMESPACE = "veilpost"
-KEYS = ("master",)
+KEYS = ("master", "next")
 DATA_DIR = "/vp"
 EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 KEYPAD_LAYOUT = "123A456B789C*0#D"

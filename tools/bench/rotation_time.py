@@ -1,0 +1,122 @@
+"""How long a live handheld takes to rotate its master secret over the air
+(docs/wire.md, "Key rotation"): `veilpost device rotate-keys` registers the
+new secret, the running gateway sends it sealed under the old key (it looks
+every 0.5 s), the handheld (the firmware in the simulator) stores it,
+acknowledges and switches, and the gateway moves to the new key and sets the
+new broker password. Timed from the call until the gateway uses the new key
+("switched"), and until the handheld is back online on its new password.
+Mosquitto (shipped config, dynsec) and the embedded broker, N rounds each.
+
+Run: python3 -m tools.bench.rotation_time [--rounds N]
+`run()` returns the same figures as a dict (milliseconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.broker_accounts import ACCOUNTS_FILE
+
+
+def _rotate(home: Any, out: dict[str, Any]) -> None:
+    from tools import key_rotation
+
+    out["r"] = key_rotation.rotate_keys(home, "hh-rot", wait=10)
+
+
+def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], list[float]]:
+    from gateway.home import init
+    from tests.fixtures.gateway import start_gateway
+    from tools import provision as ops
+    from tools.simulator import Handheld
+
+    home = init(home_dir)
+    folder = home_dir / ops.BROKER_DIR
+    folder.mkdir(exist_ok=True)
+    if broker.kind == "mosquitto":
+        (folder / "admin.secret").write_text("%s\n%s\n" % broker.admin_credentials)
+        home.config.mqtt.broker, home.config.mqtt.port = broker.host, broker.port
+    link = ops.open_broker(home)
+    service = start_gateway(home, broker)
+    switched: list[float] = []
+    back: list[float] = []
+    hh = None
+    try:
+        bundle = ops.provision(home, link, "hh-rot", home_dir / "bundles")
+        doc = json.loads((bundle / "provision.json").read_text())
+        hh = Handheld(doc, home=home_dir / "hh", timeout=10)
+        for _ in range(rounds):
+            out: dict[str, Any] = {}
+            started = time.monotonic()
+            worker = threading.Thread(target=_rotate, args=(home, out))
+            worker.start()
+            while worker.is_alive():
+                hh.step()
+                time.sleep(0.002)
+            report = out["r"]
+            if report.switched_ms is None or not report.password_set:
+                raise RuntimeError("the handheld did not take its new key")
+            hh.wait(lambda: hh.app.online and hh.device.mqtt.password == hh.config["mqtt"]["password"],
+                    "come back on the new password")
+            switched.append(report.switched_ms)
+            back.append((time.monotonic() - started) * 1000)
+    finally:
+        if hh is not None:
+            hh.close()
+        service.stop()
+        link.close()
+        home.close()
+    return switched, back
+
+
+def run(rounds: int = 5) -> dict[str, dict[str, float]]:
+    from gateway.deploy import depot
+    from tests.fixtures.brokers import EmbeddedBrokerHandle, MosquittoBroker
+
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="vp-bench-") as tmp:
+        folder = Path(tmp)
+        if shutil.which("mosquitto") and depot.find_dynsec_plugin():
+            ca = folder / "ca"
+            crt, key = depot.make_ca(ca, "bench")
+            depot.make_server_cert(ca, crt, key, ["127.0.0.1"])
+            (folder / "mosquitto").mkdir()
+            mosquitto = MosquittoBroker(folder / "mosquitto", ca)
+            mosquitto.start()
+            try:
+                s, b = _rotations(folder / "home-m", mosquitto, rounds)
+                results["mosquitto: new key in use"], results["mosquitto: back on new password"] = s, b
+            finally:
+                mosquitto.stop()
+        home_e = folder / "home-e"
+        home_e.mkdir()
+        embedded = EmbeddedBrokerHandle(home_e / ACCOUNTS_FILE)
+        embedded.start()
+        try:
+            s, b = _rotations(home_e, embedded, rounds)
+            results["embedded: new key in use"], results["embedded: back on new password"] = s, b
+        finally:
+            embedded.stop()
+    return {name: {"median_ms": statistics.median(f), "max_ms": max(f), "rounds": len(f)}
+            for name, f in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    for name, f in run(args.rounds).items():
+        print(f"{name:34s} median {f['median_ms']:7.1f} ms, worst {f['max_ms']:7.1f} ms"
+              f" ({f['rounds']:.0f} rounds)")
+
+
+if __name__ == "__main__":
+    main()
