@@ -10,52 +10,31 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import metrics, registry, retention
 from gateway.fastwire import GatewayChannel
 from gateway.home import Home
 from gateway.logs import log_event
+from gateway.print_desk import PrintDesk
+from gateway.replies import Msg, Reply, Work, forbidden
 from gateway.reveal import RevealDesk, RevealRequest, shift_bounds
-from gateway.sentinel import Alarm
+from gateway.rotation import KeyRotation
 from gateway.store import Handle
 from protocol import messages
 from protocol._fast import CryptographyAEAD
 from protocol.errors import FORBIDDEN, MALFORMED, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, MAX_SEQ, REPLAY_WINDOW
+from protocol.session import GATEWAY, REPLAY_WINDOW
 
-Msg = dict[str, Any]
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
 SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
 CLOCK_TOLERANCE = 600  # a handheld clock further off than this is logged (docs/scale-out.md)
 ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
 MAX_FAILED_LOGINS = 5  # wrong PINs per badge (twice that per device) before a lockout
 LOCKOUT_SECONDS = 900
-PRINT_QUEUED, PRINT_FAILED = 1, 4  # messages.PRINT_STATES
 _AEAD = CryptographyAEAD(cache_size=4096)
-
-
-@dataclass
-class Reply:
-    device_id: str
-    name: str
-    fields: dict[str, Any]
-    retain: bool = False
-    t0: float = 0.0  # arrival of the request, for the latency histogram
-
-
-@dataclass
-class Work:
-    """What one batch produced, published after its commit."""
-    replies: list[Reply] = field(default_factory=list)
-    alarms: list[Alarm] = field(default_factory=list)
-    t0: float = 0.0  # arrival of the message being handled
-
-
-def _forbidden(text: str) -> ProtocolError:
-    return ProtocolError(text, -1, FORBIDDEN)
+__all__ = ["CLOCK_TOLERANCE", "Handlers", "Msg", "Reply", "Work"]
 
 
 class Handlers:
@@ -70,10 +49,9 @@ class Handlers:
         self._shared = bool(getattr(home.store, "shared", False))
         self._touched: set[str] = set()
         self._keys: dict[str, bytes] = {}  # the wrapped secret each cached channel was made from
-        self._spare: dict[str, GatewayChannel] = {}  # a rotating device's next or previous key
-        self.rotated: list[str] = []  # devices that took their new key in this batch
+        self.rotation = KeyRotation(home, _AEAD, self.adopt)
+        self.print_desk = PrintDesk(home)
         self.skew = 0  # the current message's device clock minus ours, in seconds
-        self._spool: Any = None  # gateway.spool.Spool, opened on the first print_job
 
     # ---- channels
 
@@ -93,7 +71,7 @@ class Handlers:
         ch = self._channels.get(device_id)
         if ch is not None and self._keys.get(device_id) != bytes(row[3]):
             ch = None  # another gateway on a shared store completed a key rotation
-            self._spare.pop(device_id, None)
+            self.rotation.forget(device_id)
         if ch is None:
             self._keys[device_id] = bytes(row[3])
             secret = registry.device_secret(tx, self.home.keys.kek, device_id)
@@ -130,87 +108,22 @@ class Handlers:
         """After a failed commit: reload these channels from the database."""
         for device_id in self._touched:
             self._channels.pop(device_id, None)
-            self._spare.pop(device_id, None)
-        self.rotated = []
+            self.rotation.forget(device_id)
+        self.rotation.rotated = []
 
-    # ---- key rotation (docs/wire.md, "Key rotation")
+    def adopt(self, device_id: str, ch: GatewayChannel, wrapped: bytes) -> GatewayChannel | None:
+        """A completed key rotation: `ch` is the device's channel from now on;
+        returns the one it replaces."""
+        old = self._channels.get(device_id)
+        self._keys[device_id] = wrapped
+        self._channels[device_id] = ch
+        self._reserved[device_id] = 0
+        self._row_seq[device_id] = 0
+        return old
 
     def unwrap(self, tx: Handle, device_id: str, ch: GatewayChannel, payload: bytes,
                now: float) -> tuple[str, Msg, int]:
-        """Open a message under the device's key; while it rotates, under the
-        next key (which completes the rotation) or, for the grace period after,
-        the previous one."""
-        try:
-            return ch.unwrap(payload, int(now))
-        except ProtocolError as first:
-            rot = registry.rotation(tx, device_id)
-            if rot is None or (rot.pending and rot.next_wrapped is None) or \
-                    (not rot.pending and (rot.prev_wrapped is None or now >= rot.switched + rot.grace)):
-                raise first from None
-            spare = self._spare_channel(device_id, rot)
-            try:
-                opened = spare.unwrap(payload, int(now))
-            except ProtocolError:
-                raise first from None
-            if rot.pending:
-                self._switch(tx, device_id, spare, now)
-            else:
-                tx.run("UPDATE key_rotations SET prev_window = ? WHERE device_id = ?",
-                       json.dumps(spare.replay.state()), device_id)
-            return opened
-
-    def _spare_channel(self, device_id: str, rot: registry.Rotation) -> GatewayChannel:
-        ch = self._spare.get(device_id)
-        if ch is None:
-            kek = self.home.keys.kek
-            if rot.pending:  # a new key: nothing was ever sent or received under it
-                ch = GatewayChannel(rot.next_secret(kek), device_id, GATEWAY, aead=_AEAD)
-            else:
-                window = ReplayWindow.from_state(json.loads(rot.prev_window)) if rot.prev_window else None
-                ch = GatewayChannel(rot.prev_secret(kek), device_id, GATEWAY, aead=_AEAD, replay=window)
-                ch.send_seq = MAX_SEQ + 1  # receive only: sealing under it raises
-            self._spare[device_id] = ch
-        return ch
-
-    def _switch(self, tx: Handle, device_id: str, new: GatewayChannel, now: float) -> None:
-        """The handheld holds the new key: make it the device's channel."""
-        old = self._channels.get(device_id)
-        registry.complete_rotation(tx, device_id, json.dumps(new.replay.state()), now)
-        row = tx.one("SELECT secret_wrapped FROM devices WHERE device_id = ?", device_id)
-        self._keys[device_id] = bytes(row[0]) if row else b""
-        self.home.audit.append(tx, now, "gateway", device_id, "key-rotation", "", "ok", "new master secret")
-        new.send_seq = 0
-        self._channels[device_id] = new
-        self._reserved[device_id] = 0
-        self._row_seq[device_id] = 0
-        self._spare.pop(device_id, None)
-        if old is not None:
-            old.send_seq = MAX_SEQ + 1  # receive only from now on: sealing under it raises
-            self._spare[device_id] = old
-        self.rotated.append(device_id)
-        log_event("key-rotated", device=device_id)
-
-    def rotation_commands(self, now: float) -> list[Reply]:
-        """The config command for each rotation not yet sent, under the
-        device's current key, retained so that an offline handheld finds it."""
-        replies = []
-        kek = self.home.keys.kek
-        with self.home.store.transaction() as tx:
-            registry.retire_old_secrets(tx, now)
-            for rot in registry.rotations_to_send(tx):
-                if tx.run("UPDATE key_rotations SET sent = ? WHERE device_id = ? AND sent IS NULL",
-                          now, rot.device_id) == 0:
-                    continue  # another gateway on a shared store sent it
-                args: dict[str, Any] = {"master_secret": rot.next_secret(kek)}
-                password = rot.password(kek)
-                if password:
-                    args["mqtt_password"] = password
-                replies.append(Reply(rot.device_id, "command",
-                                     {"id": rot.command_id, "cmd": messages.CMD_CONFIG, "args": args},
-                                     retain=True))
-        for device_id in {r.device_id for r in replies}:
-            self._spare.pop(device_id, None)
-        return replies
+        return self.rotation.unwrap(tx, device_id, ch, payload, now)
 
     def seal_reply(self, device_id: str, name: str, fields: dict[str, Any], now: float) -> bytes:
         ch = self._channels.get(device_id)
@@ -252,7 +165,7 @@ class Handlers:
     def _courier(self, tx: Handle, device_id: str, session: bytes) -> str:
         row = registry.session_on(tx, device_id)
         if row is None or row[0] != bytes(session).hex():
-            raise _forbidden("not logged in on device " + device_id)
+            raise forbidden("not logged in on device " + device_id)
         return row[1]
 
     def _on_hello(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
@@ -309,7 +222,7 @@ class Handlers:
                                        " ORDER BY route_id", courier)]
         if f.get("route"):
             if f["route"] not in routes:
-                raise _forbidden("route %s is not an active route of courier %s" % (f["route"], courier))
+                raise forbidden("route %s is not an active route of courier %s" % (f["route"], courier))
             routes = [f["route"]]
         for route in routes:
             rows = tx.all("SELECT tracking_no, masked_receiver_name, masked_receiver_phone,"
@@ -355,7 +268,7 @@ class Handlers:
         row = tx.one("SELECT r.courier_id FROM parcels p JOIN routes r ON r.route_id = p.route_id"
                      " WHERE p.tracking_no = ?", f["tracking_no"])
         if row is None or row[0] != courier:
-            raise _forbidden("parcel %s is not on a route of courier %s" % (f["tracking_no"], courier))
+            raise forbidden("parcel %s is not on a route of courier %s" % (f["tracking_no"], courier))
         holders = retention.deliver(tx, self.home.audit, f["tracking_no"], courier, device_id, f["kind"], now)
         for holder in holders:
             work.replies.append(Reply(holder, "seal", {"tracking_no": f["tracking_no"]}))
@@ -444,71 +357,13 @@ class Handlers:
         work.replies.append(Reply(device_id, "preissue", {"tokens": tokens}))
 
     def _on_print_job(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
-        """A label for a parcel of the logged-in courier's route, queued in the
-        gateway's print spool (masked fields only); print_status says queued,
-        or failed and why."""
-        from types import SimpleNamespace
-
-        from gateway.spool import Spool, SpoolError
-        from printer_drivers.config import load_printers
-        from printer_drivers.dialects import dialect
-        from printer_drivers.gateway_source import GatewayParcels
-        from printer_drivers.label import LabelError, MaskedLabel
-        from printer_drivers.layout import layout, load_template
-
-        row = registry.session_on(tx, device_id)
-        if row is None:
-            raise _forbidden("not logged in on device " + device_id)
-        courier, tracking_no = row[1], f["tracking_no"]
-        owner = tx.one("SELECT r.courier_id FROM parcels p JOIN routes r ON r.route_id = p.route_id"
-                       " WHERE p.tracking_no = ?", tracking_no)
-        if owner is None or owner[0] != courier:
-            raise _forbidden("parcel %s is not on a route of courier %s" % (tracking_no, courier))
-
-        def status(state: int, detail: str) -> None:
-            work.replies.append(Reply(device_id, "print_status", {"job": f["job"], "state": state,
-                                                                  "detail": detail[:200]}))
-
-        try:
-            printer = load_printers(self.cfg.home).get(f["printer"])
-        except ValueError as e:
-            printer, why = None, str(e)
-        else:
-            why = "no printer %s at this gateway" % f["printer"]
-        if printer is None:
-            return status(PRINT_FAILED, why)
-        if f.get("copies", 1) != 1:
-            return status(PRINT_FAILED, "one label per parcel; a second label is a reprint with a reason")
-        try:
-            # The masked view as this transaction sees it (never the vault).
-            view = GatewayParcels(SimpleNamespace(store=tx, keys=self.home.keys)).masked_view(tracking_no)  # type: ignore[arg-type]
-            lay = layout(load_template(f.get("template") or printer.template, printer.dpi),
-                         MaskedLabel.from_mapping(view))
-            data = dialect(printer.language, printer.zpl_font).encode(lay)
-        except (LabelError, OSError, ValueError) as e:
-            return status(PRINT_FAILED, "label for %s: %s" % (tracking_no, e))
-        if self._spool is None:
-            self._spool = Spool.at_home(self.cfg.home)
-        try:
-            job_id = self._spool.submit_many(printer.name, [(tracking_no, data)])[0]
-        except SpoolError as e:
-            return status(PRINT_FAILED, str(e))
-        try:
-            self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id, "print",
-                                   tracking_no, "queued", "printer %s job %d" % (printer.name, job_id))
-        except Exception:
-            self._spool.cancel(job_id)  # no label without its audit entry
-            raise
-        log_event("print-queued", device=device_id, parcel=tracking_no, printer=printer.name, job=job_id)
-        status(PRINT_QUEUED, "spool job %d" % job_id)
+        self.print_desk.print_job(tx, device_id, f, now, work)
 
     def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         self.home.audit.append(tx, now, "device", device_id, "command-ack", "",
                                "ok" if f["ok"] else "failed", "command %d" % f["id"])
-        rot = registry.rotation(tx, device_id)
-        if f["ok"] and rot is not None and rot.pending and rot.command_id == f["id"] and rot.next_wrapped:
-            # Acknowledged under the old key: everything after it comes under the new one.
-            self._switch(tx, device_id, self._spare_channel(device_id, rot), now)
+        if f["ok"]:
+            self.rotation.acknowledged(tx, device_id, f["id"], now)
 
     def retention(self, now: float) -> list[str]:
         return retention.run_retention(self.home.store, self.home.vault, self.home.audit, self.cfg, now)

@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway import metrics, registry
+from gateway import metrics
 from gateway.handlers import Handlers, Reply, Work
 from gateway.home import Home
 from gateway.logs import log, log_event
@@ -362,32 +362,21 @@ class GatewayService:
         return self._admin or None
 
     def _send_rotations(self, now: float) -> None:
-        replies = self.handlers.rotation_commands(now)
+        replies = self.handlers.rotation.commands(now)
         if replies:
             self._publish(Work(replies=replies), now)
             for r in replies:
                 log_event("key-rotation-sent", device=r.device_id)
 
     def _finish_rotations(self) -> None:
-        """After the commit: give each device that took its new key its new
-        broker password (which ends its session on the old one) and clear the
-        retained command."""
-        rotated, self.handlers.rotated = self.handlers.rotated, []
+        """After the commit: clear the retained command of each device that
+        took its new key, and give it its new broker password."""
+        rotation = self.handlers.rotation
+        rotated, rotation.rotated = rotation.rotated, []
         for device_id in rotated:
             if self._client is not None:
                 self._client.publish(topics.cmd(device_id), b"", qos=1, retain=True)
-            rot = registry.rotation(self.home.store, device_id)
-            password = rot.password(self.home.keys.kek) if rot is not None else None
-            admin = self.broker_admin()
-            if not password or admin is None:
-                continue
-            try:
-                admin.set_password(device_id, password)
-            except Exception as e:
-                log_event("key-rotation-password-failed", device=device_id, error=str(e))
-                continue
-            self.home.store.run("UPDATE key_rotations SET password_set = ? WHERE device_id = ?",
-                                self.clock(), device_id)
+            rotation.set_broker_password(device_id, self.broker_admin(), self.clock)
 
     def _broker_suspend(self, alarm: Alarm) -> None:
         """Invariant 6: a device the sentinel suspended loses its broker account too."""

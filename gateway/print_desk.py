@@ -1,0 +1,79 @@
+"""A handheld's print_job: a label for a parcel of the logged-in courier's
+route, queued in the gateway's print spool (masked fields only). The
+print_status reply says queued, or failed and why."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from gateway import registry
+from gateway.home import Home
+from gateway.logs import log_event
+from gateway.replies import Msg, Reply, Work, forbidden
+from gateway.store import Handle
+
+PRINT_QUEUED, PRINT_FAILED = 1, 4  # messages.PRINT_STATES
+
+
+class PrintDesk:
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self._spool: Any = None  # gateway.spool.Spool, opened on the first print_job
+
+    def print_job(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
+        row = registry.session_on(tx, device_id)
+        if row is None:
+            raise forbidden("not logged in on device " + device_id)
+        courier, tracking_no = row[1], f["tracking_no"]
+        owner = tx.one("SELECT r.courier_id FROM parcels p JOIN routes r ON r.route_id = p.route_id"
+                       " WHERE p.tracking_no = ?", tracking_no)
+        if owner is None or owner[0] != courier:
+            raise forbidden("parcel %s is not on a route of courier %s" % (tracking_no, courier))
+        state, detail = self._queue(tx, device_id, courier, tracking_no, f, now)
+        work.replies.append(Reply(device_id, "print_status", {"job": f["job"], "state": state,
+                                                              "detail": detail[:200]}))
+
+    def _queue(self, tx: Handle, device_id: str, courier: str, tracking_no: str, f: Msg,
+               now: float) -> tuple[int, str]:
+        from gateway.spool import Spool, SpoolError
+        from printer_drivers.config import load_printers
+        from printer_drivers.dialects import dialect
+        from printer_drivers.gateway_source import GatewayParcels
+        from printer_drivers.label import LabelError, MaskedLabel
+        from printer_drivers.layout import layout, load_template
+
+        home = self.home.config.home
+        try:
+            printer = load_printers(home).get(f["printer"])
+        except ValueError as e:
+            printer, why = None, str(e)
+        else:
+            why = "no printer %s at this gateway" % f["printer"]
+        if printer is None:
+            return PRINT_FAILED, why
+        if f.get("copies", 1) != 1:
+            return PRINT_FAILED, "one label per parcel; a second label is a reprint with a reason"
+        try:
+            # The masked view as this transaction sees it (never the vault).
+            view = GatewayParcels(SimpleNamespace(store=tx, keys=self.home.keys)).masked_view(tracking_no)  # type: ignore[arg-type]
+            lay = layout(load_template(f.get("template") or printer.template, printer.dpi),
+                         MaskedLabel.from_mapping(view))
+            data = dialect(printer.language, printer.zpl_font).encode(lay)
+        except (LabelError, OSError, ValueError) as e:
+            return PRINT_FAILED, "label for %s: %s" % (tracking_no, e)
+        if self._spool is None:
+            self._spool = Spool.at_home(home)
+        try:
+            job_id = self._spool.submit_many(printer.name, [(tracking_no, data)])[0]
+        except SpoolError as e:
+            return PRINT_FAILED, str(e)
+        audit = self.home.audit
+        try:
+            audit.append(tx, now, audit.person("courier", courier), device_id, "print",
+                         tracking_no, "queued", "printer %s job %d" % (printer.name, job_id))
+        except Exception:
+            self._spool.cancel(job_id)  # no label without its audit entry
+            raise
+        log_event("print-queued", device=device_id, parcel=tracking_no, printer=printer.name, job=job_id)
+        return PRINT_QUEUED, "spool job %d" % job_id
