@@ -7,8 +7,8 @@
 # reveal (reason -> token -> plaintext for at most the display TTL) ->
 # proof of delivery -> that parcel's tokens dropped.
 
-from firmware import i18n, screen, wire
-from firmware.offline import OfflineQueue, QueueFull, SequenceBlock
+from firmware import batch, commands, i18n, screen, wire
+from firmware.offline import OfflineQueue, SequenceBlock
 from firmware.states import (
     BADGE,
     BOOT,
@@ -33,10 +33,7 @@ from firmware.tokens import TokenStore
 from protocol import cbor, masking, messages, topics
 from protocol.errors import REPLAYED, ProtocolError
 
-ROUTE_FILE = "route"
 ROUTE_MAX_BYTES = 262144
-BATCH_SIZE = 16
-BATCH_RESEND = 30          # seconds without a batch_ack before the batch goes again
 LOG_LINES = 20
 FW_VERSION = "0.1.0"
 
@@ -105,7 +102,7 @@ class App:
 
     def _load_route(self):
         # The masked route survives a reboot so that offline scans still show it.
-        data = self.hal.flash.read(ROUTE_FILE)
+        data = self.hal.flash.read(wire.ROUTE_FILE)
         if not data:
             return
         try:
@@ -117,10 +114,10 @@ class App:
                 self.parcels[p["tracking_no"]] = p
             self.route_id = ",".join(self.routes)
         except (ProtocolError, KeyError, TypeError):
-            self.hal.flash.remove(ROUTE_FILE)
+            self.hal.flash.remove(wire.ROUTE_FILE)
 
     def _save_route(self):
-        self.hal.flash.write(ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
+        self.hal.flash.write(wire.ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
 
     # ---- sending
     def send(self, name, fields, now, qos=1, tag=None):
@@ -129,28 +126,6 @@ class App:
             return
         payload = ch.wrap(name, fields, now)
         self.outbox.append((topics.up(self.device_id), payload, qos, tag))
-
-    def _record(self, name, fields, now):
-        """Scans, deliveries and token uses: straight out when online and the
-        queue is empty (order is kept), else into the flash queue."""
-        if self.online and not len(self.queue):
-            self.send(name, fields, now)
-            return True
-        try:
-            self.queue.append(messages.encode(name, fields, int(now)))
-        except QueueFull:
-            self.notice = self.t("queue_full")
-            return False
-        self.notice = self.t("queued", len(self.queue))
-        return True
-
-    def _flush_queue(self, now):
-        if not self.online or self.batch_in_flight or not len(self.queue):
-            return
-        records = self.queue.head(BATCH_SIZE)
-        self.batch_in_flight = len(records)
-        self.batch_sent_at = now
-        self.send("batch", {"items": [r[1] for r in records], "ids": [r[0] for r in records]}, now)
 
     # ---- link and transport events
     def on_link(self, up, now):
@@ -163,26 +138,14 @@ class App:
             self.send("hello", {"device": self.device_id, "fw": FW_VERSION, "lang": self.lang}, now)
             if self.state == ROUTE_WAIT and self.session:
                 self.send("route_request", {"session": self.session}, now)
-            self._flush_queue(now)
+            batch.flush(self, now)
         self.render(now)
 
     def on_acked(self, tag, now):
         pass   # the broker has a message; only the gateway's batch_ack frees the queue
 
     def _on_batch_ack(self, f, now):
-        # Items leave flash only once the gateway has committed them (or
-        # refused them for good: a bad item would be refused again forever).
-        done = {}
-        for i in range(min(len(f["ids"]), len(f["outcomes"]))):
-            done[f["ids"][i]] = f["outcomes"][i]
-            if f["outcomes"][i] > messages.BATCH_SEEN:
-                self.log("batch item " + str(f["ids"][i]) + " refused by the gateway, code "
-                         + str(f["outcomes"][i]) + "; dropped")
-        if not self.queue.remove(done):
-            return    # a second ack for a batch sent twice: the one in flight is not answered yet
-        self.batch_in_flight = 0
-        self.notice = None if not len(self.queue) else self.t("queued", len(self.queue))
-        self._flush_queue(now)
+        batch.on_ack(self, f, now)
 
     def log(self, line):
         self.log_lines.append(line)
@@ -197,7 +160,7 @@ class App:
             self.log("ignored a message on " + str(topic) + ", not this device's topic")
             return
         try:
-            opened = self._open(payload, now)
+            opened = commands.open_payload(self, payload, now)
         except ProtocolError as e:
             if e.code != REPLAYED:     # a retained command seen again is not news
                 self.notice = self.t("error", e.message)
@@ -208,22 +171,6 @@ class App:
         if handler is not None:
             handler(fields, now)
         self.render(now)
-
-    def _open(self, payload, now):
-        ch = self.channel
-        if ch is None:
-            raise ProtocolError("no channel")
-        try:
-            opened = ch.unwrap(payload, now)
-        except ProtocolError as e:
-            if self.retiring is None:
-                raise
-            try:
-                return self.retiring.unwrap(payload, now)
-            except ProtocolError as e2:
-                raise e2 if e2.code == REPLAYED else e
-        self.retiring = None           # the gateway speaks the new key: the old one is done
-        return opened
 
     def _on_login_result(self, f, now):
         if self.state != LOGIN_WAIT:
@@ -328,75 +275,14 @@ class App:
             self.state = BADGE
 
     def _on_command(self, f, now):
-        cmd = f["cmd"]
-        if cmd == messages.CMD_WIPE:
-            self.send("command_ack", {"id": f["id"], "ok": True}, now, qos=0)
-            self.wipe(now)
-        elif cmd == messages.CMD_LOCK:
-            self.send("command_ack", {"id": f["id"], "ok": True}, now, qos=0)
-            self.lock(now)
-        elif cmd == messages.CMD_UNLOCK:
-            self.send("command_ack", {"id": f["id"], "ok": True}, now, qos=0)
-        elif cmd == messages.CMD_CONFIG:
-            self._configure(f, now)
+        commands.on_command(self, f, now)
 
-    def _configure(self, f, now):
-        """Key rotation (docs/wire.md): keep the new secret, acknowledge under
-        the old key, then switch; the old channel still opens replies the
-        gateway sealed before it saw the acknowledgement."""
-        args = f.get("args") or {}
-        secret = args.get("master_secret")
-        if not isinstance(secret, (bytes, bytearray)) or len(secret) != 32:
-            self.send("command_ack", {"id": f["id"], "ok": False,
-                                      "detail": "config needs a 32-byte master_secret"}, now)
-            return
-        password = args.get("mqtt_password")
-        wire.stage_key(self.hal, self.config, secret, password if isinstance(password, str) else None)
-        self.send("command_ack", {"id": f["id"], "ok": True}, now)
-        old = self.channel
-        wire.commit_key(self.hal)
-        master = self.master
-        if master is not None:
-            for i in range(len(master)):
-                master[i] = 0
-        self.master = bytearray(secret)
-        self.channel = wire.open_channel(self.master, self.device_id, self.hal, SequenceBlock(self.hal.flash))
-        if self.retiring is not None:
-            wire.zeroize_channel(self.retiring)
-        self.retiring = old
-
-    # ---- lock and wipe
-    def _forget(self):
-        self.tokens.wipe()
-        if self.master is not None:
-            for i in range(len(self.master)):
-                self.master[i] = 0
-        if self.channel is not None:
-            wire.zeroize_channel(self.channel)
-        if self.retiring is not None:
-            wire.zeroize_channel(self.retiring)
-            self.retiring = None
-        self.session = None
-        self.pending = None
-
+    # ---- lock and wipe (depot commands, firmware/commands.py)
     def lock(self, now):
-        """Tokens and RAM keys zeroized at once; the key stays in NVS so that a
-        restart after the depot's unlock can come back."""
-        self._forget()
-        self.state = LOCKED
-        self.render(now)
+        commands.lock(self, now)
 
     def wipe(self, now):
-        """Everything goes: tokens, keys (RAM and NVS), route, offline queue and
-        the provisioning file."""
-        self._forget()
-        self.hal.keystore.erase()
-        self.queue.clear()
-        self.hal.flash.remove(ROUTE_FILE)
-        self.hal.flash.remove(wire.PROVISION_FILE)   # broker credentials go too
-        self.parcels = {}
-        self.state = WIPED
-        self.render(now)
+        commands.wipe(self, now)
 
     # ---- courier input
     def on_scan(self, code, now):
@@ -417,7 +303,7 @@ class App:
         self.notice = None
         self.current = tracking_no
         self.state = PARCEL
-        self._record("scan", {"tracking_no": tracking_no, "session": self.session or b""}, now)
+        batch.record(self, "scan", {"tracking_no": tracking_no, "session": self.session or b""}, now)
         every = self.config.get("preissue_after_scans", 5)
         if self.online and every:
             self.scans_since_preissue += 1
@@ -502,7 +388,7 @@ class App:
             self.notice = self.last_denial
             return
         if self._show_token(tok, now):
-            self._record("token_use", {"cti": tok["cti"], "tracking_no": tn, "used_at": int(now)}, now)
+            batch.record(self, "token_use", {"cti": tok["cti"], "tracking_no": tn, "used_at": int(now)}, now)
 
     def deliver(self, kind, proof, now):
         """Proof of delivery (kind 3 = code, 1 = signature hash); the parcel's
@@ -510,8 +396,8 @@ class App:
         tn = self.current
         if tn is None:
             return False
-        ok = self._record("delivered", {"tracking_no": tn, "session": self.session or b"",
-                                        "proof": proof, "kind": kind}, now)
+        ok = batch.record(self, "delivered", {"tracking_no": tn, "session": self.session or b"",
+                                              "proof": proof, "kind": kind}, now)
         if not ok:
             return False
         self.tokens.drop(tn)
@@ -525,9 +411,7 @@ class App:
         if self.tokens.tick(now) and self.state in (PARCEL, READY):
             self.render(now)
         self.tokens.expire_offline(now)
-        if self.batch_in_flight and now - self.batch_sent_at >= self.config.get("batch_resend", BATCH_RESEND):
-            self.batch_in_flight = 0   # no batch_ack (refused or lost): the same ids go again
-            self._flush_queue(now)
+        batch.resend_if_due(self, now)
         if self.pending is not None and now - self.pending_at >= self.config.get("reveal_timeout", 20):
             self.pending = None
             self.last_denial = self.t("reveal_denied", "no answer")

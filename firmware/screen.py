@@ -2,22 +2,7 @@
 # the route as the gateway masked them (protocol/masking.py); a revealed field
 # is handed to the display as its bytearray, so zeroizing it clears the screen.
 
-from firmware import i18n
-from firmware.states import (
-    BADGE,
-    FIELDS,
-    LOCKED,
-    LOGIN_WAIT,
-    PARCEL,
-    PIN,
-    POD,
-    READY,
-    REASON,
-    REVEAL_WAIT,
-    ROUTE_WAIT,
-    UNPROVISIONED,
-    WIPED,
-)
+from firmware import i18n, states
 
 
 def render(app, now):
@@ -27,34 +12,34 @@ def render(app, now):
     top = [t("online") if app.online else t("offline")]
     if app.notice:
         top.append(app.notice)
-    if s == UNPROVISIONED:
+    if s == states.UNPROVISIONED:
         show([t("not_provisioned")])
-    elif s in (LOCKED, WIPED):
+    elif s in (states.LOCKED, states.WIPED):
         show([t(s)])
-    elif s == BADGE:
+    elif s == states.BADGE:
         show(top + [t("scan_badge")])
-    elif s == PIN:
+    elif s == states.PIN:
         show(top + [t("enter_pin", app.badge), "*" * len(app.pin)])
-    elif s == LOGIN_WAIT:
+    elif s == states.LOGIN_WAIT:
         show(top + [t("login_wait")])
-    elif s == ROUTE_WAIT:
+    elif s == states.ROUTE_WAIT:
         show(top + [t("route_wait")])
-    elif s == READY:
+    elif s == states.READY:
         show(top + [t("route_loaded", app.route_id, len(app.parcels)), t("scan_parcel")])
-    elif s in (PARCEL, FIELDS, REASON, REVEAL_WAIT, POD):
+    elif s in (states.PARCEL, states.FIELDS, states.REASON, states.REVEAL_WAIT, states.POD):
         show(top + parcel_lines(app, app.current, now) + prompt(app, s))
 
 
 def prompt(app, s):
     t = app.t
-    if s == FIELDS:
+    if s == states.FIELDS:
         names = [t(i18n.FIELD_KEYS[f]) for f in app.pick]
         return ["1/2/3: " + " ".join(names) + "  #"]
-    if s == REASON:
+    if s == states.REASON:
         return [t("pick_reason")] + [str(r) + " " + t("reason_" + str(r)) for r in (1, 2, 3, 4, 5, 6)]
-    if s == REVEAL_WAIT:
+    if s == states.REVEAL_WAIT:
         return [t("reveal_wait")]
-    if s == POD:
+    if s == states.POD:
         return [t("pod_prompt"), app.code]
     return []
 

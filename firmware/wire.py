@@ -8,6 +8,7 @@ import json
 from protocol import session
 
 PROVISION_FILE = "provision.json"
+ROUTE_FILE = "route"         # the masked route, kept so that offline scans still show it
 NEXT_KEY = "next"           # a rotation's new master secret, between receipt and switch
 SEQ_FILE = "seq"            # firmware.offline.SequenceBlock's file
 
