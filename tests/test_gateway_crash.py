@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import registry
-from tests.fixtures.gateway import Handheld, Spy, seed_parcel
+from tests.fixtures.gateway import Handheld, Spy, courier_on_shift
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICES = 4
@@ -53,20 +52,7 @@ def test_kill_9_during_reveal_storm_loses_no_audit_entry(gateway_home, mosquitto
     home = gateway_home
     _config(home, mosquitto_broker)
     now = time.time()
-    handhelds_setup = []
-    for d in range(DEVICES):
-        courier, device = "C-%d" % d, "HH-%d" % d
-        registry.add_courier(home.store, courier, "1234", "D-1", "00:00-24:00")
-        secret = registry.add_device(home.store, home.keys.kek, device, "test")
-        registry.set_device_state(home.store, device, "active")
-        with home.store.transaction() as tx:
-            session = registry.login(tx, courier, device, now)
-        parcels = ["VP%02d%08d" % (d, i * 7 + 3) for i in range(PARCELS)]
-        for i, t in enumerate(parcels):
-            seed_parcel(home, t, "R-%d" % d, courier, i)
-            home.store.run("INSERT INTO scans (device_id, tracking_no, at) VALUES (?, ?, ?)",
-                           device, t, now + 600)
-        handhelds_setup.append((device, secret, bytes.fromhex(session), parcels))
+    handhelds_setup = [courier_on_shift(home, d, PARCELS, now) for d in range(DEVICES)]
     spy = Spy(mosquitto_broker)
     spy.probe.subscribe("vp/v1/gw/+/status")
     proc = _gateway(home)

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway import audit, registry
+from gateway import audit
 from gateway.home import Home
 from tests.fault.gateway_process import GatewayProcess, configure, twin
-from tests.fixtures.gateway import Handheld, seed_parcel
+from tests.fixtures.gateway import Handheld, courier_on_shift
 
 DEVICES = 4
 ROUNDS = 30
@@ -25,21 +25,7 @@ GRACE_CHECK = 3.0  # longer than the takeover grace: a second adoption would sho
 
 def _depot(home: Home) -> list[tuple[str, bytes, bytes, list[str]]]:
     now = time.time()
-    out = []
-    for d in range(DEVICES):
-        courier, device = "C-%d" % d, "HH-%d" % d
-        registry.add_courier(home.store, courier, "1234", "D-1", "00:00-24:00")
-        secret = registry.add_device(home.store, home.keys.kek, device, "test")
-        registry.set_device_state(home.store, device, "active")
-        with home.store.transaction() as tx:
-            session = registry.login(tx, courier, device, now)
-        parcels = ["VP%02d%08d" % (d, i * 7 + 3) for i in range(5)]
-        for i, t in enumerate(parcels):
-            seed_parcel(home, t, "R-%d" % d, courier, i)
-            home.store.run("INSERT INTO scans (device_id, tracking_no, at) VALUES (?, ?, ?)",
-                           device, t, now + 600)
-        out.append((device, secret, bytes.fromhex(session), parcels))
-    return out
+    return [courier_on_shift(home, d, 5, now) for d in range(DEVICES)]
 
 
 def test_kill_9_of_one_gateway_the_other_takes_over_and_nothing_is_lost(

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from gateway.broker_accounts import ACCOUNTS_FILE
+from tools.bench.bench_brokers import home_on, medians, mosquitto_dynsec
 
 
 def _rounds(broker: Any, admin: Any, rounds: int) -> list[float]:
@@ -47,17 +46,10 @@ def _rounds(broker: Any, admin: Any, rounds: int) -> list[float]:
 
 def _revokes(home_dir: Path, broker: Any, rounds: int) -> list[float]:
     """End to end through tools/provision.revoke, the handheld online but silent."""
-    from gateway.home import init
     from tests.fixtures.brokers import MqttProbe
     from tools import provision as ops
 
-    home = init(home_dir)
-    folder = home_dir / ops.BROKER_DIR
-    folder.mkdir(exist_ok=True)
-    if broker.kind == "mosquitto":
-        (folder / "admin.secret").write_text("%s\n%s\n" % broker.admin_credentials)
-        home.config.mqtt.broker, home.config.mqtt.port = broker.host, broker.port
-    link = ops.open_broker(home)
+    home, link = home_on(home_dir, broker)
     figures = []
     try:
         for i in range(rounds):
@@ -78,24 +70,15 @@ def _revokes(home_dir: Path, broker: Any, rounds: int) -> list[float]:
 
 def run(rounds: int = 20) -> dict[str, dict[str, float]]:
     from gateway.broker import AccountsFileAdmin
-    from gateway.deploy import depot
-    from tests.fixtures.brokers import EmbeddedBrokerHandle, MosquittoBroker
+    from tests.fixtures.brokers import EmbeddedBrokerHandle
 
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="vp-bench-") as tmp:
         folder = Path(tmp)
-        if shutil.which("mosquitto") and depot.find_dynsec_plugin():
-            ca = folder / "ca"
-            crt, key = depot.make_ca(ca, "bench")
-            depot.make_server_cert(ca, crt, key, ["127.0.0.1"])
-            (folder / "mosquitto").mkdir()
-            mosquitto = MosquittoBroker(folder / "mosquitto", ca)
-            mosquitto.start()
-            try:
+        with mosquitto_dynsec(folder) as mosquitto:
+            if mosquitto is not None:
                 results["mosquitto dynsec disableClient"] = _rounds(mosquitto, mosquitto.admin, rounds)
                 results["mosquitto, device revoke"] = _revokes(folder / "home-m", mosquitto, rounds)
-            finally:
-                mosquitto.stop()
         memory = EmbeddedBrokerHandle()
         memory.start()
         try:
@@ -112,8 +95,7 @@ def run(rounds: int = 20) -> dict[str, dict[str, float]]:
             results["embedded, device revoke"] = _revokes(home_e, shared, rounds)
         finally:
             shared.stop()
-    return {name: {"median_ms": statistics.median(f), "max_ms": max(f), "rounds": len(f)}
-            for name, f in results.items()}
+    return medians(results)
 
 
 def main() -> None:

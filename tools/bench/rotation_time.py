@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import statistics
 import tempfile
 import threading
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.broker_accounts import ACCOUNTS_FILE
+from tools.bench.bench_brokers import home_on, medians, mosquitto_dynsec
 
 
 def _rotate(home: Any, out: dict[str, Any]) -> None:
@@ -33,18 +32,11 @@ def _rotate(home: Any, out: dict[str, Any]) -> None:
 
 
 def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], list[float]]:
-    from gateway.home import init
     from tests.fixtures.gateway import start_gateway
     from tools import provision as ops
     from tools.simulator import Handheld
 
-    home = init(home_dir)
-    folder = home_dir / ops.BROKER_DIR
-    folder.mkdir(exist_ok=True)
-    if broker.kind == "mosquitto":
-        (folder / "admin.secret").write_text("%s\n%s\n" % broker.admin_credentials)
-        home.config.mqtt.broker, home.config.mqtt.port = broker.host, broker.port
-    link = ops.open_broker(home)
+    home, link = home_on(home_dir, broker)
     service = start_gateway(home, broker)
     switched: list[float] = []
     back: list[float] = []
@@ -78,24 +70,15 @@ def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], l
 
 
 def run(rounds: int = 5) -> dict[str, dict[str, float]]:
-    from gateway.deploy import depot
-    from tests.fixtures.brokers import EmbeddedBrokerHandle, MosquittoBroker
+    from tests.fixtures.brokers import EmbeddedBrokerHandle
 
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="vp-bench-") as tmp:
         folder = Path(tmp)
-        if shutil.which("mosquitto") and depot.find_dynsec_plugin():
-            ca = folder / "ca"
-            crt, key = depot.make_ca(ca, "bench")
-            depot.make_server_cert(ca, crt, key, ["127.0.0.1"])
-            (folder / "mosquitto").mkdir()
-            mosquitto = MosquittoBroker(folder / "mosquitto", ca)
-            mosquitto.start()
-            try:
+        with mosquitto_dynsec(folder) as mosquitto:
+            if mosquitto is not None:
                 s, b = _rotations(folder / "home-m", mosquitto, rounds)
                 results["mosquitto: new key in use"], results["mosquitto: back on new password"] = s, b
-            finally:
-                mosquitto.stop()
         home_e = folder / "home-e"
         home_e.mkdir()
         embedded = EmbeddedBrokerHandle(home_e / ACCOUNTS_FILE)
@@ -105,8 +88,7 @@ def run(rounds: int = 5) -> dict[str, dict[str, float]]:
             results["embedded: new key in use"], results["embedded: back on new password"] = s, b
         finally:
             embedded.stop()
-    return {name: {"median_ms": statistics.median(f), "max_ms": max(f), "rounds": len(f)}
-            for name, f in results.items()}
+    return medians(results)
 
 
 def main() -> None:
