@@ -1,6 +1,7 @@
 """The brokers the broker benchmarks (revoke_latency, rotation_time) run
 against: Mosquitto from the shipped config with dynsec, when it is installed,
-and a veilpost home wired to a broker as `veilpost device ...` uses it."""
+the embedded broker with its accounts file in a home, and a veilpost home
+wired to a broker as `veilpost device ...` uses it."""
 
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ def mosquitto_dynsec(folder: Path) -> Iterator[Any]:
         yield mosquitto
     finally:
         mosquitto.stop()
+
+
+@contextmanager
+def embedded_with_accounts(home_dir: Path) -> Iterator[Any]:
+    """A started embedded broker whose accounts file is in `home_dir`, as a
+    gateway running from that home serves it."""
+    from gateway.broker_accounts import ACCOUNTS_FILE
+    from tests.fixtures.brokers import EmbeddedBrokerHandle
+
+    home_dir.mkdir()
+    broker = EmbeddedBrokerHandle(home_dir / ACCOUNTS_FILE)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 def home_on(home_dir: Path, broker: Any) -> tuple[Any, Any]:

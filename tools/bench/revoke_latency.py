@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.broker_accounts import ACCOUNTS_FILE
-from tools.bench.bench_brokers import home_on, medians, mosquitto_dynsec
+from tools.bench.bench_brokers import embedded_with_accounts, home_on, medians, mosquitto_dynsec
 
 
 def _rounds(broker: Any, admin: Any, rounds: int) -> list[float]:
@@ -86,15 +86,10 @@ def run(rounds: int = 20) -> dict[str, dict[str, float]]:
         finally:
             memory.stop()
         home_e = folder / "home-e"
-        home_e.mkdir()
-        shared = EmbeddedBrokerHandle(home_e / ACCOUNTS_FILE)
-        shared.start()
-        try:
+        with embedded_with_accounts(home_e) as shared:
             results["embedded, accounts file"] = _rounds(shared, AccountsFileAdmin(home_e / ACCOUNTS_FILE),
                                                          rounds)
             results["embedded, device revoke"] = _revokes(home_e, shared, rounds)
-        finally:
-            shared.stop()
     return medians(results)
 
 

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.broker_accounts import ACCOUNTS_FILE
-from tools.bench.bench_brokers import home_on, medians, mosquitto_dynsec
+from tools.bench.bench_brokers import embedded_with_accounts, home_on, medians, mosquitto_dynsec
 
 
 def _rotate(home: Any, out: dict[str, Any]) -> None:
@@ -70,8 +69,6 @@ def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], l
 
 
 def run(rounds: int = 5) -> dict[str, dict[str, float]]:
-    from tests.fixtures.brokers import EmbeddedBrokerHandle
-
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="vp-bench-") as tmp:
         folder = Path(tmp)
@@ -79,15 +76,9 @@ def run(rounds: int = 5) -> dict[str, dict[str, float]]:
             if mosquitto is not None:
                 s, b = _rotations(folder / "home-m", mosquitto, rounds)
                 results["mosquitto: new key in use"], results["mosquitto: back on new password"] = s, b
-        home_e = folder / "home-e"
-        home_e.mkdir()
-        embedded = EmbeddedBrokerHandle(home_e / ACCOUNTS_FILE)
-        embedded.start()
-        try:
-            s, b = _rotations(home_e, embedded, rounds)
+        with embedded_with_accounts(folder / "home-e") as embedded:
+            s, b = _rotations(folder / "home-e", embedded, rounds)
             results["embedded: new key in use"], results["embedded: back on new password"] = s, b
-        finally:
-            embedded.stop()
     return medians(results)
 
 

@@ -38,6 +38,8 @@ SECTIONS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("messages", "tools.bench.message_sizes", "measure", {}, {}),
     ("crypto", "tools.bench.crypto_bench", "run", {"quick": True}, {"quick": False}),
     ("firmware", "tools.bench.firmware_bench", "measure", {"quick": True}, {"quick": False}),
+    ("revoke", "tools.bench.revoke_latency", "run", {"rounds": 3}, {"rounds": 20}),
+    ("rotation", "tools.bench.rotation_time", "run", {"rounds": 1}, {"rounds": 5}),
 ]
 
 
@@ -112,6 +114,12 @@ def highlights(report: dict[str, Any]) -> dict[str, Any]:
     fw = s.get("firmware")
     if isinstance(fw, dict) and "missing" not in fw and "error" not in fw:
         out["firmware"] = fw
+    for name, key in (("revoke", "revoke_ms"), ("rotation", "rotation_ms")):
+        timed = s.get(name)
+        if isinstance(timed, dict) and timed and all(isinstance(v, dict) and "median_ms" in v
+                                                      for v in timed.values()):
+            out[key] = {label: {"median": round(v["median_ms"], 1), "worst": round(v["max_ms"], 1)}
+                        for label, v in timed.items()}
     out["missing"] = sorted(name for name, v in s.items() if isinstance(v, dict) and "missing" in v)
     out["failed"] = sorted(name for name, v in s.items() if isinstance(v, dict) and "error" in v
                            and "traceback" in v)
@@ -175,6 +183,9 @@ def summary(report: dict[str, Any]) -> list[str]:
     if "reveal_fuel" in fw:
         lines.append("  handheld reveal (MicroPython VM): %s instructions, %s B allocated, %s B wire" % (
             fw.get("reveal_fuel"), fw.get("reveal_alloc_bytes"), fw.get("reveal_wire_bytes")))
+    for key, what in (("revoke_ms", "revoke -> kicked"), ("rotation_ms", "key rotation")):
+        for label, v in (h.get(key) or {}).items():
+            lines.append("  %s, %s: median %.1f ms, worst %.1f ms" % (what, label, v["median"], v["worst"]))
     for template, langs in (h.get("label_bytes") or {}).items():
         lines.append("  label %s: " % template + ", ".join("%s %d B" % kv for kv in langs.items()))
     for name in h.get("missing", []):
