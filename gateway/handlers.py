@@ -281,7 +281,7 @@ class Handlers:
         items, ids = f["items"], f.get("ids")
         if ids is not None and len(ids) != len(items):
             raise ProtocolError("batch has %d items but %d ids" % (len(items), len(ids)), -1, MALFORMED)
-        key = "batch-upto:" + device_id
+        key = registry.batch_upto_key(device_id)
         row = tx.one("SELECT value FROM meta WHERE key = ?", key)
         upto = int(row[0]) if row else -1
         outcomes: list[int] = []

@@ -45,7 +45,14 @@ def add_device(store: Store, provider: KeyProvider, device_id: str, model: str, 
             " up_window, down_seq, created) VALUES (?, ?, ?, 'provisioned', NULL, ?, ?, '', 0, ?)",
             device_id, model, fw, kek_id, wrapped, time.time() if now is None else now,
         )
+        # A handheld provisioned under this id again numbers its offline items afresh.
+        tx.run("DELETE FROM meta WHERE key = ?", batch_upto_key(device_id))
     return secret
+
+
+def batch_upto_key(device_id: str) -> str:
+    """The meta row holding the highest offline-batch item id applied for the device."""
+    return "batch-upto:" + device_id
 
 
 def device_secret(store: Store | Handle, provider: KeyProvider, device_id: str) -> bytes | None:

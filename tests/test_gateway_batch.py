@@ -75,6 +75,38 @@ def test_a_batch_whose_ids_do_not_match_its_items_gets_an_error(live_depot):
     assert reply is not None and reply[0] == "error" and "ids" in reply[1]["detail"]
 
 
+def test_a_reprovisioned_device_has_its_first_offline_batch_applied(depot):
+    """A handheld provisioned again under the same id numbers its offline
+    items from the start: the old handheld's high-water mark must not make
+    its first batch look seen before."""
+    from gateway import registry
+    from gateway.handlers import Handlers, Work
+
+    home = depot.home
+    handlers = Handlers(home)
+
+    def batch(session, tracking_nos, ids):
+        work = Work()
+        handlers.begin()
+        items = [_item("scan", {"tracking_no": t, "session": session}) for t in tracking_nos]
+        with home.store.transaction() as tx:
+            handlers.dispatch(tx, "HH-1", "batch", {"items": items, "ids": ids}, depot.now, work)
+        return work.replies[-1].fields["outcomes"]
+
+    old = bytes.fromhex(depot.session)
+    assert batch(old, depot.route[:2], [0, 1]) == [messages.BATCH_OK, messages.BATCH_OK]
+    assert batch(old, depot.route[:1], [0]) == [messages.BATCH_SEEN]   # the same handheld re-sending
+    # Its registry row goes (as tools/provision.py takes back a failed provisioning) and comes anew.
+    home.store.run("DELETE FROM devices WHERE device_id = 'HH-1'")
+    registry.add_device(home.store, home.keys.kek, "HH-1", "test")
+    registry.set_device_state(home.store, "HH-1", "active")
+    with home.store.transaction() as tx:
+        new = bytes.fromhex(registry.login(tx, "C-112", "HH-1", depot.now))
+    assert batch(new, [depot.route[2]], [0]) == [messages.BATCH_OK]
+    assert home.store.one("SELECT COUNT(*) FROM scans WHERE device_id = 'HH-1' AND tracking_no = ?",
+                          depot.route[2])[0] == 1
+
+
 def test_batch_ack_and_resend_on_the_postgresql_store(pg_home, embedded_broker):
     from tests.fixtures.gateway import LiveDepot
 
