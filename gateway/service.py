@@ -8,12 +8,10 @@ saved in that same commit and whose send sequence is reserved ahead."""
 
 from __future__ import annotations
 
-import json
 import select
 import signal
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway import metrics
+from gateway import alarm_out, metrics
 from gateway.handlers import Handlers, Reply, Work
 from gateway.home import Home
 from gateway.logs import log, log_event
@@ -351,7 +349,7 @@ class GatewayService:
         for alarm in work.alarms:
             self.raise_alarm(alarm)
 
-    # ---- key rotation and broker accounts
+    # ---- key rotation, broker accounts and alarms
 
     def broker_admin(self) -> Any:
         """The broker admin this gateway can use (None: it has no admin credentials)."""
@@ -378,41 +376,11 @@ class GatewayService:
                 self._client.publish(topics.cmd(device_id), b"", qos=1, retain=True)
             rotation.set_broker_password(device_id, self.broker_admin(), self.clock)
 
-    def _broker_suspend(self, alarm: Alarm) -> None:
-        """Invariant 6: a device the sentinel suspended loses its broker account too."""
-        admin = self.broker_admin()
-        if admin is None:
-            alarm.broker = "not disabled: the gateway has no broker admin credentials; refused at the gateway"
-            return
-        if self._client is not None and self._client.want_write():
-            self._client.loop_write()  # the denial first, while the device can still get it
-        try:
-            admin.disable(alarm.device_id)
-            alarm.broker = "disabled"
-        except Exception as e:
-            alarm.broker = "not disabled (%s); refused at the gateway" % e
-
     def raise_alarm(self, alarm: Alarm) -> None:
-        if alarm.device_id and not alarm.broker:
-            self._broker_suspend(alarm)
-        body = json.dumps(alarm.as_dict(), ensure_ascii=True, sort_keys=True).encode()
-        log.warning("ALARM %s", body.decode())
-        if self._client is not None:
-            self._client.publish(topics.ALARM, body, qos=1)
-        url = self.cfg.sentinel.webhook_url
-        if url.startswith(("http://", "https://")):
-            threading.Thread(target=_post, args=(url, body), daemon=True).start()
+        alarm_out.raise_alarm(alarm, self.broker_admin, self._client, self.cfg.sentinel.webhook_url)
 
 
 def _unavailable(device_id: str, request: dict[str, Any], t0: float) -> Reply:
     return Reply(device_id, "reveal_denied", {
         "req": request["req"], "tracking_no": request["tracking_no"], "code": TOO_MANY,
         "reason": "reveal denied: audit log unavailable, try again later"}, t0=t0)
-
-
-def _post(url: str, body: bytes) -> None:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - operator-configured URL
-    except Exception as e:
-        log_event("webhook-failed", error=type(e).__name__)
