@@ -1,7 +1,7 @@
 """`veilpost device rotate-keys`: a new master secret (and broker password)
 for a live handheld, over the air; docs/wire.md "Key rotation" says how.
 The registry holds the new secret, the running gateway sends it and switches
-(gateway/handlers.py); this waits for the switch and reports its time."""
+(gateway/rotation.py); this waits for the switch and reports its time."""
 
 from __future__ import annotations
 
