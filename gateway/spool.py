@@ -287,34 +287,10 @@ def _check_job(printer: str, tracking_no: str, data: bytes) -> None:
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    (
-        job_id,
-        printer,
-        tracking_no,
-        data,
-        state,
-        attempts,
-        counter_before,
-        reprint_of,
-        reason,
-        error,
-        created,
-        updated,
-    ) = row
-    return Job(
-        job_id,
-        printer,
-        tracking_no,
-        bytes(data),
-        state,
-        attempts,
-        counter_before,
-        reprint_of,
-        reason,
-        error,
-        created,
-        updated,
-    )
+    # print_jobs columns are in Job's field order; sqlite may hand the label back as a buffer.
+    fields = list(row)
+    fields[3] = bytes(fields[3])
+    return Job(*fields)
 
 
 class PrinterPort(Protocol):
