@@ -73,16 +73,21 @@ def _sentinel_hold(tx: Store | Handle, column: str, ident: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _set_state(tx: Store | Handle, kind: str, table: str, column: str, ident: str, state: str) -> None:
+    # Reactivation is refused while a sentinel incident holds the account or device.
+    if state == "active":
+        held = _sentinel_hold(tx, column, ident)
+        if held:
+            raise RegistryError("%s %s was suspended by the sentinel (incident %s); only a security"
+                                " officer can lift that: veilpost suspension lift" % (kind, ident, held))
+    if tx.run("UPDATE %s SET state = ? WHERE %s = ?" % (table, column), state, ident) == 0:
+        raise RegistryError("no %s %s" % (kind, ident))
+
+
 def set_device_state(tx: Store | Handle, device_id: str, state: str) -> None:
     if state not in DEVICE_STATES:
         raise RegistryError("device state must be one of " + ", ".join(DEVICE_STATES))
-    if state == "active":
-        held = _sentinel_hold(tx, "device_id", device_id)
-        if held:
-            raise RegistryError("device %s was suspended by the sentinel (incident %s); only a security"
-                                " officer can lift that: veilpost suspension lift" % (device_id, held))
-    if tx.run("UPDATE devices SET state = ? WHERE device_id = ?", state, device_id) == 0:
-        raise RegistryError("no device " + device_id)
+    _set_state(tx, "device", "devices", "device_id", device_id, state)
 
 
 def add_courier(store: Store, badge: str, pin: str, depot: str, shift: str = "07:00-21:00",
@@ -121,13 +126,7 @@ def courier_state(store: Store | Handle, badge: str) -> str | None:
 def set_courier_state(tx: Store | Handle, badge: str, state: str) -> None:
     if state not in ("active", "suspended"):
         raise RegistryError("courier state must be active or suspended")
-    if state == "active":
-        held = _sentinel_hold(tx, "courier_id", badge)
-        if held:
-            raise RegistryError("courier %s was suspended by the sentinel (incident %s); only a security"
-                                " officer can lift that: veilpost suspension lift" % (badge, held))
-    if tx.run("UPDATE couriers SET state = ? WHERE courier_id = ?", state, badge) == 0:
-        raise RegistryError("no courier " + badge)
+    _set_state(tx, "courier", "couriers", "courier_id", badge, state)
 
 
 def add_officer(store: Store, name: str, pin: str, now: float | None = None) -> None:
