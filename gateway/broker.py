@@ -252,8 +252,15 @@ class EmbeddedBroker:
                 __name__ + ".AccountTopicPlugin": {"accounts": self._accounts},
             },
         }
-        self._broker = _GatedBroker(config)
-        await self._broker.start()
+        broker = _GatedBroker(config)
+        try:
+            await broker.start()
+        except Exception as exc:  # amqtt wraps the bind error in BrokerError
+            cause = exc.__cause__
+            if isinstance(cause, OSError):
+                raise OSError(cause.errno, cause.strerror or str(cause)) from None
+            raise
+        self._broker = broker
         server = self._broker._servers["default"].instance
         port = int(next(iter(server.sockets)).getsockname()[1])
         if self.accounts_file is not None:

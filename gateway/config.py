@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_NAME = "veilpost.toml"
+EMBEDDED_PORT = 18830  # the embedded broker's default port (1883 is often a system Mosquitto)
 
 DEFAULT_TOML = """\
 # veilpost gateway configuration. Every key is optional; the value shown is
@@ -37,13 +38,14 @@ durability = "full"
 keys_dir = "keys"
 
 [mqtt]
-# "embedded" starts an in-process broker on a free local port; anything else
-# is a host name of an external broker (Mosquitto, EMQX, ...).
+# "embedded" starts an in-process broker on 127.0.0.1:embedded_port; anything
+# else is a host name of an external broker (Mosquitto, EMQX, ...).
 broker = "embedded"
 # Port of an external broker.
 port = 1883
-# Port the embedded broker listens on, on 127.0.0.1; 0 picks a free one.
-embedded_port = 0
+# Port the embedded broker listens on, on 127.0.0.1 (fixed, so handhelds and
+# `veilpost device ...` find it after a restart; 0 picks a free one each start).
+embedded_port = 18830
 # Credentials the gateway uses on an external broker (empty: none).
 username = ""
 password = ""
@@ -109,7 +111,7 @@ port = 0
 class MqttConfig:
     broker: str = "embedded"
     port: int = 1883
-    embedded_port: int = 0
+    embedded_port: int = 18830
     version: str = "auto"
     session_expiry: int = 3600
     username: str = ""

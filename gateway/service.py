@@ -32,6 +32,11 @@ from protocol.errors import ERROR_NAMES, INTERNAL, OVERSIZE, UNKNOWN_DEVICE, Pro
 BATCH = 256
 ROTATION_POLL = 0.5  # seconds between looks for key rotations to send
 Incoming = tuple[str, bytes, float, int, int]  # topic, payload, arrival, mid, qos
+EMBEDDED_GATEWAY = "vp-gateway"  # the gateway's account on its embedded broker
+
+
+class GatewayStartError(RuntimeError):
+    """The gateway cannot start; the message says what to fix."""
 
 
 class GatewayService:
@@ -69,10 +74,18 @@ class GatewayService:
             # another process can enrol handhelds on this broker.
             self.broker = EmbeddedBroker("127.0.0.1", m.embedded_port,
                                          accounts_file=self.cfg.home / ACCOUNTS_FILE)
-            self.port = self.broker.start()
+            try:
+                self.port = self.broker.start()
+            except OSError as e:
+                self.broker = None
+                raise GatewayStartError("the embedded broker cannot listen on 127.0.0.1:%d (%s): stop what"
+                                        " uses that port or set [mqtt] embedded_port"
+                                        % (m.embedded_port, e.strerror or e)) from None
             log_event("embedded-broker", host="127.0.0.1", port=self.port)
-            username, password = "vp-gateway", new_password()
-            self.broker.add_gateway(username, password)
+            # A fresh password each start; the account a previous run left in
+            # the accounts file (clean stop or kill -9) is replaced, not added twice.
+            username, password = EMBEDDED_GATEWAY, new_password()
+            self.broker.ensure_gateway(username, password)
         else:
             self.host = m.broker
         if self.cfg.metrics.port:
@@ -82,7 +95,9 @@ class GatewayService:
         if m.broker == "embedded":
             versions = [4]
         if not any(self._try_connect(v, username, password) for v in versions):
-            raise RuntimeError("gateway could not connect to the broker at %s:%d" % (self.host, self.port))
+            self._stop_broker()
+            raise GatewayStartError("gateway could not connect to the broker at %s:%d"
+                                    % (self.host, self.port))
         self._thread = threading.Thread(target=self._run, name="veilpost-gateway", daemon=True)
         self._thread.start()
         from gateway import takeover  # several gateways: adopt the session of one that died
@@ -181,8 +196,12 @@ class GatewayService:
                 if client.want_write():
                     client.loop_write()
             client.disconnect()
-        if self.broker is not None:
-            self.broker.stop()
+        self._stop_broker()
+
+    def _stop_broker(self) -> None:
+        broker, self.broker = self.broker, None
+        if broker is not None:
+            broker.stop()
 
     def run_forever(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly (checkpoint, offline status)."""

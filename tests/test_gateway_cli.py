@@ -12,6 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from gateway import registry, sentinel
+from tests.fixtures.gateway import own_embedded_port
 from tools.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +104,7 @@ def test_case_open_and_two_approvals(depot):
 
 def test_gateway_run_starts_the_embedded_broker_and_stops_cleanly(gateway_home):
     home = gateway_home.config.home
+    own_embedded_port(home)
     proc = subprocess.Popen([sys.executable, "-m", "tools", "--home", str(home), "gateway", "run"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines = []
