@@ -196,6 +196,8 @@ class GatewayService:
                 if client.want_write():
                     client.loop_write()
             client.disconnect()
+            if client.want_write():  # we drive the loop: send the DISCONNECT, or the broker sends our will
+                client.loop_write()
         self._stop_broker()
 
     def _stop_broker(self) -> None:
