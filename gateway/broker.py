@@ -50,6 +50,7 @@ from gateway.broker_accounts import (
     write_applied,
     write_file,
 )
+from gateway.permissions import write_private
 
 __all__ = ["EmbeddedBroker", "AccountsFileAdmin", "BrokerAdminError", "new_password"]
 
@@ -266,7 +267,7 @@ class EmbeddedBroker:
         if self.accounts_file is not None:
             # Tells `veilpost device ...` in another process where to post commands.
             endpoint = self.accounts_file.parent / ENDPOINT_FILE
-            endpoint.write_text(json.dumps({"host": self.host, "port": port}) + "\n", encoding="utf-8")
+            write_private(endpoint, json.dumps({"host": self.host, "port": port}) + "\n")
         return port
 
     def stop(self) -> None:

@@ -30,6 +30,7 @@ from gateway.broker_access import (
     device_grants,
     filter_covers,
 )
+from gateway.permissions import open_private, write_private
 
 ACCOUNTS_FILE = "broker-accounts.json"
 ENDPOINT_FILE = "broker-endpoint.json"
@@ -130,7 +131,7 @@ class Accounts:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Serialise read-modify-write of an accounts file between processes."""
-    with open(str(path) + ".lock", "a") as lock:
+    with os.fdopen(open_private(Path(str(path) + ".lock")), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -146,13 +147,7 @@ def read_file(path: Path) -> Accounts:
 
 
 def write_file(path: Path, accounts: Accounts) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(accounts.dumps())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)  # readers see the old file or the new one, never half
+    write_private(path, accounts.dumps())  # readers see the old file or the new one, never half
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:
@@ -174,10 +169,7 @@ def read_endpoint(folder: Path) -> tuple[str, int] | None:
 
 def write_applied(folder: Path, stamp: tuple[int, int, int] | None) -> None:
     """The broker's receipt: this version of the accounts file is in force."""
-    target = Path(folder) / APPLIED_FILE
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps({"stamp": list(stamp) if stamp else None}) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    write_private(Path(folder) / APPLIED_FILE, json.dumps({"stamp": list(stamp) if stamp else None}) + "\n")
 
 
 def read_applied(folder: Path) -> tuple[int, int, int] | None:

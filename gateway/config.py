@@ -1,12 +1,29 @@
 """The gateway's configuration: one TOML file under VEILPOST_HOME, every key
-documented in DEFAULT_TOML, secure by default, nothing required for a demo."""
+documented in DEFAULT_TOML, secure by default, nothing required for a demo.
+
+`load()` refuses a bad file with one line naming the key: unknown tables and
+keys, wrong types (read from the dataclass annotations, so a new key is
+checked without more code), values out of range (RANGES, and non-negative
+numbers by default), and formats (time zone, shift, URL, ids). `validate()`
+runs the same checks on a Config built in code. gateway/config_check.py
+goes further (broker, database, key provider) for `veilpost config check`.
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+import stat
 import tomllib
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.permissions import write_private
 
 CONFIG_NAME = "veilpost.toml"
 EMBEDDED_PORT = 18830  # the embedded broker's default port (1883 is often a system Mosquitto)
@@ -48,7 +65,11 @@ port = 1883
 embedded_port = 18830
 # Credentials the gateway uses on an external broker (empty: none).
 username = ""
+# The password here makes this file a secret: it must then be mode 0600. Or
+# name a file (mode 0600) that holds it, relative to this folder; the
+# environment variable VEILPOST_MQTT_PASSWORD overrides both.
 password = ""
+password_file = ""
 # MQTT protocol: "auto" tries 5 then 3.1.1; or "5", or "3.1.1".
 version = "auto"
 # Seconds the broker keeps this gateway's session (its subscription and the
@@ -116,6 +137,7 @@ class MqttConfig:
     session_expiry: int = 3600
     username: str = ""
     password: str = ""
+    password_file: str = ""
     client_id: str = "veilpost-gateway-1"
     shared: bool = True
     max_payload: int = 4096
@@ -184,18 +206,235 @@ _SECTIONS: dict[str, type] = {
     "retention": RetentionConfig,
     "metrics": MetricsConfig,
 }
+PASSWORD_ENV = "VEILPOST_MQTT_PASSWORD"
+
+# Bounds of numeric keys, inclusive (None: no bound). A number not listed
+# here must be zero or more.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "mqtt.port": (1, 65535),
+    "mqtt.embedded_port": (0, 65535),
+    "mqtt.session_expiry": (0, 2**32 - 1),
+    "mqtt.max_payload": (256, 1 << 20),
+    "metrics.port": (0, 65535),
+    "reveal.scan_fresh_minutes": (1, 24 * 60),
+    "reveal.token_seconds": (5, 3600),
+    "sentinel.per_minute": (1, None),
+    "sentinel.distinct_per_minute": (1, None),
+    "sentinel.per_shift": (1, None),
+    "sentinel.lookback_hours": (1, 24 * 90),
+    "retention.days_after_delivery": (1, 3650),
+    "retention.case_open_minutes": (1, 24 * 60),
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "durability": ("full", "normal"),
+    "mqtt.version": ("auto", "5", "3.1.1"),
+}
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # safe in an MQTT topic and a client id
+_SHIFT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]\Z")
+
+
+def _zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "is not an IANA time zone (e.g. \"Asia/Shanghai\", \"UTC\")"
+    return None
+
+
+def _reasons(value: list[int]) -> str | None:
+    from protocol.messages import REASONS
+
+    unknown = [c for c in value if c not in REASONS]
+    if unknown or not value:
+        return "must be a non-empty list of reason codes %s" % sorted(REASONS)
+    return None
+
+
+def _store(value: str) -> str | None:
+    if value and not value.startswith(("postgresql://", "postgres://")):
+        return 'must be empty (SQLite) or a "postgresql://..." URL'
+    return None
+
+
+# Formats beyond the type, by key: a message when the value is wrong.
+FORMATS: dict[str, Callable[[Any], str | None]] = {
+    "timezone": _zone,
+    "gateway_id": lambda v: None if _ID.match(v) else "must be 1-64 of A-Z a-z 0-9 _ . -",
+    "mqtt.client_id": lambda v: None if _ID.match(v) else "must be 1-64 of A-Z a-z 0-9 _ . -",
+    "mqtt.broker": lambda v: None if v.strip() and " " not in v else '"embedded" or a host name',
+    "database": lambda v: None if v.strip() else "must name a file",
+    "keys_dir": lambda v: None if v.strip() else "must name a folder",
+    "store": _store,
+    "reveal.default_shift": lambda v: None if _SHIFT.match(v) else 'must be "HH:MM-HH:MM"',
+    "reveal.reason_codes": _reasons,
+    "sentinel.webhook_url": lambda v: None if not v or v.startswith(("http://", "https://"))
+    else "must be empty or an http(s) URL",
+}
 
 
 class ConfigError(Exception):
-    pass
+    """What is wrong with the configuration, one line per problem."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
-def _section(cls: type, data: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError("unknown config key %s.%s" % (where, key))
-    return cls(**data)
+def _kind(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if typing.get_origin(hint) is list:
+        return "a list of " + _kind(typing.get_args(hint)[0]).replace("an ", "").replace("a ", "") + "s"
+    return names.get(hint, str(hint))
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    """Whether a TOML value has the type a dataclass field is annotated with."""
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_fits(item, v) for v in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else '"%s"' % value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _where(name: str) -> str:
+    table, _, key = name.rpartition(".")
+    return "[%s] %s" % (table, key) if table else key
+
+
+def _check_value(name: str, hint: Any, value: Any) -> str | None:
+    where = "%s = %s" % (_where(name), _show(value))
+    if not _fits(hint, value):
+        return "%s: must be %s" % (where, _kind(hint))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = RANGES.get(name, (0, None))
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = ("%s to %s" % (low, high) if high is not None else "%s or more" % low)
+            return "%s: must be %s" % (where, span)
+    if name in CHOICES and value not in CHOICES[name]:
+        return "%s: must be one of %s" % (where, ", ".join('"%s"' % c for c in CHOICES[name]))
+    check = FORMATS.get(name)
+    problem = check(value) if check is not None else None
+    return "%s: %s" % (where, problem) if problem else None
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = " (did you mean %s?)" % close[0] if close else ""
+    return "unknown %s %s%s" % (kind, name, hint)
+
+
+def validate(cfg: Config) -> list[str]:
+    """Every problem with the values of `cfg`, one line each (empty: fine)."""
+    problems: list[str] = []
+    top = _hints(Config)
+    for f in fields(Config):
+        if f.name == "home":
+            continue
+        value = getattr(cfg, f.name)
+        if f.name in _SECTIONS:
+            hints = _hints(_SECTIONS[f.name])
+            for sf in fields(_SECTIONS[f.name]):
+                problem = _check_value(f.name + "." + sf.name, hints[sf.name], getattr(value, sf.name))
+                if problem:
+                    problems.append(problem)
+        else:
+            problem = _check_value(f.name, top[f.name], value)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def password_source(cfg: Config) -> str:
+    """Where the broker password comes from, for `veilpost config check`."""
+    if os.environ.get(PASSWORD_ENV):
+        return "environment " + PASSWORD_ENV
+    if cfg.mqtt.password_file:
+        return "file " + str(cfg.home / cfg.mqtt.password_file)
+    return CONFIG_NAME if cfg.mqtt.password else "none"
+
+
+def _readable_by_others(path: Path) -> bool:
+    return bool(stat.S_IMODE(path.stat().st_mode) & 0o077)
+
+
+def _resolve_password(cfg: Config, path: Path) -> None:
+    """Take the broker password from the environment or the password file."""
+    m = cfg.mqtt
+    if m.password and m.password_file:
+        raise ConfigError("give the broker password once: [mqtt] password or [mqtt] password_file, not both")
+    if m.password and path.exists() and _readable_by_others(path):
+        raise ConfigError("%s holds the broker password and is readable by others: chmod 600 %s (or move"
+                          " the password to [mqtt] password_file or %s)" % (path.name, path, PASSWORD_ENV))
+    env = os.environ.get(PASSWORD_ENV)
+    if env:
+        m.password = env
+        return
+    if not m.password_file:
+        return
+    secret = cfg.home / m.password_file
+    where = "[mqtt] password_file = \"%s\": %s" % (m.password_file, secret)
+    try:
+        if _readable_by_others(secret):
+            raise ConfigError("%s is readable by others: chmod 600 it" % where)
+        text = secret.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(where + ": no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("%s: cannot be read (%s)" % (where, e)) from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise ConfigError(where + " is empty")
+    m.password = lines[0].strip()
+
+
+def parse(data: dict[str, Any], home: Path) -> Config:
+    """A Config from parsed TOML, or ConfigError listing every problem."""
+    problems: list[str] = []
+    top = [f.name for f in fields(Config) if f.name != "home" and f.name not in _SECTIONS]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                problems.append("%s = %s: must be a table [%s]" % (key, _show(value), key))
+                continue
+            cls = _SECTIONS[key]
+            known = [f.name for f in fields(cls)]
+            tables = ["[%s]" % t for t in _SECTIONS]
+            good = {}
+            for sub, sub_value in value.items():
+                if sub in known:
+                    good[sub] = sub_value
+                elif isinstance(sub_value, dict):
+                    problems.append(_unknown("table", "[%s.%s]" % (key, sub), tables))
+                else:
+                    keys = ["[%s] %s" % (key, k) for k in known]
+                    problems.append(_unknown("key", "[%s] %s" % (key, sub), keys))
+            kwargs[key] = cls(**good)
+        elif key in top:
+            kwargs[key] = value
+        elif isinstance(value, dict):
+            problems.append(_unknown("table", "[%s]" % key, ["[%s]" % t for t in _SECTIONS]))
+        else:
+            problems.append(_unknown("key", key, top))
+    cfg = Config(home=Path(home), **kwargs)
+    problems += validate(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
 
 
 def load(home: Path) -> Config:
@@ -206,21 +445,14 @@ def load(home: Path) -> Config:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError("%s: %s" % (path.name, e)) from e
-    top = {f.name for f in fields(Config)} - {"home"} - set(_SECTIONS)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _SECTIONS:
-            if not isinstance(value, dict):
-                raise ConfigError("config key %s must be a table" % key)
-            kwargs[key] = _section(_SECTIONS[key], value, key)
-        elif key in top:
-            kwargs[key] = value
-        else:
-            raise ConfigError("unknown config key " + key)
-    cfg = Config(home=Path(home), **kwargs)
-    if cfg.durability not in ("full", "normal"):
-        raise ConfigError('durability must be "full" or "normal"')
+            raise ConfigError("%s is not valid TOML: %s" % (path.name, e)) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError("%s cannot be read: %s" % (path, e)) from None
+    try:
+        cfg = parse(data, Path(home))
+    except ConfigError as e:
+        raise ConfigError(["%s: %s" % (CONFIG_NAME, p) for p in e.problems]) from None
+    _resolve_password(cfg, path)
     return cfg
 
 
@@ -228,5 +460,5 @@ def write_default(home: Path) -> Path:
     """Write the documented default config unless one exists."""
     path = Path(home) / CONFIG_NAME
     if not path.exists():
-        path.write_text(DEFAULT_TOML, encoding="utf-8")
+        write_private(path, DEFAULT_TOML)  # it may come to hold the broker password
     return path

@@ -11,6 +11,7 @@ from gateway import config as config_mod
 from gateway.audit import AuditLog
 from gateway.config import Config
 from gateway.keys import GatewayKeys, KeyUnavailable
+from gateway.permissions import private_dir, secure_tree
 from gateway.store import Store, open_store
 from gateway.vault import Vault
 
@@ -34,8 +35,9 @@ class Home:
 def init(path: Path) -> Home:
     """Create config, keys and database where missing (safe to run twice)."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    private_dir(path)
     config_mod.write_default(path)
+    secure_tree(path)  # also what an older version or another tool left readable
     cfg = config_mod.load(path)
     GatewayKeys(cfg.keys_path).create()
     return open_home(path)

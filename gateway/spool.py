@@ -27,6 +27,7 @@ store later.
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import sqlite3
 import time
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.permissions import open_private
 from printer_drivers.status import PrinterStatus
 from printer_drivers.transport import PrinterOffline
 
@@ -93,6 +95,9 @@ class Spool:
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # Owner-only: jobs hold labels and their QR proofs; SQLite gives -wal and -shm the same mode.
+            os.close(open_private(self.path))
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a job marked printed must stay printed

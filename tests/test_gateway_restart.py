@@ -116,9 +116,34 @@ def test_mosquitto_gateway_starts_again_after_clean_stops_and_kill_9(tmp_path: P
         else:
             assert gateway.process is not None
             assert _stop(gateway.process, how) == 0, gateway.log_tail()
+        # Whoever watches the status topic sees the gateway gone, whichever way it went.
+        assert _retained_status(mosquitto_broker, "gw-restart") == b"offline", gateway.log_tail()
+        _clear_status(mosquitto_broker, "gw-restart")  # the next "online" can only be the next gateway
     gateway.start()
     gateway.stop()
     assert "Traceback" not in (folder / "gateway.log").read_text(errors="replace")
+
+
+def _retained_status(broker: object, gateway_id: str) -> bytes | None:
+    probe = MqttProbe(broker, *broker.admin_credentials)  # type: ignore[arg-type, attr-defined]
+    try:
+        probe.subscribe("vp/v1/gw/%s/status" % gateway_id)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # kill -9: the broker fires the will after keepalive or at once
+            message = probe.next_message(timeout=0.5)
+            if message is not None and message.payload == b"offline":
+                return bytes(message.payload)
+        return None
+    finally:
+        probe.close()
+
+
+def _clear_status(broker: object, gateway_id: str) -> None:
+    probe = MqttProbe(broker, *broker.admin_credentials)  # type: ignore[arg-type, attr-defined]
+    try:
+        probe.publish("vp/v1/gw/%s/status" % gateway_id, b"", retain=True)
+    finally:
+        probe.close()
 
 
 def test_embedded_broker_listens_on_a_fixed_documented_port_by_default(tmp_path: Path) -> None:

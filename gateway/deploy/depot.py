@@ -258,6 +258,19 @@ def make_depot(folder: Path, depot: str, hostnames: list[str], *, state: Path | 
     return conf
 
 
+def copy_to_home(folder: Path, veilpost_home: Path) -> Path:
+    """Give a veilpost home the depot CA and the dynsec admin secret (for
+    `veilpost device ...` and the gateway's own broker admin). Returns the
+    home's broker folder."""
+    from gateway.permissions import private_dir, write_private
+
+    private_dir(Path(veilpost_home))
+    target = private_dir(Path(veilpost_home) / "broker")
+    write_private(target / "ca.crt", (folder / "ca.crt").read_bytes())
+    write_private(target / "admin.secret", (folder / "admin.secret").read_bytes())
+    return target
+
+
 def read_admin_secret(path: Path) -> tuple[str, str]:
     """(username, password) from the admin.secret file make_depot writes."""
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -288,10 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print("make-depot: " + str(exc), file=sys.stderr)
         return 1
     if args.veilpost_home is not None:
-        target = args.veilpost_home / "broker"
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
-        shutil.copy(args.folder / "ca.crt", target / "ca.crt")
-        _write_private(target / "admin.secret", (args.folder / "admin.secret").read_bytes())
+        target = copy_to_home(args.folder, args.veilpost_home)
         print(f"veilpost home {args.veilpost_home}: broker CA and admin credentials in {target}")
     print(f"depot {args.depot}: CA, server certificate and dynsec admin in {args.folder}")
     print(f"config: {conf}  (admin credentials in {args.folder / 'admin.secret'})")
