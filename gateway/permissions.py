@@ -13,6 +13,12 @@ from pathlib import Path
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+# What holds a secret, by name under the home (the rest is logs and receipts;
+# veilpost.toml holds one when it holds the broker password).
+SECRET_NAMES = frozenset({"broker-accounts.json", "provision.json", "spool.sqlite3"})
+SECRET_FOLDERS = frozenset({"keys", "broker"})
+SECRET_SUFFIXES = (".db", ".db-wal", ".db-shm", ".sqlite3-wal", ".sqlite3-shm",
+                   ".secret", ".key", ".password")
 
 
 def private_dir(path: Path) -> Path:
@@ -52,6 +58,33 @@ def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT) -> int:
 def is_loose(path: Path) -> bool:
     """Whether anyone but the owner may read, write or enter `path`."""
     return bool(stat.S_IMODE(Path(path).stat().st_mode) & 0o077)
+
+
+def holds_secret(relative: Path) -> bool:
+    """Whether a file at this path under a home holds a secret."""
+    return (relative.name in SECRET_NAMES or relative.name.endswith(SECRET_SUFFIXES)
+            or (len(relative.parts) > 1 and relative.parts[0] in SECRET_FOLDERS))
+
+
+def loose_secrets(home: Path, extra: tuple[Path, ...] = ()) -> list[Path]:
+    """Secret files under `home` (and `extra` ones) that others may read, and
+    the folders holding them that others may enter; `home` itself first."""
+    home = Path(home)
+    found: list[Path] = [home] if is_loose(home) else []
+    folders: set[Path] = set()
+    for path in [*sorted(home.rglob("*")), *extra]:
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            relative = path.relative_to(home)
+        except ValueError:
+            relative = Path(path.name)
+        if holds_secret(relative) or path in extra:
+            if is_loose(path):
+                found.append(path)
+            folders.update(p for p in path.parents if p != home and home in p.parents)
+    found += [f for f in sorted(folders) if is_loose(f)]
+    return found
 
 
 def secure_tree(folder: Path) -> list[Path]:

@@ -8,6 +8,7 @@ saved in that same commit and whose send sequence is reserved ahead."""
 
 from __future__ import annotations
 
+import logging
 import select
 import signal
 import threading
@@ -64,6 +65,7 @@ class GatewayService:
 
     def start(self) -> None:
         """Connect (raising if the broker cannot be reached) and start the loop thread."""
+        self._preflight()
         m = self.cfg.mqtt
         username, password = m.username or None, m.password or None
         if m.broker == "embedded":
@@ -103,6 +105,19 @@ class GatewayService:
         from gateway import takeover  # several gateways: adopt the session of one that died
 
         self.takeover = takeover.attach(self, username, password)
+
+    def _preflight(self) -> None:
+        """What `veilpost config check` checks, short of reaching out: refuse
+        to start on any failure, with one line; log the warnings."""
+        from gateway.config_check import WARN, check, failures
+
+        found = check(self.cfg, reach=False)
+        bad = failures(found)
+        if bad:
+            raise GatewayStartError("gateway not started: " + "; ".join(f.text for f in bad))
+        for f in found:
+            if f.level == WARN:
+                log_event("config-warning", logging.WARNING, topic=f.topic, detail=f.text)
 
     def _try_connect(self, version: int, username: str | None, password: str | None) -> bool:
         m = self.cfg.mqtt

@@ -1,0 +1,189 @@
+"""`veilpost config check`: what a configuration will meet when the gateway
+starts. The values themselves are checked by gateway/config.py when the file
+is loaded; this looks further: private files, the broker (reached and logged
+into, or the embedded broker's port free), the database, the key provider.
+
+`check(cfg)` returns findings, each "ok", "warn" or "fail" with one line of
+text; the gateway runs `check(cfg, reach=False)` at start (it is about to
+reach the broker and the database itself) and refuses on any "fail".
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway import config as config_mod
+from gateway.broker_accounts import read_endpoint
+from gateway.config import Config
+from gateway.keys import GatewayKeys, LocalKeyFile
+from gateway.permissions import loose_secrets
+from gateway.store import MIGRATIONS
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    topic: str  # "config", "files", "broker", "database", "keys"
+    level: str  # OK, WARN or FAIL
+    text: str
+
+    def __str__(self) -> str:
+        return "%-4s %-8s %s" % (self.level, self.topic, self.text)
+
+
+def check(cfg: Config, reach: bool = True) -> list[Finding]:
+    """Every finding for `cfg`; with `reach`, also connect to the broker and database."""
+    problems = config_mod.validate(cfg)
+    out = [Finding("config", FAIL, p) for p in problems] or [
+        Finding("config", OK, "%s: every key valid, time zone %s, broker password from %s"
+                % (config_mod.CONFIG_NAME, cfg.timezone, config_mod.password_source(cfg)))]
+    out.append(_files(cfg))
+    out.append(_keys(cfg))
+    if reach:
+        out.append(_broker(cfg))
+        out.append(_database(cfg))
+    return out
+
+
+def failures(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level == FAIL]
+
+
+def _files(cfg: Config) -> Finding:
+    home = cfg.home
+    if not home.exists():
+        return Finding("files", FAIL, "%s does not exist: run `veilpost init`" % home)
+    extra = [cfg.home / cfg.mqtt.password_file] if cfg.mqtt.password_file else []
+    if config_mod.password_source(cfg) == config_mod.CONFIG_NAME:
+        extra.append(cfg.home / config_mod.CONFIG_NAME)
+    loose = loose_secrets(home, tuple(p for p in extra if p.exists()))
+    if loose:
+        names = ", ".join(str(p.relative_to(home)) if home in p.parents else str(p) for p in loose[:3])
+        more = " and %d more" % (len(loose) - 3) if len(loose) > 3 else ""
+        return Finding("files", FAIL, "secrets readable by others: %s%s (run `veilpost init` to make the"
+                       " home owner-only)" % (names, more))
+    return Finding("files", OK, "every secret under %s is owner-only (0600, folders 0700)" % home)
+
+
+def _keys(cfg: Config) -> Finding:
+    keys = GatewayKeys(cfg.keys_path)
+    if not keys.kek.exists():
+        return Finding("keys", FAIL, "no key-encryption key in %s: run `veilpost init`" % cfg.keys_path)
+    if isinstance(keys.kek, LocalKeyFile):
+        return Finding("keys", WARN, "key provider: local key file %s, NOT for production: a copy of this"
+                       " disk opens the vault; keep the keys in an HSM or KMS (PKCS#11)" % keys.kek.dir)
+    return Finding("keys", OK, "key provider: %s" % type(keys.kek).__name__)
+
+
+def _broker(cfg: Config) -> Finding:
+    m = cfg.mqtt
+    if m.broker == "embedded":
+        return _embedded_port(cfg)
+    return _login(cfg)
+
+
+def _embedded_port(cfg: Config) -> Finding:
+    port = cfg.mqtt.embedded_port
+    if port == 0:
+        return Finding("broker", WARN, "embedded broker on a new free port at each start: handhelds"
+                       " cannot find it again after a restart; set [mqtt] embedded_port")
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return Finding("broker", OK, "embedded broker: 127.0.0.1:%d is free" % port)
+        except OSError:
+            pass
+    endpoint = read_endpoint(cfg.home)
+    if endpoint is not None and endpoint[1] == port:
+        return Finding("broker", OK, "embedded broker: a gateway of this home runs it on 127.0.0.1:%d" % port)
+    return Finding("broker", FAIL, "embedded broker: 127.0.0.1:%d is in use by another program: stop it or"
+                   " set [mqtt] embedded_port" % port)
+
+
+def _login(cfg: Config) -> Finding:
+    """Connect and log in as the gateway, under a client id of its own (so a
+    running gateway's session is not taken over)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    m = cfg.mqtt
+    where = "%s:%d" % (m.broker, m.port)
+    answered = threading.Event()
+    result: list[str] = []
+
+    def on_connect(_c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+        result.append(str(reason) if getattr(reason, "is_failure", False) else "")
+        answered.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id + "-check",
+                         protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+    if m.username:
+        client.username_pw_set(m.username, m.password or None)
+    ca = cfg.home / "broker" / "ca.crt"
+    if m.port == 8883 and ca.exists():
+        client.tls_set(ca_certs=str(ca))
+    client.on_connect = on_connect
+    try:
+        client.connect(m.broker, m.port, keepalive=10)
+    except (OSError, ValueError) as e:
+        return Finding("broker", FAIL, "%s not reachable: %s" % (where, e))
+    client.loop_start()
+    try:
+        if not answered.wait(TIMEOUT):
+            return Finding("broker", FAIL, "%s: no answer to CONNECT within %g s" % (where, TIMEOUT))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    who = m.username or "(no username)"
+    if result and result[0]:
+        return Finding("broker", FAIL, "%s refused %s: %s" % (where, who, result[0]))
+    return Finding("broker", OK, "%s: logged in as %s" % (where, who))
+
+
+def _database(cfg: Config) -> Finding:
+    latest = len(MIGRATIONS)
+    if cfg.store:
+        return _postgres(cfg.store, latest)
+    path: Path = cfg.database_path
+    if not path.exists():
+        return Finding("database", OK, "SQLite %s will be created at the first start" % path)
+    try:
+        conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=TIMEOUT)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return Finding("database", FAIL, "SQLite %s cannot be read: %s" % (path, e))
+    return _schema("SQLite %s" % path, int(row[0]) if row else 0, latest)
+
+
+def _postgres(url: str, latest: int) -> Finding:
+    import psycopg
+
+    shown = url.split("@")[-1]
+    try:
+        with psycopg.connect(url, connect_timeout=int(TIMEOUT)) as conn:
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            except psycopg.errors.UndefinedTable:
+                row = None
+    except psycopg.Error as e:
+        return Finding("database", FAIL, "PostgreSQL %s: %s" % (shown, str(e).strip().splitlines()[0]))
+    return _schema("PostgreSQL %s" % shown, int(row[0]) if row else 0, latest)
+
+
+def _schema(what: str, version: int, latest: int) -> Finding:
+    if version > latest:
+        return Finding("database", FAIL, "%s has schema %d, newer than this veilpost (%d): upgrade veilpost"
+                       % (what, version, latest))
+    if version < latest:
+        return Finding("database", OK, "%s reachable, schema %d (migrated to %d at the next start)"
+                       % (what, version, latest))
+    return Finding("database", OK, "%s reachable, schema %d" % (what, version))
