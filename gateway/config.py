@@ -17,12 +17,11 @@ import re
 import stat
 import tomllib
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.config_rules import check_value, show
 from gateway.permissions import write_private
 
 CONFIG_NAME = "veilpost.toml"
@@ -208,123 +207,12 @@ _SECTIONS: dict[str, type] = {
 }
 PASSWORD_ENV = "VEILPOST_MQTT_PASSWORD"
 
-# Bounds of numeric keys, inclusive (None: no bound). A number not listed
-# here must be zero or more.
-RANGES: dict[str, tuple[float | None, float | None]] = {
-    "mqtt.port": (1, 65535),
-    "mqtt.embedded_port": (0, 65535),
-    "mqtt.session_expiry": (0, 2**32 - 1),
-    "mqtt.max_payload": (256, 1 << 20),
-    "metrics.port": (0, 65535),
-    "reveal.scan_fresh_minutes": (1, 24 * 60),
-    "reveal.token_seconds": (5, 3600),
-    "sentinel.per_minute": (1, None),
-    "sentinel.distinct_per_minute": (1, None),
-    "sentinel.per_shift": (1, None),
-    "sentinel.lookback_hours": (1, 24 * 90),
-    "retention.days_after_delivery": (1, 3650),
-    "retention.case_open_minutes": (1, 24 * 60),
-}
-CHOICES: dict[str, tuple[str, ...]] = {
-    "durability": ("full", "normal"),
-    "mqtt.version": ("auto", "5", "3.1.1"),
-}
-_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # safe in an MQTT topic and a client id
-_SHIFT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]\Z")
-
-
-def _zone(value: str) -> str | None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "is not an IANA time zone (e.g. \"Asia/Shanghai\", \"UTC\")"
-    return None
-
-
-def _reasons(value: list[int]) -> str | None:
-    from protocol.messages import REASONS
-
-    unknown = [c for c in value if c not in REASONS]
-    if unknown or not value:
-        return "must be a non-empty list of reason codes %s" % sorted(REASONS)
-    return None
-
-
-def _store(value: str) -> str | None:
-    if value and not value.startswith(("postgresql://", "postgres://")):
-        return 'must be empty (SQLite) or a "postgresql://..." URL'
-    return None
-
-
-# Formats beyond the type, by key: a message when the value is wrong.
-FORMATS: dict[str, Callable[[Any], str | None]] = {
-    "timezone": _zone,
-    "gateway_id": lambda v: None if _ID.match(v) else "must be 1-64 of A-Z a-z 0-9 _ . -",
-    "mqtt.client_id": lambda v: None if _ID.match(v) else "must be 1-64 of A-Z a-z 0-9 _ . -",
-    "mqtt.broker": lambda v: None if v.strip() and " " not in v else '"embedded" or a host name',
-    "database": lambda v: None if v.strip() else "must name a file",
-    "keys_dir": lambda v: None if v.strip() else "must name a folder",
-    "store": _store,
-    "reveal.default_shift": lambda v: None if _SHIFT.match(v) else 'must be "HH:MM-HH:MM"',
-    "reveal.reason_codes": _reasons,
-    "sentinel.webhook_url": lambda v: None if not v or v.startswith(("http://", "https://"))
-    else "must be empty or an http(s) URL",
-}
-
-
 class ConfigError(Exception):
     """What is wrong with the configuration, one line per problem."""
 
     def __init__(self, problems: str | list[str]) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
-
-
-def _kind(hint: Any) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    if typing.get_origin(hint) is list:
-        return "a list of " + _kind(typing.get_args(hint)[0]).replace("an ", "").replace("a ", "") + "s"
-    return names.get(hint, str(hint))
-
-
-def _fits(hint: Any, value: Any) -> bool:
-    """Whether a TOML value has the type a dataclass field is annotated with."""
-    if typing.get_origin(hint) is list:
-        (item,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_fits(item, v) for v in value)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else '"%s"' % value
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _where(name: str) -> str:
-    table, _, key = name.rpartition(".")
-    return "[%s] %s" % (table, key) if table else key
-
-
-def _check_value(name: str, hint: Any, value: Any) -> str | None:
-    where = "%s = %s" % (_where(name), _show(value))
-    if not _fits(hint, value):
-        return "%s: must be %s" % (where, _kind(hint))
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        low, high = RANGES.get(name, (0, None))
-        if (low is not None and value < low) or (high is not None and value > high):
-            span = ("%s to %s" % (low, high) if high is not None else "%s or more" % low)
-            return "%s: must be %s" % (where, span)
-    if name in CHOICES and value not in CHOICES[name]:
-        return "%s: must be one of %s" % (where, ", ".join('"%s"' % c for c in CHOICES[name]))
-    check = FORMATS.get(name)
-    problem = check(value) if check is not None else None
-    return "%s: %s" % (where, problem) if problem else None
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -348,11 +236,11 @@ def validate(cfg: Config) -> list[str]:
         if f.name in _SECTIONS:
             hints = _hints(_SECTIONS[f.name])
             for sf in fields(_SECTIONS[f.name]):
-                problem = _check_value(f.name + "." + sf.name, hints[sf.name], getattr(value, sf.name))
+                problem = check_value(f.name + "." + sf.name, hints[sf.name], getattr(value, sf.name))
                 if problem:
                     problems.append(problem)
         else:
-            problem = _check_value(f.name, top[f.name], value)
+            problem = check_value(f.name, top[f.name], value)
             if problem:
                 problems.append(problem)
     return problems
@@ -409,7 +297,7 @@ def parse(data: dict[str, Any], home: Path) -> Config:
     for key, value in data.items():
         if key in _SECTIONS:
             if not isinstance(value, dict):
-                problems.append("%s = %s: must be a table [%s]" % (key, _show(value), key))
+                problems.append("%s = %s: must be a table [%s]" % (key, show(value), key))
                 continue
             cls = _SECTIONS[key]
             known = [f.name for f in fields(cls)]
@@ -454,6 +342,49 @@ def load(home: Path) -> Config:
         raise ConfigError(["%s: %s" % (CONFIG_NAME, p) for p in e.problems]) from None
     _resolve_password(cfg, path)
     return cfg
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError("cannot write %r to TOML" % (value,))
+
+
+def set_values(home: Path, values: dict[str, Any]) -> Config:
+    """Change keys ("mqtt.port", "gateway_id") in the home's veilpost.toml,
+    keeping its comments and layout; refuses (ConfigError) a result that would
+    not load. Returns the new config."""
+    path = Path(home) / CONFIG_NAME
+    lines = (path.read_text(encoding="utf-8") if path.exists() else DEFAULT_TOML).splitlines()
+    for name, value in values.items():
+        table, _, key = name.rpartition(".")
+        header = "[%s]" % table if table else None
+        start = 0 if header is None else next(
+            (i + 1 for i, line in enumerate(lines) if line.strip() == header), -1)
+        if start < 0:
+            lines += ["", header or "", "%s = %s" % (key, _toml_value(value))]
+            continue
+        end = next((i for i in range(start, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        pattern = re.compile(r"\s*%s\s*=" % re.escape(key))
+        found = next((i for i in range(start, end) if pattern.match(lines[i])), None)
+        entry = "%s = %s" % (key, _toml_value(value))
+        if found is not None:
+            lines[found] = entry
+        else:
+            lines.insert(end, entry)
+    text = "\n".join(lines) + "\n"
+    try:
+        parse(tomllib.loads(text), Path(home))
+    except (ConfigError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError("%s not changed: %s" % (CONFIG_NAME, e)) from None
+    write_private(path, text)
+    return load(Path(home))
 
 
 def write_default(home: Path) -> Path:

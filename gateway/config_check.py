@@ -20,7 +20,7 @@ from gateway import config as config_mod
 from gateway.broker_accounts import read_endpoint
 from gateway.config import Config
 from gateway.keys import GatewayKeys, LocalKeyFile
-from gateway.permissions import loose_secrets
+from gateway.permissions import loose_secrets, tighten
 from gateway.store import MIGRATIONS
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -55,20 +55,35 @@ def failures(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.level == FAIL]
 
 
-def _files(cfg: Config) -> Finding:
-    home = cfg.home
-    if not home.exists():
-        return Finding("files", FAIL, "%s does not exist: run `veilpost init`" % home)
+def secret_files(cfg: Config) -> list[Path]:
+    """Secrets of this home (and its folders) that others may read."""
     extra = [cfg.home / cfg.mqtt.password_file] if cfg.mqtt.password_file else []
     if config_mod.password_source(cfg) == config_mod.CONFIG_NAME:
         extra.append(cfg.home / config_mod.CONFIG_NAME)
-    loose = loose_secrets(home, tuple(p for p in extra if p.exists()))
+    return loose_secrets(cfg.home, tuple(p for p in extra if p.exists()))
+
+
+def _shown(cfg: Config, paths: list[Path]) -> str:
+    names = ", ".join(str(p.relative_to(cfg.home)) if cfg.home in p.parents else str(p) for p in paths[:3])
+    return names + (" and %d more" % (len(paths) - 3) if len(paths) > 3 else "")
+
+
+def _files(cfg: Config) -> Finding:
+    if not cfg.home.exists():
+        return Finding("files", FAIL, "%s does not exist: run `veilpost init`" % cfg.home)
+    loose = secret_files(cfg)
     if loose:
-        names = ", ".join(str(p.relative_to(home)) if home in p.parents else str(p) for p in loose[:3])
-        more = " and %d more" % (len(loose) - 3) if len(loose) > 3 else ""
-        return Finding("files", FAIL, "secrets readable by others: %s%s (run `veilpost init` to make the"
-                       " home owner-only)" % (names, more))
-    return Finding("files", OK, "every secret under %s is owner-only (0600, folders 0700)" % home)
+        return Finding("files", FAIL, "secrets readable by others: %s (`veilpost init` or the gateway's"
+                       " start makes them owner-only)" % _shown(cfg, loose))
+    return Finding("files", OK, "every secret under %s is owner-only (0600, folders 0700)" % cfg.home)
+
+
+def tighten_home(cfg: Config) -> tuple[list[Path], list[Path]]:
+    """What the gateway does at start: make loose secrets owner-only.
+    Returns (tightened, stuck), stuck being what it does not own."""
+    loose = secret_files(cfg)
+    stuck = tighten(loose)
+    return [p for p in loose if p not in stuck], stuck
 
 
 def _keys(cfg: Config) -> Finding:

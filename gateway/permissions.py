@@ -87,6 +87,18 @@ def loose_secrets(home: Path, extra: tuple[Path, ...] = ()) -> list[Path]:
     return found
 
 
+def tighten(paths: list[Path]) -> list[Path]:
+    """Make each path owner-only (0700 folders, 0600 files); returns what it
+    could not change (another owner)."""
+    stuck = []
+    for path in paths:
+        try:
+            os.chmod(path, PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
+        except PermissionError:
+            stuck.append(path)
+    return stuck
+
+
 def secure_tree(folder: Path) -> list[Path]:
     """Make `folder` and everything under it owner-only (folders 0700, files
     0600; symbolic links are left alone and not followed). Returns what changed."""

@@ -109,8 +109,14 @@ class GatewayService:
     def _preflight(self) -> None:
         """What `veilpost config check` checks, short of reaching out: refuse
         to start on any failure, with one line; log the warnings."""
-        from gateway.config_check import WARN, check, failures
+        from gateway.config_check import WARN, check, failures, tighten_home
 
+        tightened, stuck = tighten_home(self.cfg)
+        if tightened:
+            log_event("secrets-tightened", logging.WARNING, files=[str(p) for p in tightened])
+        if stuck:
+            raise GatewayStartError("gateway not started: secrets readable by others and not ours to"
+                                    " change: " + ", ".join(str(p) for p in stuck))
         found = check(self.cfg, reach=False)
         bad = failures(found)
         if bad:

@@ -14,7 +14,8 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -203,7 +204,28 @@ def render_config(
     return "\n".join(out) + "\n"
 
 
-def depot_config(folder: Path, state: Path | None = None, plugin: Path | None = None) -> str:
+@dataclass(frozen=True)
+class Listeners:
+    """Where the broker listens: plain MQTT for the gateway on this host (port
+    0: none), and TLS for the handhelds (host "": every address)."""
+
+    plain_port: int = 1883
+    plain_host: str = "127.0.0.1"
+    tls_port: int = 8883
+    tls_host: str = ""
+
+    def rendered(self) -> dict[str, str | None]:
+        """render_config's `listeners` for the shipped file's two listener lines."""
+        if not 0 < self.tls_port < 65536:
+            raise DepotSetupError("the TLS listener port must be 1-65535, not %d" % self.tls_port)
+        if not 0 <= self.plain_port < 65536:
+            raise DepotSetupError("the plain listener port must be 0-65535, not %d" % self.plain_port)
+        plain = "%d %s" % (self.plain_port, self.plain_host) if self.plain_port else None
+        return {"1883 127.0.0.1": plain, "8883": ("%d %s" % (self.tls_port, self.tls_host)).strip()}
+
+
+def depot_config(folder: Path, state: Path | None = None, plugin: Path | None = None,
+                 listeners: Listeners | None = None) -> str:
     """The shipped mosquitto.conf with its certificates in `folder` and the
     dynsec file and persistence in `state` (default: `folder`)."""
     plugin = plugin or find_dynsec_plugin()
@@ -223,6 +245,7 @@ def depot_config(folder: Path, state: Path | None = None, plugin: Path | None = 
             "certfile": str(folder / "server.crt"),
             "keyfile": str(folder / "server.key"),
         },
+        (listeners or Listeners()).rendered(),
     )
 
 
@@ -240,34 +263,92 @@ def _hand_over(paths: list[Path], owner: str | None) -> None:
         os.chown(path, account.pw_uid, account.pw_gid)
 
 
+def _pair(first: Path, second: Path) -> bool:
+    """Whether a file pair exists; half a pair is refused, never replaced."""
+    if first.exists() != second.exists():
+        have, lacks = (first, second) if first.exists() else (second, first)
+        raise DepotSetupError(f"{have.name} exists without {lacks.name} in {have.parent}: restore it, or"
+                              " remove both to make new ones (every handheld then needs the new CA)")
+    return first.exists()
+
+
+def _names(cert_file: Path) -> set[str]:
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    addresses = {str(a) for a in sans.get_values_for_type(x509.IPAddress)}
+    return set(sans.get_values_for_type(x509.DNSName)) | addresses
+
+
 def make_depot(folder: Path, depot: str, hostnames: list[str], *, state: Path | None = None,
-               owner: str | None = "mosquitto") -> Path:
+               owner: str | None = "mosquitto", listeners: Listeners | None = None,
+               report: Callable[[str], None] | None = None) -> Path:
     """Everything Mosquitto needs for one depot. Certificates go to `folder`,
     the dynsec file and persistence to `state` (default: `folder`); the admin
-    password to `folder/admin.secret` (mode 0600). Returns the rendered config."""
+    password to `folder/admin.secret` (mode 0600). Safe to run again: what
+    exists is kept (`report` is told what), never replaced. Returns the config."""
+    say = report or (lambda _line: None)
     state = state or folder
+    rendered = depot_config(folder, state, listeners=listeners)  # bad options fail before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)
-    ca_crt, ca_key = make_ca(folder, depot)
-    server_crt, server_key = make_server_cert(folder, ca_crt, ca_key, hostnames)
-    password = init_dynsec(state / "dynamic-security.json")
-    _write_private(folder / "admin.secret", (ADMIN_USERNAME + "\n" + password + "\n").encode())
+    ca_crt, ca_key = folder / "ca.crt", folder / "ca.key"
+    if _pair(ca_crt, ca_key):
+        say(f"kept depot CA {ca_crt}")
+    else:
+        make_ca(folder, depot)
+        say(f"made depot CA {ca_crt}")
+    server_crt, server_key = folder / "server.crt", folder / "server.key"
+    if _pair(server_crt, server_key):
+        missing = sorted(set(hostnames) - _names(server_crt))
+        say(f"kept server certificate {server_crt}" + (
+            f" (it does not name {', '.join(missing)}: remove server.crt and server.key to issue one that"
+            " does; handhelds keep trusting the same CA)" if missing else ""))
+    else:
+        make_server_cert(folder, ca_crt, ca_key, hostnames)
+        say(f"made server certificate {server_crt} for {', '.join(hostnames)}")
+    dynsec, secret = state / "dynamic-security.json", folder / "admin.secret"
+    if _pair(dynsec, secret):
+        say(f"kept dynamic security {dynsec}")
+        say(f"kept admin secret {secret}")
+    else:
+        password = init_dynsec(dynsec)
+        _write_private(secret, (ADMIN_USERNAME + "\n" + password + "\n").encode())
+        say(f"made dynamic security {dynsec} with admin {ADMIN_USERNAME} (password in {secret})")
     conf = folder / "mosquitto.conf"
-    conf.write_text(depot_config(folder, state), encoding="utf-8")
-    _hand_over([server_key, state, state / "dynamic-security.json"], owner)
+    if not conf.exists():
+        conf.write_text(rendered, encoding="utf-8")
+        say(f"made {conf}")
+    elif conf.read_text(encoding="utf-8") == rendered:
+        say(f"kept mosquitto.conf {conf}")
+    else:
+        say(f"kept mosquitto.conf {conf}; mosquitto.conf differs from what these options give: remove it to"
+            " render it again")
+    _hand_over([server_key, state, dynsec], owner)
     return conf
 
 
-def copy_to_home(folder: Path, veilpost_home: Path) -> Path:
+def copy_to_home(folder: Path, veilpost_home: Path, report: Callable[[str], None] | None = None) -> Path:
     """Give a veilpost home the depot CA and the dynsec admin secret (for
-    `veilpost device ...` and the gateway's own broker admin). Returns the
-    home's broker folder."""
+    `veilpost device ...` and the gateway's own broker admin); what the home
+    has already is kept. Returns the home's broker folder."""
     from gateway.permissions import private_dir, write_private
 
+    say = report or (lambda _line: None)
     private_dir(Path(veilpost_home))
     target = private_dir(Path(veilpost_home) / "broker")
-    write_private(target / "ca.crt", (folder / "ca.crt").read_bytes())
-    write_private(target / "admin.secret", (folder / "admin.secret").read_bytes())
+    for name in ("ca.crt", "admin.secret"):
+        data, there = (folder / name).read_bytes(), target / name
+        if not there.exists():
+            write_private(there, data)
+            say(f"veilpost home: copied {name} to {there}")
+        elif there.read_bytes() == data:
+            say(f"veilpost home: kept {there}")
+        else:
+            say(f"veilpost home: kept {there}, which differs from the depot's {name}: remove it to copy"
+                " again")
     return target
 
 
@@ -277,6 +358,16 @@ def read_admin_secret(path: Path) -> tuple[str, str]:
     if len(lines) < 2 or not lines[0] or not lines[1]:
         raise DepotSetupError(f"{path} should hold the admin username and password on two lines")
     return lines[0], lines[1]
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,18 +384,23 @@ def main(argv: list[str] | None = None) -> int:
         "--host", action="append", dest="hosts", default=[],
         help="broker hostname or IP the handhelds use (repeatable; default: localhost and 127.0.0.1)",
     )
+    parser.add_argument("--plain-port", type=_port, default=1883,
+                        help="plain MQTT listener for the gateway on this host (default 1883; 0: none)")
+    parser.add_argument("--plain-host", default="127.0.0.1", help="its address (default 127.0.0.1)")
+    parser.add_argument("--tls-port", type=_port, default=8883,
+                        help="TLS listener for handhelds (default 8883)")
+    parser.add_argument("--tls-host", default="", help="its address (default: every address)")
     args = parser.parse_args(argv)
+    listeners = Listeners(args.plain_port, args.plain_host, args.tls_port, args.tls_host)
     try:
         conf = make_depot(args.folder, args.depot, args.hosts or ["localhost", "127.0.0.1"],
-                          state=args.state, owner=args.owner)
+                          state=args.state, owner=args.owner, listeners=listeners, report=print)
+        if args.veilpost_home is not None:
+            copy_to_home(args.folder, args.veilpost_home, report=print)
     except DepotSetupError as exc:
         print("make-depot: " + str(exc), file=sys.stderr)
         return 1
-    if args.veilpost_home is not None:
-        target = copy_to_home(args.folder, args.veilpost_home)
-        print(f"veilpost home {args.veilpost_home}: broker CA and admin credentials in {target}")
-    print(f"depot {args.depot}: CA, server certificate and dynsec admin in {args.folder}")
-    print(f"config: {conf}  (admin credentials in {args.folder / 'admin.secret'})")
+    print(f"depot {args.depot}: config {conf}  (admin credentials in {args.folder / 'admin.secret'})")
     return 0
 
 
