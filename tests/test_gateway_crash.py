@@ -21,7 +21,7 @@ def _config(home, broker):
     user, password = broker.gateway_credentials
     text = (home.config.home / "veilpost.toml").read_text()
     text = text.replace('broker = "embedded"', 'broker = "127.0.0.1"')
-    text = text.replace("port = 1883", "port = %d" % broker.port)
+    text = text.replace("port = 1883\n", "port = %d\n" % broker.port, 1)
     text = text.replace('username = ""', 'username = "%s"' % user)
     text = text.replace('password = ""', 'password = "%s"' % password)
     text = text.replace("per_minute = 6", "per_minute = 1000000").replace("distinct_per_minute = 3",

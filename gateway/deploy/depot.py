@@ -6,8 +6,6 @@ call the same functions, so the shipped config is the one under test."""
 from __future__ import annotations
 
 import argparse
-import datetime
-import ipaddress
 import os
 import re
 import secrets
@@ -18,10 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from gateway.deploy import certs
+from gateway.deploy.certs import names
+from gateway.permissions import write_private
 
 SHIPPED_CONFIG = Path(__file__).with_name("mosquitto.conf")
 DYNSEC_PLUGIN_NAME = "mosquitto_dynamic_security.so"
@@ -38,6 +35,20 @@ class DepotSetupError(Exception):
     """A depot could not be set up; the message says what to fix."""
 
 
+def make_ca(folder: Path, depot: str, *, days: int = 3650) -> tuple[Path, Path]:
+    """A self-signed P-256 CA for one depot (gateway/deploy/certs.py). Returns (ca.crt, ca.key)."""
+    return certs.make_ca(folder, depot, days=days)
+
+
+def make_server_cert(folder: Path, ca_crt: Path, ca_key: Path, hostnames: list[str], *,
+                     days: int = 825) -> tuple[Path, Path]:
+    """The broker's certificate signed by the depot CA. Returns (server.crt, server.key)."""
+    try:
+        return certs.make_server_cert(folder, ca_crt, ca_key, hostnames, days=days)
+    except certs.CertificateError as e:
+        raise DepotSetupError(str(e)) from None
+
+
 def find_dynsec_plugin() -> Path | None:
     """The dynamic-security plugin shipped with the installed Mosquitto."""
     import glob
@@ -47,98 +58,6 @@ def find_dynsec_plugin() -> Path | None:
         if found:
             return Path(found[0])
     return None
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def make_ca(folder: Path, depot: str, *, days: int = 3650) -> tuple[Path, Path]:
-    """A self-signed P-256 CA for one depot. Returns (ca.crt, ca.key)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "veilpost"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "veilpost depot CA " + depot),
-    ])
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    ca_crt, ca_key = folder / "ca.crt", folder / "ca.key"
-    ca_crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(ca_key, _key_pem(key))
-    return ca_crt, ca_key
-
-
-def make_server_cert(
-    folder: Path, ca_crt: Path, ca_key: Path, hostnames: list[str], *, days: int = 825
-) -> tuple[Path, Path]:
-    """The broker's certificate, signed by the depot CA, valid for each of
-    `hostnames` (DNS names or IP addresses). Returns (server.crt, server.key)."""
-    if not hostnames:
-        raise DepotSetupError("the server certificate needs at least one hostname or IP address")
-    ca_cert = x509.load_pem_x509_certificate(ca_crt.read_bytes())
-    loaded = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
-    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-        raise DepotSetupError(f"{ca_key} is not the EC key make_ca writes")
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = []
-    for host in hostnames:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(loaded.public_key()), critical=False
-        )
-        .sign(loaded, hashes.SHA256())
-    )
-    crt, keyfile = folder / "server.crt", folder / "server.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(keyfile, _key_pem(key))
-    return crt, keyfile
 
 
 def init_dynsec(config_file: Path, username: str = ADMIN_USERNAME, password: str | None = None) -> str:
@@ -272,16 +191,6 @@ def _pair(first: Path, second: Path) -> bool:
     return first.exists()
 
 
-def _names(cert_file: Path) -> set[str]:
-    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return set()
-    addresses = {str(a) for a in sans.get_values_for_type(x509.IPAddress)}
-    return set(sans.get_values_for_type(x509.DNSName)) | addresses
-
-
 def make_depot(folder: Path, depot: str, hostnames: list[str], *, state: Path | None = None,
                owner: str | None = "mosquitto", listeners: Listeners | None = None,
                report: Callable[[str], None] | None = None) -> Path:
@@ -302,7 +211,7 @@ def make_depot(folder: Path, depot: str, hostnames: list[str], *, state: Path | 
         say(f"made depot CA {ca_crt}")
     server_crt, server_key = folder / "server.crt", folder / "server.key"
     if _pair(server_crt, server_key):
-        missing = sorted(set(hostnames) - _names(server_crt))
+        missing = sorted(set(hostnames) - names(server_crt))
         say(f"kept server certificate {server_crt}" + (
             f" (it does not name {', '.join(missing)}: remove server.crt and server.key to issue one that"
             " does; handhelds keep trusting the same CA)" if missing else ""))
@@ -315,7 +224,7 @@ def make_depot(folder: Path, depot: str, hostnames: list[str], *, state: Path | 
         say(f"kept admin secret {secret}")
     else:
         password = init_dynsec(dynsec)
-        _write_private(secret, (ADMIN_USERNAME + "\n" + password + "\n").encode())
+        write_private(secret, ADMIN_USERNAME + "\n" + password + "\n")
         say(f"made dynamic security {dynsec} with admin {ADMIN_USERNAME} (password in {secret})")
     conf = folder / "mosquitto.conf"
     if not conf.exists():
@@ -330,15 +239,20 @@ def make_depot(folder: Path, depot: str, hostnames: list[str], *, state: Path | 
     return conf
 
 
-def copy_to_home(folder: Path, veilpost_home: Path, report: Callable[[str], None] | None = None) -> Path:
+def copy_to_home(folder: Path, veilpost_home: Path, report: Callable[[str], None] | None = None,
+                 owner: str | None = None) -> Path:
     """Give a veilpost home the depot CA and the dynsec admin secret (for
     `veilpost device ...` and the gateway's own broker admin); what the home
-    has already is kept. Returns the home's broker folder."""
+    has already is kept. Run as root, the copies belong to `owner` (default:
+    whoever owns the home, e.g. the gateway's service account), 0600 in 0700,
+    so that the gateway can read them and nobody else. Returns the broker folder."""
     from gateway.permissions import private_dir, write_private
 
     say = report or (lambda _line: None)
-    private_dir(Path(veilpost_home))
-    target = private_dir(Path(veilpost_home) / "broker")
+    home = Path(veilpost_home)
+    existed = home.exists()
+    private_dir(home)
+    target = private_dir(home / "broker")
     for name in ("ca.crt", "admin.secret"):
         data, there = (folder / name).read_bytes(), target / name
         if not there.exists():
@@ -349,7 +263,28 @@ def copy_to_home(folder: Path, veilpost_home: Path, report: Callable[[str], None
         else:
             say(f"veilpost home: kept {there}, which differs from the depot's {name}: remove it to copy"
                 " again")
+    if os.geteuid() == 0:
+        _give(home if existed or owner else None, owner, [target, target / "ca.crt", target / "admin.secret"])
     return target
+
+
+def _give(home: Path | None, owner: str | None, paths: list[Path]) -> None:
+    """chown `paths` to `owner`, or to the owner of `home` (root only)."""
+    import pwd
+
+    if owner is not None:
+        try:
+            account = pwd.getpwnam(owner)
+        except KeyError:
+            raise DepotSetupError(f"no account {owner!r} to give the home's broker files to") from None
+        uid, gid = account.pw_uid, account.pw_gid
+    elif home is not None:
+        st = home.stat()
+        uid, gid = st.st_uid, st.st_gid
+    else:
+        return
+    for path in paths:
+        os.chown(path, uid, gid)
 
 
 def read_admin_secret(path: Path) -> tuple[str, str]:
@@ -377,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the dynsec file and persistence go (default: FOLDER)")
     parser.add_argument("--veilpost-home", type=Path, default=None,
                         help="copy ca.crt and admin.secret to VEILPOST_HOME/broker for `veilpost device`")
+    parser.add_argument("--veilpost-owner", default=None,
+                        help="account the gateway runs as, given the copies (default: the home's owner)")
     parser.add_argument("--owner", default="mosquitto",
                         help="account the broker runs as, given its key and state when run as root")
     parser.add_argument("--depot", default="depot-1", help="depot name in the CA certificate")
@@ -396,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         conf = make_depot(args.folder, args.depot, args.hosts or ["localhost", "127.0.0.1"],
                           state=args.state, owner=args.owner, listeners=listeners, report=print)
         if args.veilpost_home is not None:
-            copy_to_home(args.folder, args.veilpost_home, report=print)
+            copy_to_home(args.folder, args.veilpost_home, report=print, owner=args.veilpost_owner)
     except DepotSetupError as exc:
         print("make-depot: " + str(exc), file=sys.stderr)
         return 1

@@ -220,7 +220,7 @@ def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> lis
     user, password = broker.gateway_credentials
     cfg = (folder / "home" / "veilpost.toml").read_text()
     for old, new in (('broker = "embedded"', 'broker = "127.0.0.1"'),
-                     ("port = 1883", "port = %d" % broker.port),
+                     ("port = 1883\n", "port = %d\n" % broker.port),
                      ('username = ""', 'username = "%s"' % user),
                      ('password = ""', 'password = "%s"' % password),
                      ('durability = "full"', 'durability = "%s"' % durability),
