@@ -12,12 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from printer_drivers.fit import BASE_FONT_DOTS, fit, line_height, text_width
 from printer_drivers.label import LabelError, MaskedLabel
+
+__all__ = ["BASE_FONT_DOTS", "Bitmap", "Code128", "Element", "Layout", "QRCode", "Rule", "Template", "Text",
+           "available_templates", "element_box", "layout", "load_template"]
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 REQUIRED_ZONES = ("code", "destination", "receiver", "sender", "contents", "signature")
-BASE_FONT_DOTS = 24  # the printers' built-in GB18030 font is 24x24 dots
 DOTS_PER_MM = {203: 8, 300: 12}  # how label printers round their resolution
+GAP_MM = 1.0  # between a text box and the item to its right
+GAP_BELOW_MM = 0.5  # between a text box and the item under it, or its zone's lower edge
+MARGIN_MM = 1.5  # between a text box and the label's right edge
 
 
 @dataclass(frozen=True)
@@ -142,20 +148,38 @@ def load_template(name_or_path: str | Path, dpi: int | None = None) -> Template:
 
 
 def layout(template: Template, label: MaskedLabel) -> Layout:
-    """Place every item of every zone; separators between zones."""
+    """Place every item of every zone; separators between zones. Each text
+    gets the box between its position and the next item to its right and
+    below it (or its zone's edge), and is fitted into it (printer_drivers/fit.py)."""
     d = template.dots
     elements: list[Element] = []
     line = max(2, d(0.3))
     for zone in template.zones:
         top = float(zone["top_mm"])
-        if zone.get("rule_below", True) and top + float(zone["height_mm"]) < template.height_mm:
-            elements.append(Rule(0, d(top + float(zone["height_mm"])), template.width, line))
-        for item in zone.get("items", []):
-            elements.extend(_place(template, label, item, top))
+        bottom = top + float(zone["height_mm"])
+        if zone.get("rule_below", True) and bottom < template.height_mm:
+            elements.append(Rule(0, d(bottom), template.width, line))
+        placed = [_place(template, label, item, top) for item in zone.get("items", [])]
+        boxes = _text_boxes(template, placed, d(bottom))
+        for (item, value, first), box in zip(placed, boxes, strict=True):
+            if box is None:
+                elements.append(first)
+                continue
+            assert isinstance(first, Text)
+            width, height = box
+            scale = first.scale
+            if "max_chars" in item:  # a template's own cap on a line's length
+                width = min(width, text_width("x" * int(item["max_chars"]), scale))
+            fitted = fit(value, width, height, scale, int(item["max_lines"]) if "max_lines" in item else None)
+            elements += [Text(first.x, first.y + i * line_height(fitted.scale), text, fitted.scale)
+                         for i, text in enumerate(fitted.lines)]
     return Layout(template, elements)
 
 
-def _place(t: Template, label: MaskedLabel, item: dict[str, Any], top: float) -> list[Element]:
+Placed = tuple[dict[str, Any], str, Element]  # template item, its text, its element before fitting
+
+
+def _place(t: Template, label: MaskedLabel, item: dict[str, Any], top: float) -> Placed:
     d = t.dots
     x, y = d(float(item.get("x_mm", 0))), d(top + float(item.get("y_mm", 0)))
     kind = item["kind"]
@@ -163,36 +187,65 @@ def _place(t: Template, label: MaskedLabel, item: dict[str, Any], top: float) ->
     if "field" in item:
         value = str(item.get("prefix", "")) + label.field(item["field"])
     if kind == "text":
-        scale = int(item.get("scale", 1))
-        limit = item.get("max_chars")
-        if limit:
-            return [
-                Text(x, y + i * BASE_FONT_DOTS * scale, chunk, scale)
-                for i, chunk in enumerate(_wrap(value, int(limit), int(item.get("max_lines", 2))))
-            ]
-        return [Text(x, y, value, scale)]
+        return item, value, Text(x, y, value, int(item.get("scale", 1)))
     if kind == "code128":
         module = max(1, round(float(item.get("module_mm", 0.25)) * t.dots_per_mm))
-        return [Code128(x, y, value, d(float(item["height_mm"])), module)]
+        return item, value, Code128(x, y, value, d(float(item["height_mm"])), module)
     if kind == "qr":
         cell = max(2, round(float(item.get("cell_mm", 0.5)) * t.dots_per_mm))
-        return [QRCode(x, y, value, cell, str(item.get("ecc", "M")))]
+        return item, value, QRCode(x, y, value, cell, str(item.get("ecc", "M")))
     if kind == "rule":
-        return [Rule(x, y, d(float(item["width_mm"])), d(float(item.get("height_mm", 0.3))))]
+        return item, value, Rule(x, y, d(float(item["width_mm"])), d(float(item.get("height_mm", 0.3))))
     raise LabelError("template item kind %r is not one of text, code128, qr, rule" % kind)
 
 
-def _wrap(text: str, width: int, lines: int) -> list[str]:
-    """Split into display columns (a CJK character counts two)."""
-    out: list[str] = []
-    cur, cols = "", 0
-    for ch in text:
-        w = 2 if ord(ch) > 0x2E7F else 1
-        if cols + w > width:
-            out.append(cur)
-            cur, cols = "", 0
-        cur += ch
-        cols += w
-    if cur:
-        out.append(cur)
-    return out[:lines] or [""]
+def _text_boxes(t: Template, placed: list[Placed], zone_bottom: int) -> list[tuple[int, int] | None]:
+    """(width, height) in dots for each text item of a zone, None for the rest."""
+    d = t.dots
+    firsts = [element_box(el) for _item, _value, el in placed]  # a text's first line at its own scale
+    rights: list[int] = []
+    for i, (item, _value, el) in enumerate(placed):
+        x0, y0, x1, y1 = firsts[i]
+        if not isinstance(el, Text):
+            rights.append(x1)
+            continue
+        right = t.width - d(MARGIN_MM)
+        for j, (bx0, by0, _bx1, by1) in enumerate(firsts):
+            if j != i and bx0 > x0 and by0 < y1 and by1 > y0:
+                right = min(right, bx0 - d(GAP_MM))
+        if "width_mm" in item:
+            right = min(right, x0 + d(float(item["width_mm"])))
+        rights.append(right)
+    boxes: list[tuple[int, int] | None] = []
+    for i, (item, _value, el) in enumerate(placed):
+        if not isinstance(el, Text):
+            boxes.append(None)
+            continue
+        x0, y0 = el.x, el.y
+        bottom = zone_bottom - d(GAP_BELOW_MM)
+        for j, (bx0, by0, _bx1, _by1) in enumerate(firsts):
+            if j != i and by0 > y0 and bx0 < rights[i] and rights[j] > x0:
+                bottom = min(bottom, by0 - d(GAP_BELOW_MM))
+        if "height_mm" in item:
+            bottom = min(bottom, y0 + d(float(item["height_mm"])))
+        boxes.append((max(0, rights[i] - x0), max(0, bottom - y0)))
+    return boxes
+
+
+def element_box(el: Element) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) in dots of what an element draws (x1, y1 exclusive)."""
+    if isinstance(el, Text):
+        return el.x, el.y, el.x + text_width(el.text, el.scale), el.y + line_height(el.scale)
+    if isinstance(el, Code128):
+        from barcode.codex import Code128 as _Code128
+
+        modules = len("".join(_Code128(el.data).build()))
+        return el.x, el.y, el.x + modules * el.module, el.y + el.height
+    if isinstance(el, QRCode):
+        import segno
+
+        size = segno.make_qr(el.data, error=el.ecc.lower(), boost_error=False).symbol_size(border=0)[0]
+        return el.x, el.y, el.x + size * el.cell, el.y + size * el.cell
+    if isinstance(el, Rule):
+        return el.x, el.y, el.x + el.width, el.y + el.height
+    return el.x, el.y, el.x + el.width_bytes * 8, el.y + el.height

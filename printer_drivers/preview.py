@@ -12,6 +12,7 @@ import segno
 from barcode.codex import Code128 as _Code128
 from PIL import Image, ImageDraw, ImageFont
 
+from printer_drivers.fit import cells
 from printer_drivers.layout import BASE_FONT_DOTS, Bitmap, Code128, Element, Layout, QRCode, Rule, Text
 
 FONT_DIRS = (
@@ -41,18 +42,42 @@ FONT_NAMES = (
 )
 
 
+# Packages that ship a CJK font, with the function that names the file:
+# pylopdf-fonts-zh-cn carries Noto Sans SC Regular (SIL Open Font License
+# 1.1, which allows bundling it), installed with veilpost, so that previews
+# work on a fresh machine after `pip install` alone.
+FONT_PACKAGES: tuple[tuple[str, str], ...] = (("pylopdf_fonts_zh_cn", "sans_path"),)
+
+
 class FontMissing(RuntimeError):
     pass
 
 
+def _packaged_font() -> Path | None:
+    import importlib
+
+    for module, function in FONT_PACKAGES:
+        try:
+            path = Path(getattr(importlib.import_module(module), function)())
+        except (ImportError, AttributeError, OSError):
+            continue
+        if path.is_file():
+            return path
+    return None
+
+
 @lru_cache(maxsize=1)
 def find_cjk_font() -> Path:
-    """$VEILPOST_CJK_FONT, else the first known CJK font in the usual folders."""
+    """$VEILPOST_CJK_FONT, else the font veilpost installs (FONT_PACKAGES),
+    else the first known CJK font in the system's usual folders."""
     env = os.environ.get("VEILPOST_CJK_FONT")
     if env:
         if Path(env).is_file():
             return Path(env)
         raise FontMissing("VEILPOST_CJK_FONT=%s does not exist" % env)
+    packaged = _packaged_font()
+    if packaged is not None:
+        return packaged
     found: dict[str, Path] = {}
     for folder in FONT_DIRS:
         root = Path(folder).expanduser()
@@ -66,14 +91,49 @@ def find_cjk_font() -> Path:
         if name in found:
             return found[name]
     raise FontMissing(
-        "no CJK font found for the label preview: install one (Debian/Ubuntu: apt install fonts-wqy-zenhei "
-        "or fonts-noto-cjk) or set VEILPOST_CJK_FONT to a .ttf/.ttc/.otf file"
+        "no CJK font found for the label preview: reinstall veilpost (it brings pylopdf-fonts-zh-cn,"
+        " Noto Sans SC) or install one (Debian/Ubuntu: apt install fonts-wqy-zenhei or fonts-noto-cjk)"
+        " or set VEILPOST_CJK_FONT to a .ttf/.ttc/.otf file"
     )
 
 
-@lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(find_cjk_font()), size)
+@lru_cache(maxsize=32)
+def _font(path: str, height: int) -> ImageFont.FreeTypeFont:
+    """The font at `path` at the largest size whose line (ascent + descent) fits in `height` dots."""
+    font = ImageFont.truetype(path, height)
+    ascent, descent = font.getmetrics()
+    if ascent + descent > height:
+        font = ImageFont.truetype(path, max(1, height * height // (ascent + descent)))
+    return font
+
+
+@lru_cache(maxsize=4096)
+def _glyph(path: str, ch: str, height: int, cell: int) -> tuple[ImageFont.FreeTypeFont, int, int]:
+    """A font for one character and the (dx, dy) that keep its ink inside
+    its printer cell of `cell` x `height` dots."""
+    font = _font(path, height)
+    left, top, right, bottom = font.getbbox(ch, anchor="la")
+    if right - left > cell or bottom - top > height:
+        ratio = min(cell / max(1, right - left), height / max(1, bottom - top))
+        font = ImageFont.truetype(path, max(1, int(font.size * ratio)))
+        left, top, right, bottom = font.getbbox(ch, anchor="la")
+    dx = min(max(0, -left), cell - right) if right - left <= cell else -left
+    dy = min(max(0, -top), height - bottom) if bottom - top <= height else -top
+    return font, dx, dy
+
+
+def draw_text(draw: ImageDraw.ImageDraw, el: Text) -> None:
+    """Text on the printer's grid: each character in its own cell (half a
+    cell for ASCII), as the printers' fixed-pitch font draws it."""
+    path = str(find_cjk_font())
+    height = BASE_FONT_DOTS * el.scale
+    x = el.x
+    for ch in el.text:
+        cell = cells(ch) * (BASE_FONT_DOTS // 2) * el.scale
+        if not ch.isspace():
+            font, dx, dy = _glyph(path, ch, height, cell)
+            draw.text((x + dx, el.y + dy), ch, font=font, fill=0, anchor="la")
+        x += cell
 
 
 def code128_modules(data: str) -> str:
@@ -100,7 +160,7 @@ def render_elements(width: int, height: int, elements: Iterable[Element]) -> Ima
 
 def draw_element(img: Image.Image, draw: ImageDraw.ImageDraw, el: Element) -> None:
     if isinstance(el, Text):
-        draw.text((el.x, el.y), el.text, font=_font(BASE_FONT_DOTS * el.scale), fill=0)
+        draw_text(draw, el)
     elif isinstance(el, Code128):
         x = el.x
         for bit in code128_modules(el.data):

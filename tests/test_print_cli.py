@@ -128,6 +128,7 @@ def test_label_preview_without_a_cjk_font_says_what_to_install(
     from printer_drivers import preview
 
     monkeypatch.setattr(preview, "FONT_DIRS", (str(home / "no-fonts"),))
+    monkeypatch.setattr(preview, "FONT_PACKAGES", ())  # nor the font veilpost installs
     monkeypatch.delenv("VEILPOST_CJK_FONT", raising=False)
     preview.find_cjk_font.cache_clear()
     preview._font.cache_clear()

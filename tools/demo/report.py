@@ -131,6 +131,8 @@ def render(console: Console, summary: dict[str, Any], out: Path) -> None:
         % (colour, p["hits"], colour, p["values"], p["needles"], p["control_hits_in_manifest"])
     )
     console.print(
-        "summary.json, label PNGs and the log are in [bold]%s[/bold]; the run took %.1f s"
-        % (out, summary["seconds"])
+        "summary.json, %sthe log are in [bold]%s[/bold]; the run took %.1f s"
+        % ("label PNGs and " if summary.get("labels") else "", out, summary["seconds"])
     )
+    if not summary.get("labels"):
+        console.print("[yellow]no label PNGs were written (see above why)[/yellow]")

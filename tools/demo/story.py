@@ -237,19 +237,23 @@ class Story:
         folder.mkdir(parents=True, exist_ok=True)
         from printer_drivers.preview import FontMissing
 
+        no_font = ""
         for label in printed[:MAX_PNGS]:
             if self.tally.pngs and self.left() < 15:
                 break
             try:
                 path = label.render_png(folder / ("%s.png" % (label.tracking_no or len(self.tally.pngs))))
             except FontMissing as e:
-                self.say("[yellow]no label PNGs: %s[/yellow]" % escape(str(e)))
+                no_font = str(e)
+                self.say("[yellow]no label PNGs: %s[/yellow]" % escape(no_font))
                 break
             self.tally.pngs.append(str(path))
+        rendered = (" %d rendered from what the printer received to [bold]%s[/bold]"
+                    % (len(self.tally.pngs), folder) if self.tally.pngs
+                    else " no PNG previews (%s)" % ("no CJK font" if no_font else "none rendered"))
         self.say(
-            "%d labels printed on the emulated TSPL printer (%d bytes of printer commands);"
-            " %d rendered from what the printer received to [bold]%s[/bold]"
-            % (len(printed), len(self.printer.wire), len(self.tally.pngs), folder)
+            "%d labels printed on the emulated TSPL printer (%d bytes of printer commands);%s"
+            % (len(printed), len(self.printer.wire), rendered)
         )
         if printed:
             sample = printed[0]
