@@ -244,7 +244,7 @@ def element_box(el: Element) -> tuple[int, int, int, int]:
     if isinstance(el, QRCode):
         import segno
 
-        size = segno.make_qr(el.data, error=el.ecc.lower(), boost_error=False).symbol_size(border=0)[0]
+        size = int(segno.make_qr(el.data, error=el.ecc.lower(), boost_error=False).symbol_size(border=0)[0])
         return el.x, el.y, el.x + size * el.cell, el.y + size * el.cell
     if isinstance(el, Rule):
         return el.x, el.y, el.x + el.width, el.y + el.height

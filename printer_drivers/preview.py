@@ -119,7 +119,7 @@ def _glyph(path: str, ch: str, height: int, cell: int) -> tuple[ImageFont.FreeTy
         left, top, right, bottom = font.getbbox(ch, anchor="la")
     dx = min(max(0, -left), cell - right) if right - left <= cell else -left
     dy = min(max(0, -top), height - bottom) if bottom - top <= height else -top
-    return font, dx, dy
+    return font, int(dx), int(dy)
 
 
 def draw_text(draw: ImageDraw.ImageDraw, el: Text) -> None:
