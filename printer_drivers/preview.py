@@ -98,28 +98,34 @@ def find_cjk_font() -> Path:
 
 
 @lru_cache(maxsize=32)
-def _font(path: str, height: int) -> ImageFont.FreeTypeFont:
-    """The font at `path` at the largest size whose line (ascent + descent) fits in `height` dots."""
-    font = ImageFont.truetype(path, height)
-    ascent, descent = font.getmetrics()
-    if ascent + descent > height:
-        font = ImageFont.truetype(path, max(1, height * height // (ascent + descent)))
-    return font
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+BASELINE = 0.88  # of the cell's height: where CJK fonts put the baseline in their em box
 
 
 @lru_cache(maxsize=4096)
-def _glyph(path: str, ch: str, height: int, cell: int) -> tuple[ImageFont.FreeTypeFont, int, int]:
-    """A font for one character and the (dx, dy) that keep its ink inside
-    its printer cell of `cell` x `height` dots."""
+def _glyph(path: str, ch: str, height: int, cell: int) -> tuple[Image.Image, int, int]:
+    """One character's ink as a mask and where it goes from its cell's top
+    left: on the baseline, inside the cell of `cell` x `height` dots. A glyph
+    wider than its cell is narrowed (the printers' fonts are fixed-pitch),
+    one taller than the cell is drawn smaller."""
+    base = round(BASELINE * height)
     font = _font(path, height)
-    left, top, right, bottom = font.getbbox(ch, anchor="la")
-    if right - left > cell or bottom - top > height:
-        ratio = min(cell / max(1, right - left), height / max(1, bottom - top))
-        font = ImageFont.truetype(path, max(1, int(font.size * ratio)))
-        left, top, right, bottom = font.getbbox(ch, anchor="la")
-    dx = min(max(0, -left), cell - right) if right - left <= cell else -left
-    dy = min(max(0, -top), height - bottom) if bottom - top <= height else -top
-    return font, int(dx), int(dy)
+    left, top, right, bottom = font.getbbox(ch, anchor="ls")
+    if bottom - top > height:
+        font = _font(path, max(1, int(font.size * height / (bottom - top))))
+        left, top, right, bottom = font.getbbox(ch, anchor="ls")
+    left, top, right, bottom = int(left), int(top), int(right), int(bottom)
+    width, tall = max(1, right - left), max(1, bottom - top)
+    ink = Image.new("L", (width, tall), 0)
+    ImageDraw.Draw(ink).text((-left, -top), ch, font=font, fill=255, anchor="ls")
+    if width > cell:
+        ink, width = ink.resize((cell, tall)), cell
+    dx = max(0, min(left, cell - width))
+    dy = min(max(base + top, 0), height - tall)
+    return ink.point(lambda v: 255 if v >= 128 else 0).convert("1"), int(dx), int(dy)
 
 
 def draw_text(draw: ImageDraw.ImageDraw, el: Text) -> None:
@@ -131,8 +137,8 @@ def draw_text(draw: ImageDraw.ImageDraw, el: Text) -> None:
     for ch in el.text:
         cell = cells(ch) * (BASE_FONT_DOTS // 2) * el.scale
         if not ch.isspace():
-            font, dx, dy = _glyph(path, ch, height, cell)
-            draw.text((x + dx, el.y + dy), ch, font=font, fill=0, anchor="la")
+            ink, dx, dy = _glyph(path, ch, height, cell)
+            draw.bitmap((x + dx, el.y + dy), ink, fill=0)
         x += cell
 
 

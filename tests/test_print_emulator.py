@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from printer_drivers import LANGUAGES, MaskedLabel, dialect, layout, load_template
+from printer_drivers import LANGUAGES, MaskedLabel, dialect, escpos, layout, load_template
 from printer_drivers.emulator import Emulator
 from printer_drivers.preview import raster, render
 from tests.fixtures.printers import masked_view
@@ -37,7 +37,9 @@ def test_emulator_png_matches_the_preview(
     got = Image.open(png)
     if got.size != (lay.width, lay.height):  # ESC/POS rasters end where the data ends
         got = got.crop((0, 0, lay.width, lay.height))
-    assert differing_pixels(render(lay), got) == 0
+    # ESC/POS rasters lose the odd dot that would spell a real-time command (escpos.guard_raster).
+    guarded = escpos.guard_raster(raster(lay).data)[1] if as_raster and language == "escpos" else 0
+    assert differing_pixels(render(lay), got) == guarded
 
 
 def test_emulator_keeps_labels_while_paper_is_out_and_prints_them_after() -> None:
