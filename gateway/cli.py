@@ -119,12 +119,12 @@ def incidents_group() -> None:
 
 
 def _incident(home: Home, incident_id: str) -> dict[str, object]:
-    row = home.store.one("SELECT incident_id, opened, courier_id, device_id, trigger_reason, parcels, state"
-                         " FROM incidents WHERE incident_id = ?", incident_id)
+    row = home.store.one("SELECT incident_id, opened, courier_id, device_id, trigger_reason, parcels, state,"
+                         " accounts FROM incidents WHERE incident_id = ?", incident_id)
     if row is None:
         raise click.ClickException("no incident " + incident_id)
     return {"incident": row[0], "opened": row[1], "courier": row[2], "device": row[3], "trigger": row[4],
-            "parcels": json.loads(row[5]), "state": row[6]}
+            "parcels": json.loads(row[5]), "state": row[6], "accounts": json.loads(row[7])}
 
 
 @incidents_group.command("list")
@@ -152,8 +152,10 @@ def incidents_show(ctx: click.Context, incident_id: str) -> None:
     assert isinstance(parcels, list)
     click.echo("%d parcels to notify:" % len(parcels))
     for p in parcels:
-        click.echo("  %s  %s  %s  fields %s" % (p["tracking_no"], p["receiver_name"], p["receiver_phone"],
-                                              ",".join(str(f) for f in p["fields"])))
+        via = "; ".join("%s on %s (%s)" % (r["courier"], r["device"], r["path"])
+                        for r in p.get("received_by", []))
+        click.echo("  %s  %s  %s  fields %s  %s" % (p["tracking_no"], p["receiver_name"], p["receiver_phone"],
+                                                  ",".join(str(f) for f in p["fields"]), via))
 
 
 @incidents_group.command("export")
@@ -279,11 +281,22 @@ def case_group() -> None:
 @click.argument("tracking_no")
 @click.option("--reason", required=True)
 @click.option("--by", "opened_by", required=True, help="Who opens the case.")
+@click.option("--for", "for_account", required=True,
+              help="Who may see the parcel once approved: a courier badge, or agent:NAME.")
+@click.option("--fields", default="1,2,3", show_default=True,
+              help="Fields it opens: 1 name, 2 phone, 3 address.")
 @click.pass_context
-def case_open(ctx: click.Context, case_id: str, tracking_no: str, reason: str, opened_by: str) -> None:
+def case_open(ctx: click.Context, case_id: str, tracking_no: str, reason: str, opened_by: str,
+              for_account: str, fields: str) -> None:
+    """Open a complaint case for TRACKING_NO, naming who may see which fields."""
     home = _home(ctx)
     try:
-        retention.open_case(home.store, home.audit, case_id, tracking_no, reason, opened_by, time.time())
+        wanted = tuple(int(f) for f in fields.split(",") if f.strip())
+    except ValueError:
+        raise click.ClickException("--fields is a list such as 2 or 1,2,3") from None
+    try:
+        retention.open_case(home.store, home.audit, case_id, tracking_no, reason, opened_by, time.time(),
+                            for_account=for_account, fields=wanted)
     except retention.CaseError as e:
         raise click.ClickException(str(e)) from None
     click.echo("case %s opened; it needs approval from two different officers" % case_id)

@@ -67,16 +67,17 @@ def device_state(store: Store | Handle, device_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _sentinel_hold(tx: Store | Handle, column: str, ident: str) -> str | None:
-    """The open incident that suspended this courier or device, if any."""
-    row = tx.one("SELECT incident_id FROM incidents WHERE %s = ? AND state = 'open'" % column, ident)
+def _sentinel_hold(tx: Store | Handle, kind: str, ident: str) -> str | None:
+    """The incident whose suspension of this courier or device still holds, if any."""
+    row = tx.one("SELECT incident_id FROM incident_holds WHERE kind = ? AND ident = ? AND state = 'held'",
+                 kind, ident)
     return None if row is None else str(row[0])
 
 
 def _set_state(tx: Store | Handle, kind: str, table: str, column: str, ident: str, state: str) -> None:
     # Reactivation is refused while a sentinel incident holds the account or device.
     if state == "active":
-        held = _sentinel_hold(tx, column, ident)
+        held = _sentinel_hold(tx, kind, ident)
         if held:
             raise RegistryError("%s %s was suspended by the sentinel (incident %s); only a security"
                                 " officer can lift that: veilpost suspension lift" % (kind, ident, held))

@@ -21,13 +21,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway import alarm_out, metrics
-from gateway.handlers import Handlers, Reply, Work
+from gateway.handlers import Handlers, Work
 from gateway.home import Home
 from gateway.logs import log, log_event
-from gateway.reveal import TOO_MANY
 from gateway.sentinel import Alarm
 from protocol import topics
-from protocol.errors import ERROR_NAMES, INTERNAL, OVERSIZE, UNKNOWN_DEVICE, ProtocolError
+from protocol.errors import ERROR_NAMES, OVERSIZE
 
 BATCH = 256
 ROTATION_POLL = 0.5  # seconds between looks for key rotations to send
@@ -260,7 +259,6 @@ class GatewayService:
 
     def _process(self, batch: list[tuple[str, bytes, float]]) -> None:
         now = self.clock()
-        work = Work()
         accepted = []
         for topic, payload, t0 in batch:
             parsed = topics.parse(topic) if topic.startswith(topics.ROOT) else None
@@ -275,70 +273,19 @@ class GatewayService:
             accepted.append((device_id, payload, t0))
         if not accepted:
             return
-        self.handlers.begin()
-        try:
-            with self.home.store.transaction() as tx:
-                for device_id, payload, t0 in accepted:
-                    work.t0 = t0
-                    self._one(tx, device_id, payload, now, work)
-                self.handlers.save_windows(tx)
-        except Exception as e:
-            # Nothing was committed: no grant may leave. Tell each device.
-            log_event("commit-failed", error=type(e).__name__)
-            self.handlers.forget_channels()
-            work = Work(replies=[_unavailable(r.device_id, r.fields, r.t0) for r in work.replies
-                                 if r.name in ("reveal_grant", "reveal_denied")])
-        self._publish(work, now)
-        self._finish_rotations()
+        work = self.handlers.process(accepted, now)
+        if not work.committed:
+            log_event("commit-failed", error=work.failure)
+        self._publish(work, now, reserve=work.committed)
+        if work.committed:
+            self._finish_rotations()
 
-    def _one(self, tx: Any, device_id: str, payload: bytes, now: float, work: Work) -> None:
-        try:
-            channel = self.handlers.channel(tx, device_id)
-        except ProtocolError as e:
-            log_event("drop", device=device_id, why=ERROR_NAMES.get(e.code, "error"), detail=e.message)
-            metrics.DROPPED.labels(ERROR_NAMES.get(e.code, "error")).inc()
-            return
-        if channel is None:
-            log_event("drop", device=device_id, why=ERROR_NAMES[UNKNOWN_DEVICE])
-            metrics.DROPPED.labels(ERROR_NAMES[UNKNOWN_DEVICE]).inc()
-            return
-        try:
-            name, fields, _seq = self.handlers.unwrap(tx, device_id, channel, payload, now)
-        except ProtocolError as e:
-            why = ERROR_NAMES.get(e.code, "error")
-            log_event("drop", device=device_id, why=why, detail=e.message)
-            metrics.DROPPED.labels(why).inc()
-            if why in ("malformed", "unknown-message"):
-                work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message}))
-            return
-        tx.run("SAVEPOINT msg")
-        try:
-            self.handlers.dispatch(tx, device_id, name, fields, now, work)
-            tx.run("RELEASE SAVEPOINT msg")
-        except ProtocolError as e:
-            tx.run("ROLLBACK TO SAVEPOINT msg")
-            tx.run("RELEASE SAVEPOINT msg")
-            self.home.audit.forget_tail()
-            log_event("bad-message", device=device_id, message=name, detail=e.message)
-            work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message}))
-        except Exception as e:
-            # Most likely the audit log could not be written: undo this
-            # message, deny it, and keep the gateway up for the rest.
-            tx.run("ROLLBACK TO SAVEPOINT msg")
-            tx.run("RELEASE SAVEPOINT msg")
-            self.home.audit.forget_tail()
-            log_event("handler-failed", device=device_id, message=name, error=type(e).__name__)
-            if name == "reveal_request":
-                work.replies.append(_unavailable(device_id, fields, work.t0))
-            else:
-                work.replies.append(Reply(device_id, "error", {"code": INTERNAL, "detail": "internal error"}))
-
-    def _publish(self, work: Work, now: float) -> None:
+    def _publish(self, work: Work, now: float, reserve: bool = True) -> None:
         client = self._client
         assert client is not None
         for r in work.replies:
             try:
-                payload = self.handlers.seal_reply(r.device_id, r.name, r.fields, now)
+                payload = self.handlers.seal_reply(r.device_id, r.name, r.fields, now, reserve=reserve)
             except Exception as e:
                 log_event("reply-failed", device=r.device_id, message=r.name, error=type(e).__name__)
                 continue
@@ -379,8 +326,3 @@ class GatewayService:
     def raise_alarm(self, alarm: Alarm) -> None:
         alarm_out.raise_alarm(alarm, self.broker_admin, self._client, self.cfg.sentinel.webhook_url)
 
-
-def _unavailable(device_id: str, request: dict[str, Any], t0: float) -> Reply:
-    return Reply(device_id, "reveal_denied", {
-        "req": request["req"], "tracking_no": request["tracking_no"], "code": TOO_MANY,
-        "reason": "reveal denied: audit log unavailable, try again later"}, t0=t0)

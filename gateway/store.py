@@ -107,6 +107,45 @@ MIGRATIONS: list[str] = [
         grace DOUBLE PRECISION NOT NULL, started DOUBLE PRECISION NOT NULL,
         sent DOUBLE PRECISION, switched DOUBLE PRECISION, password_set DOUBLE PRECISION);
     """,
+    # The disclosure gate: per-label possession proofs, the release ledger
+    # every budget reads, and security events for the officer. Scans taken
+    # before proofs existed were only the handheld's word: they go.
+    """
+    ALTER TABLE parcels ADD COLUMN label_no INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE parcels ADD COLUMN label_issued INTEGER NOT NULL DEFAULT 0;
+    DELETE FROM scans;
+    ALTER TABLE scans ADD COLUMN label_no INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE releases (
+        account TEXT NOT NULL, shift_start DOUBLE PRECISION NOT NULL, tracking_no TEXT NOT NULL,
+        field INTEGER NOT NULL, device_id TEXT NOT NULL, depot TEXT NOT NULL, path TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL, audit_seq INTEGER NOT NULL,
+        PRIMARY KEY (account, shift_start, tracking_no, field));
+    CREATE INDEX releases_depot ON releases (depot, at);
+    CREATE INDEX releases_account ON releases (account, at);
+    CREATE INDEX releases_device ON releases (device_id, at);
+    CREATE INDEX releases_parcel ON releases (tracking_no);
+    ALTER TABLE incidents ADD COLUMN accounts TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE security_events (
+        event_id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,
+        courier_id TEXT NOT NULL, device_id TEXT NOT NULL, tracking_no TEXT NOT NULL,
+        detail TEXT NOT NULL, state TEXT NOT NULL);
+    CREATE INDEX security_events_at ON security_events (at);
+    CREATE INDEX security_events_kind ON security_events (kind, courier_id, at);
+    CREATE TABLE officer_failures (name TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+    CREATE INDEX officer_failures_name ON officer_failures (name, at);
+    ALTER TABLE cases ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    ALTER TABLE cases ADD COLUMN fields TEXT NOT NULL DEFAULT '1,2,3';
+    CREATE TABLE incident_holds (
+        incident_id TEXT NOT NULL, kind TEXT NOT NULL, ident TEXT NOT NULL, state TEXT NOT NULL,
+        PRIMARY KEY (incident_id, kind, ident));
+    CREATE INDEX incident_holds_ident ON incident_holds (kind, ident, state);
+    INSERT INTO incident_holds (incident_id, kind, ident, state)
+        SELECT incident_id, 'courier', courier_id, 'held' FROM incidents
+        WHERE state = 'open' AND courier_id <> '';
+    INSERT INTO incident_holds (incident_id, kind, ident, state)
+        SELECT incident_id, 'device', device_id, 'held' FROM incidents
+        WHERE state = 'open' AND device_id <> '';
+    """,
 ]
 
 

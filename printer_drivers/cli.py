@@ -115,13 +115,30 @@ def _printer(ctx: click.Context, name: str) -> PrinterConfig:
     return printers[name]
 
 
-def _label_bytes(cfg: PrinterConfig, source: ParcelSource, tracking_no: str, template: str | None) -> bytes:
+def _encode(cfg: PrinterConfig, view: Any, template: str | None) -> bytes:
     try:
-        label = MaskedLabel.from_mapping(source.masked_view(tracking_no))
-        lay = layout(load_template(template or cfg.template, cfg.dpi), label)
-    except (ParcelNotFound, LabelError) as exc:
+        lay = layout(load_template(template or cfg.template, cfg.dpi), MaskedLabel.from_mapping(view))
+    except LabelError as exc:
         raise click.ClickException(str(exc)) from exc
     return dialect(cfg.language, cfg.zpl_font).encode(lay)
+
+
+def _labels(cfg: PrinterConfig, source: ParcelSource, tracking_nos: list[str], template: str | None,
+            actor: str, reprint_reason: str | None = None) -> list[tuple[str, bytes]]:
+    """Every label's bytes or none. From the gateway each label gets a new
+    possession proof (a reprint voids the old one); checked on specimens first."""
+    try:
+        views = [source.masked_view(t) for t in tracking_nos]
+        for v in views:
+            _encode(cfg, v, template)
+        issue = getattr(source, "issue_labels", None)
+        if issue is not None:
+            views = issue(tracking_nos, actor, reprint_reason)
+    except ParcelNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:  # a refused label (the gateway's LabelRefused) or a bad view
+        raise click.ClickException(str(exc)) from exc
+    return [(t, _encode(cfg, v, template)) for t, v in zip(tracking_nos, views, strict=True)]
 
 
 def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
@@ -164,7 +181,7 @@ def print_cmd(
     """Print waybill labels (masked fields only) for TRACKING_NOS."""
     cfg = _printer(ctx, printer_name)
     source = _source(ctx, parcels)
-    jobs = [(t, _label_bytes(cfg, source, t, template)) for t in tracking_nos]  # all or nothing
+    jobs = _labels(cfg, source, list(tracking_nos), template, getpass.getuser())  # all or nothing
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
     try:
         ids = spool.submit_many(cfg.name, jobs)
@@ -195,7 +212,7 @@ def reprint_cmd(
 ) -> None:
     """Print a parcel's label again; the reason goes to the audit log first."""
     cfg = _printer(ctx, printer_name)
-    data = _label_bytes(cfg, _source(ctx, parcels), tracking_no, None)
+    data = _labels(cfg, _source(ctx, parcels), [tracking_no], None, actor, reason)[0][1]
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
     try:
         job_id = spool.reprint(cfg.name, tracking_no, data, reason, actor)

@@ -1,18 +1,22 @@
 """Masked parcel views from the gateway store, for the printing commands.
 
-Reads only the masked columns of `parcels` (never the vault) and adds the
-label's QR payload: a COSE_Mac0 (HMAC 256/64) over {1: tracking_no,
-2: route_id} under the gateway's label key, base64url text (docs/wire.md).
+Reads only the masked columns of `parcels` (never the vault). The label's
+QR is the gateway's per-label possession proof (gateway/labels.py): a
+printed label gets a new one from `issue_labels`, in one transaction for
+the whole batch; `masked_view` (previews) carries a specimen QR that no
+scan accepts.
 """
 
 from __future__ import annotations
 
-import base64
+import time
 from typing import Any
 
+from gateway import labels
 from gateway.home import Home
+from gateway.labels import LabelRefused
+from gateway.store import Handle
 from printer_drivers.source import ParcelNotFound
-from protocol import cbor, cose
 
 COLUMNS = (
     "route_id, sort_code, state, masked_receiver_name, masked_receiver_phone, masked_receiver_address,"
@@ -20,28 +24,39 @@ COLUMNS = (
 )
 
 
-def label_reference(label_key: bytes, tracking_no: str, route_id: str) -> str:
-    """The signed parcel reference a label's QR code carries: no personal data."""
-    token = cose.mac0(label_key, cbor.dumps({1: tracking_no, 2: route_id}))
-    return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+def view(tx: Handle, tracking_no: str, qr_payload: str) -> dict[str, Any]:
+    row = tx.one("SELECT %s FROM parcels WHERE tracking_no = ?" % COLUMNS, tracking_no)
+    if row is None:
+        raise ParcelNotFound("parcel %s is not in the gateway's manifests" % tracking_no)
+    route_id, sort_code, _state, rn, rp, ra, sn, sp, sa = row
+    return {
+        "tracking_no": tracking_no,
+        "route_id": route_id,
+        "sort_code": sort_code,
+        "receiver": {"name": rn, "phone": rp, "address": ra},
+        "sender": {"name": sn, "phone": sp, "address": sa},
+        "contents": "",
+        "qr_payload": qr_payload,
+    }
 
 
 class GatewayParcels:
     def __init__(self, home: Home) -> None:
         self._home = home
-        self._label_key = home.keys.label_key
 
     def masked_view(self, tracking_no: str) -> dict[str, Any]:
-        row = self._home.store.one("SELECT %s FROM parcels WHERE tracking_no = ?" % COLUMNS, tracking_no)
-        if row is None:
-            raise ParcelNotFound("parcel %s is not in the gateway's manifests" % tracking_no)
-        route_id, sort_code, _state, rn, rp, ra, sn, sp, sa = row
-        return {
-            "tracking_no": tracking_no,
-            "route_id": route_id,
-            "sort_code": sort_code,
-            "receiver": {"name": rn, "phone": rp, "address": ra},
-            "sender": {"name": sn, "phone": sp, "address": sa},
-            "contents": "",
-            "qr_payload": label_reference(self._label_key, tracking_no, route_id),
-        }
+        """The parcel as a preview shows it (specimen QR)."""
+        return view(self._home.store, tracking_no, labels.specimen(tracking_no))
+
+    def issue_labels(self, tracking_nos: list[str], actor: str, reprint_reason: str | None = None,
+                     now: float | None = None) -> list[dict[str, Any]]:
+        """Views carrying a new label proof each, for labels about to be
+        printed: all of them or none (LabelRefused, ParcelNotFound)."""
+        home, when = self._home, time.time() if now is None else now
+        who = home.audit.person("operator", actor)
+        with home.store.transaction() as tx:
+            return [view(tx, t, labels.issue(tx, home.keys, home.audit, t, when, who, reprint_reason))
+                    for t in tracking_nos]
+
+
+__all__ = ["GatewayParcels", "LabelRefused", "view"]

@@ -25,6 +25,7 @@ REVOKED = 7
 EXPIRED = 8
 FORBIDDEN = 9
 INTERNAL = 10
+UNAVAILABLE = 11  # the store cannot be written: nothing was done, send again later
 
 ERROR_NAMES = {
     MALFORMED: "malformed",
@@ -37,4 +38,5 @@ ERROR_NAMES = {
     EXPIRED: "expired",
     FORBIDDEN: "forbidden",
     INTERNAL: "internal",
+    UNAVAILABLE: "unavailable",
 }
