@@ -248,7 +248,7 @@ class Disclosure:
         also: dict[str, set[str]] = {}
         if d.trip.scope == "depot":
             since = now - self.cfg.sentinel.depot_window_minutes * 60
-            names = [a for a, n in facts.depot_usage.accounts.items() if n >= 2]
+            names = set(facts.depot_usage.accounts)  # every account with releases in the window
             for account, device in tx.all("SELECT DISTINCT account, device_id FROM releases WHERE depot = ?"
                                           " AND at > ?", facts.depot, since):
                 if account in names:

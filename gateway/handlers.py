@@ -416,6 +416,8 @@ class Handlers:
                 raise refused("route %s is not an active route of courier %s" % (f["route"], courier),
                               messages.DENY_NOT_ON_ROUTE)
             routes = [f["route"]]
+        if not routes:
+            raise refused("courier %s has no active route" % courier, messages.DENY_NOT_ON_ROUTE)
         for route in routes:
             # Masked fields only: never a label proof, never plaintext.
             rows = tx.all("SELECT tracking_no, masked_receiver_name, masked_receiver_phone,"

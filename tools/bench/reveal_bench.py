@@ -227,7 +227,9 @@ def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> lis
                      ("per_minute = 6", "per_minute = 100000000"),
                      ("distinct_per_minute = 3", "distinct_per_minute = 100000000"),
                      ("per_shift = 400", "per_shift = 100000000"),
-                     ("per_parcel_on_route = 4", "per_parcel_on_route = 100000000"),
+                     ("route_share = 0.6", "route_share = 100000000.0"),
+                     ("depot_floor = 6", "depot_floor = 100000000"),
+                     ("ratio_slack = 10", "ratio_slack = 100000000"),
                      ("sequential_run = 3", "sequential_run = 0"),
                      # Each round starts a new gateway under a new client id: its
                      # session must not outlive it, or a shared subscription would
