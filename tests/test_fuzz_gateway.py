@@ -215,7 +215,8 @@ def _malformed(rng: random.Random, seeds: list[bytes]) -> bytes:
         return bytes([rng.choice([0xa1, 0xa2, 0xa3, 0xbf, 0x9f, 0xd8])]) + rng.randbytes(rng.randrange(1, 12))
     body: dict[Any, Any] = {0: rng.choice([0, 7, 8, 13, 15, 21, 99, 255, 2**32]), 1: rng.randrange(2**33)}
     for _ in range(rng.randrange(4)):
-        body[rng.randrange(2, 9)] = rng.choice([-1, 2**64 - 1, "", "VP" * 40, b"\0", [], {}, [None], None, True])
+        body[rng.randrange(2, 9)] = rng.choice([-1, 2**64 - 1, "", "VP" * 40, b"\0", [], {}, [None], None,
+                                                True])
     return cbor.dumps(body)
 
 

@@ -138,7 +138,8 @@ def test_every_grant_is_in_the_ledger_and_the_audit_log_before_it_reaches_the_ha
     depot = live_depot
     hh = depot.handheld()
     assert hh.login("C-112", "4321")["ok"]
-    reader = type(depot.home.store)(depot.home.config.database_path)  # another connection: committed rows only
+    # Another connection: it sees committed rows only.
+    reader = type(depot.home.store)(depot.home.config.database_path)
     try:
         for i, t in enumerate(depot.route[:3], 1):
             hh.scan(t)

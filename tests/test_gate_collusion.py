@@ -63,8 +63,8 @@ def test_colluding_accounts_each_under_budget_trip_the_depot_sign_before_ten_rec
                     hh.scan(t)  # a real label
                 req += 1
                 reason = 1 if n < 3 else 6  # then the damaged-label allowance
-                hh.send("reveal_request", {"req": req, "tracking_no": t, "fields": [1, 2, 3], "reason": reason,
-                                           "session": hh.session})
+                hh.send("reveal_request", {"req": req, "tracking_no": t, "fields": [1, 2, 3],
+                                           "reason": reason, "session": hh.session})
                 assert hh.recv(timeout=5) is not None
                 ring.clock[0] += 30
     finally:

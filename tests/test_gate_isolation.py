@@ -60,7 +60,8 @@ def test_garbage_and_good_requests_in_one_batch_each_get_their_own_answer(depot:
                                                            "label": labels[t]}, int(depot.now))))
         batch.append(("HH-1", attacker.channel.seal(_garbage(rng))))
         batch.append(("HH-2", honest.channel.wrap("reveal_request", {
-            "req": i, "tracking_no": t, "fields": [2], "reason": 1, "session": honest.session}, int(depot.now))))
+            "req": i, "tracking_no": t, "fields": [2], "reason": 1, "session": honest.session},
+            int(depot.now))))
     depot.home.config.sentinel.distinct_per_minute = 10
     replies = honest.batch(batch, depot.now)
     assert honest.last.committed

@@ -113,8 +113,8 @@ class World:
             self.cases.add(t)
             case_id = "CASE-%d" % len(self.cases)
             h = self.home
-            retention.open_case(h.store, h.audit, case_id, t, "complaint", "Desk", self.now, for_account="C-112",
-                                fields=(2,))
+            retention.open_case(h.store, h.audit, case_id, t, "complaint", "Desk", self.now,
+                                for_account="C-112", fields=(2,))
             for officer, pin in (("Officer A", "111111"), ("Officer B", "222222")):
                 retention.approve_case(h.store, h.audit, h.config, case_id, officer, pin, self.now)
         elif kind == "deliver":
@@ -128,7 +128,8 @@ class World:
 
     def check(self) -> None:
         store, cfg = self.home.store, self.home.config
-        rows = store.all("SELECT tracking_no, field, path, audit_seq, at FROM releases WHERE account = 'C-112'")
+        rows = store.all("SELECT tracking_no, field, path, audit_seq, at FROM releases"
+                         " WHERE account = 'C-112'")
         released = {r[0] for r in rows}
         damaged = {r[0] for r in rows if r[2] == "damaged"}
         offline = {r[0] for r in rows if r[2] == "offline"}

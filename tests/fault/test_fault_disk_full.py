@@ -11,13 +11,12 @@ without a restart."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 from gateway import audit
 from gateway.home import Home, init
@@ -121,7 +120,8 @@ def test_a_really_full_disk_still_answers_every_request_and_grants_nothing_unrec
         filler = None
         try:
             gateway.start()
-            hh = Handheld(mosquitto_broker, "HH-1", depot.secret, credentials=mosquitto_broker.add_device("HH-1"))
+            hh = Handheld(mosquitto_broker, "HH-1", depot.secret,
+                          credentials=mosquitto_broker.add_device("HH-1"))
             hh.session = bytes.fromhex(depot.session)
             assert hh.reveal(t, [2], req=1)[0] == "reveal_grant"  # fine while there is room
             filler = _fill(disk, 48 * 1024)
@@ -167,8 +167,8 @@ def test_a_really_full_disk_still_answers_every_request_and_grants_nothing_unrec
             gateway.stop()
         print("full disk: %d unavailable, %d granted while full, 0 silent" % (unavailable, len(grants) - 1))
         for g in grants:  # every grant that left has its ledger row and audit entry
-            row = home.store.one("SELECT a.outcome, a.parcel FROM tokens k JOIN audit a ON a.seq = k.audit_seq"
-                                 " WHERE k.cti = ?", g["cti"])
+            row = home.store.one("SELECT a.outcome, a.parcel FROM tokens k JOIN audit a"
+                                 " ON a.seq = k.audit_seq WHERE k.cti = ?", g["cti"])
             assert row == ("granted", t), g
         assert home.store.one("SELECT COUNT(*) FROM releases WHERE tracking_no = ?", t)[0] == 1
         granted = home.store.one("SELECT COUNT(*) FROM audit WHERE action = 'reveal' AND outcome = 'granted'")
