@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway import events, gate, logins, metrics, registry, retention, sentinel
+from gateway import events, gate, ledger, logins, metrics, registry, retention, sentinel
 from gateway.audit import AuditUnavailable
 from gateway.disclosure import Disclosure
 from gateway.fastwire import GatewayChannel
@@ -547,16 +547,18 @@ class Handlers:
             return MALFORMED
 
     def _on_token_use(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
-        row = tx.one("SELECT used, tracking_no FROM tokens WHERE cti = ? AND device_id = ?",
-                     bytes(f["cti"]), device_id)
+        row = tx.one("SELECT used, tracking_no, courier_id, offline FROM tokens WHERE cti = ?"
+                     " AND device_id = ?", bytes(f["cti"]), device_id)
         if row is None or row[1] != f["tracking_no"]:
             outcome = "unknown-token"
         elif row[0] is not None:
             outcome = "reused"
         else:
             outcome = "ok"
-            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", min(float(f["used_at"]) - self.skew, now),
-                   bytes(f["cti"]))
+            used = min(float(f["used_at"]) - self.skew, now)
+            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", used, bytes(f["cti"]))
+            if row[3]:
+                ledger.shown(tx, str(row[2]), row[1], used)
         self.home.audit.append(tx, now, "device", device_id, "token-use", f["tracking_no"][:32], outcome, "")
         return 0
 

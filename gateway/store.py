@@ -118,12 +118,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE releases (
         account TEXT NOT NULL, shift_start DOUBLE PRECISION NOT NULL, tracking_no TEXT NOT NULL,
         field INTEGER NOT NULL, device_id TEXT NOT NULL, depot TEXT NOT NULL, path TEXT NOT NULL,
-        at DOUBLE PRECISION NOT NULL, audit_seq INTEGER NOT NULL,
+        at DOUBLE PRECISION NOT NULL, audit_seq INTEGER NOT NULL, shown_at DOUBLE PRECISION,
         PRIMARY KEY (account, shift_start, tracking_no, field));
     CREATE INDEX releases_depot ON releases (depot, at);
     CREATE INDEX releases_account ON releases (account, at);
     CREATE INDEX releases_device ON releases (device_id, at);
     CREATE INDEX releases_parcel ON releases (tracking_no);
+    CREATE INDEX requests_strikes ON requests (courier_id, strike, at);
     ALTER TABLE incidents ADD COLUMN accounts TEXT NOT NULL DEFAULT '[]';
     CREATE TABLE security_events (
         event_id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,
