@@ -140,6 +140,8 @@ def test_courier_resume_while_a_sentinel_incident_is_open_says_why(gateway_home:
     gateway_home.store.run("INSERT INTO incidents (incident_id, opened, courier_id, device_id,"
                            " trigger_reason, parcels, state)"
                            " VALUES ('INC-TEST1', 0, 'C-301', '', 'budget', '[]', 'open')")
+    gateway_home.store.run("INSERT INTO incident_holds (incident_id, kind, ident, state)"
+                           " VALUES ('INC-TEST1', 'courier', 'C-301', 'held')")
     result = run(gateway_home, "courier", "resume", "C-301")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "incident INC-TEST1" in result.output and "suspension lift" in result.output
