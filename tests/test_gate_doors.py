@@ -30,7 +30,7 @@ def test_wrong_pins_lock_out_with_an_alarm_and_repeated_lockouts_suspend(depot: 
     clock = [depot.now]
     wire = _wire(depot, clock)
     store, cfg = depot.home.store, depot.home.config.sentinel
-    for lockout in range(cfg.lockouts_to_suspend):
+    for _lockout in range(cfg.lockouts_to_suspend):
         for attempt in range(cfg.pin_failures):
             result = wire.login("C-112", "0000", clock[0])
             assert not result["ok"] and result["code"] == messages.DENY_BAD_PIN
@@ -63,7 +63,8 @@ def test_officer_pins_lock_out_and_every_refusal_is_audited(depot: Depot) -> Non
     assert refused == [("refused",)] * (h.config.sentinel.pin_failures + 1)
     assert h.store.one("SELECT COUNT(*) FROM security_events WHERE kind = 'officer-lockout'")[0] == 1
     later = depot.now + h.config.sentinel.lockout_minutes * 60 + 1
-    assert retention.approve_case(h.store, h.audit, h.config, "CASE-1", "Officer A", "111111", later).approvals == 1
+    approval = retention.approve_case(h.store, h.audit, h.config, "CASE-1", "Officer A", "111111", later)
+    assert approval.approvals == 1
     with pytest.raises(sentinel.LiftRefused):
         sentinel.lift(h.store, h.audit, "Officer B", "999999", later, "checked", courier="C-112")
 
@@ -85,7 +86,8 @@ def test_a_reprint_voids_the_old_label_and_its_scans(depot: Depot) -> None:
     assert wire.send("scan", {"tracking_no": t, "session": wire.session, "label": new}, clock[0]) == []
     assert wire.send("reveal_request", {"req": 3, "tracking_no": t, "fields": [3], "reason": 1,
                                         "session": wire.session}, clock[0])[0][0] == "reveal_grant"
-    actions = [r[0] for r in depot.home.store.all("SELECT action FROM audit WHERE parcel = ? ORDER BY seq", t)]
+    rows = depot.home.store.all("SELECT action FROM audit WHERE parcel = ? ORDER BY seq", t)
+    actions = [r[0] for r in rows]
     assert actions.count("label-issue") == 1 and actions.count("label-reprint") == 1
 
 
@@ -117,8 +119,8 @@ def test_a_delivery_without_a_real_proof_is_refused_and_does_not_seal(depot: Dep
                                           "kind": kind}, clock[0])
         assert replies[0][0] == "error" and replies[0][1]["deny"] == messages.DENY_PROOF, replies
     assert depot.home.store.one("SELECT state FROM parcels WHERE tracking_no = ?", t) == ("out_for_delivery",)
-    replies = wire.send("delivered", {"tracking_no": t, "session": wire.session, "proof": b"482913", "kind": 3},
-                        clock[0])
+    replies = wire.send("delivered", {"tracking_no": t, "session": wire.session, "proof": b"482913",
+                                      "kind": 3}, clock[0])
     assert replies[0][0] == "seal"
 
 
