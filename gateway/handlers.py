@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import metrics, registry, retention
+from gateway.aead import CryptographyAEAD
 from gateway.fastwire import GatewayChannel
 from gateway.home import Home
 from gateway.logs import log_event
@@ -22,7 +23,6 @@ from gateway.reveal import RevealDesk, RevealRequest, shift_bounds
 from gateway.rotation import KeyRotation
 from gateway.store import Handle
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import FORBIDDEN, MALFORMED, REVOKED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.session import GATEWAY, REPLAY_WINDOW

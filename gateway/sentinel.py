@@ -13,6 +13,7 @@ from gateway import registry
 from gateway.audit import AuditLog
 from gateway.config import Config, SentinelConfig
 from gateway.store import Handle, Store
+from protocol.errors import PolicyDenied
 
 STRIKE_SECONDS = 600  # suspicious denials count for ten minutes
 _DIGITS = re.compile(r"(\d+)\Z")
@@ -157,7 +158,7 @@ def reenable_broker_account(cfg: Config, device: str) -> str:
     return "broker account of %s enabled again" % device
 
 
-class LiftRefused(Exception):
+class LiftRefused(PolicyDenied):
     pass
 
 

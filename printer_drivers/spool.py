@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from printer_drivers.status import PrinterStatus
 from printer_drivers.transport import PrinterOffline
+from protocol.errors import PrinterError
 
 QUEUED, SENDING, PRINTED, UNCERTAIN, CANCELLED = "queued", "sending", "printed", "uncertain", "cancelled"
 OPEN_STATES = (QUEUED, SENDING)
@@ -67,7 +68,7 @@ CREATE INDEX IF NOT EXISTS print_jobs_open ON print_jobs (printer, state, id);
 """
 
 
-class SpoolError(ValueError):
+class SpoolError(PrinterError, ValueError):
     pass
 
 

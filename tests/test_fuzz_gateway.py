@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import audit
+from gateway.aead import CryptographyAEAD
 from gateway.handlers import Handlers, Work
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import ProtocolError
 from protocol.session import HANDHELD, Channel
 from tests.fixtures.gateway import Depot, leaks

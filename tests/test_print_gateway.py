@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.home import Home
+from gateway.label_source import GatewayParcels
 from printer_drivers.emulated_link import PtyPrinter
-from printer_drivers.gateway_source import GatewayParcels
 from printer_drivers.source import ParcelNotFound
 from protocol import cbor, cose
 from tests.fixtures.gateway import leaks, manifest_csv

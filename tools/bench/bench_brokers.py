@@ -54,8 +54,8 @@ def embedded_with_accounts(home_dir: Path) -> Iterator[Any]:
 def home_on(home_dir: Path, broker: Any) -> tuple[Any, Any]:
     """A new home whose broker link reaches `broker` (for Mosquitto, through
     the admin credentials file): (home, link); the caller closes both."""
+    from gateway import provision as ops
     from gateway.home import init
-    from tools import provision as ops
 
     home = init(home_dir)
     folder = home_dir / ops.BROKER_DIR

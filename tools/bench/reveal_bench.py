@@ -48,8 +48,8 @@ class Device:
 
     def __init__(self, device_id: str, secret: bytes, password: str, session: bytes,
                  parcels: list[str]) -> None:
+        from gateway.aead import CryptographyAEAD
         from gateway.fastwire import GatewayChannel
-        from protocol._fast import CryptographyAEAD
         from protocol.session import GATEWAY, HANDHELD
 
         self.id = device_id

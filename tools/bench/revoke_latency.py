@@ -46,8 +46,8 @@ def _rounds(broker: Any, admin: Any, rounds: int) -> list[float]:
 
 def _revokes(home_dir: Path, broker: Any, rounds: int) -> list[float]:
     """End to end through tools/provision.revoke, the handheld online but silent."""
+    from gateway import provision as ops
     from tests.fixtures.brokers import MqttProbe
-    from tools import provision as ops
 
     home, link = home_on(home_dir, broker)
     figures = []

@@ -1,22 +1,55 @@
-"""The `veilpost` command. Each area adds its own click commands here; a
-subcommand is registered only once it works."""
+"""The `veilpost` command: the root group and every command group, one
+module each in this package (tools/cli/common.py holds what they share).
+
+The CLI sits above gateway/, printer_drivers/ and protocol/ and below the
+tools: `veilpost demo`, `bench` and `fleet` find their implementation
+through the `veilpost.tools` entry points (pyproject.toml), never by an
+import. Any VeilpostError ends the command with one line on stderr and the
+exit code of its branch (common.EXIT_CODES_HELP)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import Any
 
 import click
 
-DEFAULT_HOME = "./veilpost-data"
+from protocol.errors import VeilpostError
+from tools.cli import (
+    audit,
+    bench,
+    case,
+    courier,
+    demo,
+    device,
+    firmware,
+    fleet,
+    incidents,
+    keys,
+    officer,
+    printing,
+    retention,
+    route,
+    service,
+    suspension,
+)
+from tools.cli.common import EXIT_CODES_HELP, exit_code, home_of, one_line, resolve_home
+
+__all__ = ["home_of", "main", "resolve_home"]
 
 
-def resolve_home(option: str | None) -> Path:
-    """--home, else $VEILPOST_HOME, else ./veilpost-data."""
-    return Path(option or os.environ.get("VEILPOST_HOME") or DEFAULT_HOME)
+class VeilpostGroup(click.Group):
+    """The root group: a VeilpostError becomes one line and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VeilpostError as e:
+            click.echo("veilpost: " + one_line(e), err=True)
+            ctx.exit(exit_code(e))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=VeilpostGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EXIT_CODES_HELP)
 @click.option(
     "--home",
     type=click.Path(file_okay=False),
@@ -30,29 +63,10 @@ def main(ctx: click.Context, home: str | None) -> None:
     ctx.obj["home"] = resolve_home(home)
 
 
-def home_of(ctx: click.Context) -> Path:
-    """The home folder chosen on the command line, for subcommands."""
-    return Path(ctx.find_root().obj["home"])
-
-
-def _register_areas() -> None:
-    """Each area's commands, registered once they work."""
-    from gateway import cli as gateway_cli
-    from printer_drivers import cli as printer_cli
-    from tools import firmware_cli, fleet, provision_cli
-    from tools.bench.run import bench_cmd
-    from tools.demo import demo_cmd
-
-    gateway_cli.register(main)  # init, gateway run, route import, audit, incidents, keys, courier, cases
-    printer_cli.register(main)  # print, reprint, printers, label preview
-    provision_cli.register(main)  # device, courier suspend/resume/reset-pin
-    main.add_command(firmware_cli.firmware_cmd)
-    main.add_command(fleet.fleet_cmd)
-    main.add_command(demo_cmd)
-    main.add_command(bench_cmd)
-
-
-_register_areas()
+for _module in (service, route, audit, incidents, keys, courier, officer, suspension, case, retention,
+                device, printing, firmware, fleet, demo, bench):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)
 
 
 if __name__ == "__main__":
