@@ -32,8 +32,8 @@ def _rotate(home: Any, out: dict[str, Any]) -> None:
 
 def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], list[float]]:
     from gateway import provision as ops
-    from tests.fixtures.gateway import start_gateway
     from tools.simulator import Handheld
+    from tools.testbed.depot import start_gateway
 
     home, link = home_on(home_dir, broker)
     service = start_gateway(home, broker)
