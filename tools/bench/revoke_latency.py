@@ -5,7 +5,7 @@ dynsec, and the embedded amqtt broker, in memory and through its accounts
 file as `veilpost device revoke` in another process uses it) it connects a
 handheld, disables its broker client and times the command until the
 handheld's socket is closed. Then the whole `veilpost device revoke` path
-(tools/provision.revoke: audit + deny-list commit, sealed retained wipe,
+(gateway/provision.revoke: audit + deny-list commit, sealed retained wipe,
 disable and kick) from the call until the handheld's socket is closed.
 Prints the median and the worst of N rounds.
 
@@ -45,7 +45,7 @@ def _rounds(broker: Any, admin: Any, rounds: int) -> list[float]:
 
 
 def _revokes(home_dir: Path, broker: Any, rounds: int) -> list[float]:
-    """End to end through tools/provision.revoke, the handheld online but silent."""
+    """End to end through gateway/provision.revoke, the handheld online but silent."""
     from gateway import provision as ops
     from tools.testbed.brokers import MqttProbe
 

@@ -18,10 +18,11 @@ from gateway.home import Home, open_home
 from gateway.label_source import GatewayParcels
 from printer_drivers import render_label
 from printer_drivers.config import PrinterConfig, load_printers
+from printer_drivers.delivery import deliver
 from printer_drivers.label import MaskedLabel
 from printer_drivers.layout import layout, load_template
 from printer_drivers.source import JsonFileSource, ParcelSource
-from printer_drivers.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError, deliver
+from printer_drivers.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError
 from printer_drivers.transport import PrinterOffline
 from tools.cli.common import home_of as _home
 
