@@ -30,7 +30,7 @@ from gateway.broker_accounts import ACCOUNTS_FILE, AccountsFileAdmin, read_endpo
 from gateway.deploy.depot import read_admin_secret
 from gateway.home import Home
 from protocol import messages, topics
-from protocol.errors import ProtocolError, VeilpostError
+from protocol.errors import ConfigurationError, ProtocolError, VeilpostError
 from protocol.session import GATEWAY, MAX_SEQ, Channel
 
 BROKER_DIR = "broker"  # under the home: admin.secret and ca.crt (make-depot.sh), operator.secret
@@ -79,20 +79,18 @@ def open_broker(home: Home, admin_secret: Path | None = None, device_broker: str
 
         secret_file = admin_secret or folder / "admin.secret"
         if not secret_file.exists():
-            raise ProvisionError(f"no broker admin credentials at {secret_file}: copy admin.secret "
+            raise ConfigurationError(f"no broker admin credentials at {secret_file}: copy admin.secret "
                                  "from make-depot.sh there, or pass --admin-secret")
         user, password = read_admin_secret(secret_file)
-        try:
-            tls_ca = str(ca_file) if ca_file is not None and cfg.mqtt.port == TLS_PORT else None
-            admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password, ca_file=tls_ca)
-        except BrokerAdminError as e:
-            raise ProvisionError(str(e)) from None
+        tls_ca = str(ca_file) if ca_file is not None and cfg.mqtt.port == TLS_PORT else None
+        # An unreachable broker is a BrokerAdminError (the CLI exits 4).
+        admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password, ca_file=tls_ca)
         link = BrokerLink(admin, cfg.mqtt.broker, cfg.mqtt.port, ca_file)
     link.operator_file = folder / "operator.secret"
     if device_broker:
         host, _, port = device_broker.rpartition(":")
         if not host or not port.isdigit():
-            raise ProvisionError(f"--device-broker {device_broker!r} is not HOST:PORT")
+            raise ConfigurationError(f"--device-broker {device_broker!r} is not HOST:PORT")
         link.device_host, link.device_port = host, int(port)
     else:
         link.device_host = link.host

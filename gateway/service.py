@@ -4,10 +4,8 @@ database transaction (so a whole batch shares one commit), publishes the
 replies only after the commit, and only then acknowledges the requests to
 the broker: a crash before the commit leaves them with the broker to be
 delivered again. Each device has its own Channel, whose replay window is
-saved in that same commit and whose send sequence is reserved ahead.
-
-What runs beside a service (taking over a dead peer's session, see
-gateway/supervisor.py) plugs in as a `Lifecycle` hook; nothing subclasses it."""
+saved in that same commit and whose send sequence is reserved ahead. What
+runs beside it plugs in as a `Lifecycle` hook (gateway/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -38,17 +36,13 @@ Incoming = tuple[str, bytes, float, int, int]  # topic, payload, arrival, mid, q
 
 
 class Lifecycle(Protocol):
-    """Something that lives beside a GatewayService and follows its life."""
+    """What lives beside a GatewayService, told when it has started (connected,
+    loop running, `credentials` set), when the broker dropped it (return False
+    to end it for good: the session is someone else's now) and when it stops."""
 
-    def started(self, service: GatewayService) -> None:
-        """The service is connected and its loop runs (service.credentials are set)."""
-
-    def disconnected(self, service: GatewayService) -> bool:
-        """The broker dropped the service: True to reconnect, False to end it
-        for good (its session belongs to someone else now)."""
-
-    def stopping(self, service: GatewayService) -> None:
-        """The service is about to stop."""
+    def started(self, service: GatewayService) -> None: ...
+    def disconnected(self, service: GatewayService) -> bool: ...
+    def stopping(self, service: GatewayService) -> None: ...
 
 
 class GatewayService:
