@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import events, gate, ledger, logins, metrics, registry, retention, sentinel
+from gateway.aead import CryptographyAEAD
 from gateway.audit import AuditUnavailable
 from gateway.disclosure import Disclosure
 from gateway.fastwire import GatewayChannel
@@ -30,7 +31,6 @@ from gateway.replies import Msg, Refused, Reply, Request, Work, refused, unavail
 from gateway.rotation import KeyRotation
 from gateway.store import Handle
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import (
     ERROR_NAMES,
     INTERNAL,

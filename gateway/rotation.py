@@ -11,13 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import registry
+from gateway.aead import CryptographyAEAD
 from gateway.fastwire import GatewayChannel
 from gateway.home import Home
 from gateway.logs import log_event
 from gateway.replies import Msg, Reply
 from gateway.store import Handle
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.session import GATEWAY, MAX_SEQ

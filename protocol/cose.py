@@ -6,7 +6,7 @@
 
 from . import cbor
 from .ccm import DEFAULT_AEAD, NONCE_SIZE, TAG_SIZE, equal
-from .errors import BAD_KEY, MALFORMED, ProtocolError
+from .errors import BAD_KEY, MALFORMED, RemoteProtocolError
 from .hkdf import hmac_sha256
 
 TAG_ENCRYPT0 = 16
@@ -27,7 +27,7 @@ _PROTECTED_HMAC = cbor.dumps({HDR_ALG: ALG_HMAC_256_64})
 
 
 def _malformed(what):
-    return ProtocolError("COSE: " + what, -1, MALFORMED)
+    return RemoteProtocolError("COSE: " + what, -1, MALFORMED)
 
 
 def _enc_structure(protected, external_aad):
@@ -125,7 +125,7 @@ def parse_encrypt0(data):
 def _key(key_for_kid, kid):
     key = key_for_kid(kid) if callable(key_for_kid) else key_for_kid
     if key is None:
-        raise ProtocolError("no key for kid " + repr(kid), -1, BAD_KEY)
+        raise RemoteProtocolError("no key for kid " + repr(kid), -1, BAD_KEY)
     return key
 
 
@@ -181,5 +181,5 @@ def verify_mac0(data, key_for_kid, external_aad=b""):
     payload, kid, tag, covered = parse_mac0(data, external_aad)
     key = _key(key_for_kid, kid)
     if not equal(hmac_sha256(key, covered)[:MAC_SIZE], tag):
-        raise ProtocolError("MAC check failed: wrong key or forged label", -1, BAD_KEY)
+        raise RemoteProtocolError("MAC check failed: wrong key or forged label", -1, BAD_KEY)
     return payload, kid

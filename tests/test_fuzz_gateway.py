@@ -33,9 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import audit, registry
+from gateway.aead import CryptographyAEAD
 from gateway.handlers import Handlers
 from protocol import cbor, messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import INTERNAL, MALFORMED, UNKNOWN_MESSAGE, ProtocolError
 from protocol.session import HANDHELD, Channel
 from tests.fixtures.gateway import Depot, Wire, leaks

@@ -6,8 +6,8 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.aead import CryptographyAEAD
 from gateway.fastwire import GatewayChannel
-from protocol._fast import CryptographyAEAD
 from protocol.errors import ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gateway.spool import QUEUED, Spool, deliver
 from printer_drivers.config import load_printers
+from printer_drivers.delivery import deliver
 from printer_drivers.emulated_link import PtyPrinter
+from printer_drivers.spool import QUEUED, Spool
 from protocol import messages
 from tests.fixtures.gateway import leaks
 

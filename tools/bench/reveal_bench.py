@@ -48,8 +48,8 @@ class Device:
 
     def __init__(self, device_id: str, secret: bytes, password: str, session: bytes,
                  parcels: list[str]) -> None:
+        from gateway.aead import CryptographyAEAD
         from gateway.fastwire import GatewayChannel
-        from protocol._fast import CryptographyAEAD
         from protocol.session import GATEWAY, HANDHELD
 
         self.id = device_id
@@ -214,7 +214,7 @@ def echo_server(host: str, port: int, username: str, password: str) -> None:
 def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> list[Device]:
     from gateway import registry
     from gateway.home import init
-    from tests.fixtures.gateway import seed_parcel
+    from tools.testbed.depot import seed_parcel
 
     home = init(folder / "home")
     user, password = broker.gateway_credentials
@@ -313,7 +313,7 @@ class _Server:
 
 def run(devices: int = 200, seconds: float = 3.0, rounds: int = 2,
         durability: str = "full") -> dict[str, Any]:
-    from tests.fixtures.brokers import MosquittoBroker
+    from tools.testbed.brokers import MosquittoBroker
 
     if shutil.which("mosquitto") is None:
         raise RuntimeError("the mosquitto binary is needed for this benchmark")

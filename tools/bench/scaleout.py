@@ -31,8 +31,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.aead import CryptographyAEAD
 from protocol import topics
-from protocol._fast import CryptographyAEAD
 from protocol.session import HANDHELD, Channel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -393,7 +393,7 @@ def _raw_device(port: int, d: dict[str, Any], aead: Any) -> socket.socket:
 
 
 def memory_figures(root: Path, broker: BenchBroker, n: int) -> dict[str, Any]:
-    from gateway.store import Store
+    from gateway.store import SqliteStore as Store
 
     folder = _home(root, "gw-memory", broker.port)
     devices = seed(folder, n, "M")
