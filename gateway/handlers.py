@@ -23,7 +23,6 @@ from gateway import events, gate, ledger, logins, metrics, registry, retention, 
 from gateway.aead import CryptographyAEAD
 from gateway.audit import AuditUnavailable
 from gateway.disclosure import Disclosure
-from gateway.fastwire import GatewayChannel
 from gateway.home import Home
 from gateway.logs import log, log_event
 from gateway.print_desk import PrintDesk
@@ -42,7 +41,7 @@ from protocol.errors import (
     ProtocolError,
 )
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, REPLAY_WINDOW
+from protocol.session import GATEWAY, REPLAY_WINDOW, Channel
 
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
 SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
@@ -72,7 +71,7 @@ class Handlers:
         self.cfg = home.config
         self.clock = clock
         self.desk = Disclosure(home.keys, home.vault, home.audit, home.config, home.zone)
-        self._channels: dict[str, GatewayChannel] = {}
+        self._channels: dict[str, Channel] = {}
         self._reserved: dict[str, int] = {}
         self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
         self._shared = bool(getattr(home.store, "shared", False))
@@ -231,7 +230,7 @@ class Handlers:
     def begin(self) -> None:
         self._touched = set()
 
-    def channel(self, tx: Handle, device_id: str) -> GatewayChannel | None:
+    def channel(self, tx: Handle, device_id: str) -> Channel | None:
         """The device's channel, or None for an unknown device; a revoked
         device raises (its messages are dropped, never answered)."""
         row = tx.one("SELECT state, up_window, down_seq, secret_wrapped FROM devices WHERE device_id = ?",
@@ -251,7 +250,7 @@ class Handlers:
             if secret is None:
                 return None
             window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
-            ch = GatewayChannel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
+            ch = Channel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
             self._channels[device_id] = ch
             self._reserved[device_id] = int(row[2])
         elif device_id not in self._touched:
@@ -294,7 +293,7 @@ class Handlers:
         self._touched = set()
         self.rotation.rotated = []
 
-    def adopt(self, device_id: str, ch: GatewayChannel, wrapped: bytes) -> GatewayChannel | None:
+    def adopt(self, device_id: str, ch: Channel, wrapped: bytes) -> Channel | None:
         """A completed key rotation: `ch` is the device's channel from now on;
         returns the one it replaces."""
         old = self._channels.get(device_id)
@@ -304,7 +303,7 @@ class Handlers:
         self._row_seq[device_id] = 0
         return old
 
-    def unwrap(self, tx: Handle, device_id: str, ch: GatewayChannel, payload: bytes,
+    def unwrap(self, tx: Handle, device_id: str, ch: Channel, payload: bytes,
                now: float) -> tuple[str, Msg, int]:
         return self.rotation.unwrap(tx, device_id, ch, payload, now)
 
