@@ -23,6 +23,7 @@ from typing import Any
 
 from gateway.config_rules import check_value, show
 from gateway.permissions import write_private
+from protocol.errors import ConfigurationError
 
 CONFIG_NAME = "veilpost.toml"
 EMBEDDED_PORT = 18830  # the embedded broker's default port (1883 is often a system Mosquitto)
@@ -82,8 +83,8 @@ shared = true
 max_payload = 4096
 
 [reveal]
-# Minutes since this device scanned the parcel's label for a reveal to count
-# as "parcel in hand".
+# Minutes since this device scanned the parcel's label (a checked label proof)
+# for an online reveal to count as "parcel in hand".
 scan_fresh_minutes = 10
 # Lifetime of a reveal token in seconds.
 token_seconds = 60
@@ -95,22 +96,53 @@ reason_codes = [1, 2, 3, 4, 5, 6]
 default_shift = "07:00-21:00"
 # Ignore the delivery window (for a demo run at night); never in production.
 ignore_window = false
+# Parcels per courier and shift that may be revealed with reason 6
+# (label-damaged) without a label proof; each use is flagged for the officer.
+damaged_per_shift = 2
+# Distinct parcels per courier and shift that may get pre-issued offline tokens.
+offline_per_shift = 30
+# Minutes before its delivery window opens that a parcel may get an offline token.
+preissue_lead_minutes = 60
 
 [sentinel]
-# Reveals granted per courier (and per device) per minute.
+# New releases (grants of fields the courier did not hold yet this shift) per
+# courier, and per device, per minute. Grants of what the courier already
+# holds do not count.
 per_minute = 6
-# Distinct parcels revealed per courier per minute; more looks like scraping.
+# Distinct parcels with new releases per courier per minute; more looks like scraping.
 distinct_per_minute = 3
-# Reveals granted per courier per shift.
+# (parcel, field) releases per courier per shift, every path (online, offline,
+# damaged label, complaint case).
 per_shift = 400
-# Reveals granted per shift relative to the route: route_size * this + 10.
-per_parcel_on_route = 4
-# Suspicious denials (not on route, not scanned, off shift) tolerated in the
-# look-back window before suspension.
+# Distinct parcels released per courier per shift, relative to the route:
+# route size * this + 5.
+route_share = 0.6
+# Suspicious requests (label not proven, not on route, off shift) tolerated in
+# ten minutes before suspension.
 strikes = 3
 # Consecutive tracking numbers requested in a row that count as a sweep.
 sequential_run = 3
-# Hours of history an incident lists (whose data the account received).
+# Parcels revealed per shift may exceed reveal_ratio * parcels delivered by
+# at most ratio_slack; more is a sign (reveals without deliveries).
+reveal_ratio = 0.5
+ratio_slack = 10
+# Parcels released to a courier whose delivery window ended without a delivery.
+undelivered_limit = 8
+# Depot-wide: distinct parcels released in the last depot_window_minutes across
+# every courier and device, against depot_factor times the depot's own
+# baseline (the same window's mean over the preceding depot_baseline_hours,
+# and at this time of day over the past week), never below depot_floor.
+depot_window_minutes = 10
+depot_factor = 3.0
+depot_floor = 6
+depot_baseline_hours = 3
+# Wrong PINs per badge (twice as many per device) within lockout_minutes
+# before a lockout; each lockout raises an alarm, and lockouts_to_suspend
+# lockouts in a day suspend the badge (a security officer lifts it).
+pin_failures = 5
+lockout_minutes = 15
+lockouts_to_suspend = 3
+# Hours of history an incident lists (whose data the accounts received).
 lookback_hours = 24
 # Optional webhook (http or https URL) that receives each alarm as JSON.
 webhook_url = ""
@@ -149,6 +181,9 @@ class RevealConfig:
     reason_codes: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
     default_shift: str = "07:00-21:00"
     ignore_window: bool = False
+    damaged_per_shift: int = 2
+    offline_per_shift: int = 30
+    preissue_lead_minutes: int = 60
 
 
 @dataclass
@@ -156,9 +191,19 @@ class SentinelConfig:
     per_minute: int = 6
     distinct_per_minute: int = 3
     per_shift: int = 400
-    per_parcel_on_route: int = 4
+    route_share: float = 0.6
     strikes: int = 3
     sequential_run: int = 3
+    reveal_ratio: float = 0.5
+    ratio_slack: int = 10
+    undelivered_limit: int = 8
+    depot_window_minutes: int = 10
+    depot_factor: float = 3.0
+    depot_floor: int = 6
+    depot_baseline_hours: int = 3
+    pin_failures: int = 5
+    lockout_minutes: int = 15
+    lockouts_to_suspend: int = 3
     lookback_hours: int = 24
     webhook_url: str = ""
 
@@ -207,7 +252,7 @@ _SECTIONS: dict[str, type] = {
 }
 PASSWORD_ENV = "VEILPOST_MQTT_PASSWORD"
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationError):
     """What is wrong with the configuration, one line per problem."""
 
     def __init__(self, problems: str | list[str]) -> None:

@@ -27,6 +27,12 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "sentinel.distinct_per_minute": (1, None),
     "sentinel.per_shift": (1, None),
     "sentinel.lookback_hours": (1, 24 * 90),
+    "sentinel.depot_window_minutes": (1, 24 * 60),
+    "sentinel.depot_factor": (1.0, None),
+    "sentinel.depot_baseline_hours": (1, 24 * 7),
+    "sentinel.pin_failures": (1, None),
+    "sentinel.lockout_minutes": (1, 24 * 60),
+    "sentinel.lockouts_to_suspend": (1, None),
     "retention.days_after_delivery": (1, 3650),
     "retention.case_open_minutes": (1, 24 * 60),
 }

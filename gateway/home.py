@@ -12,7 +12,8 @@ from gateway.audit import AuditLog
 from gateway.config import Config
 from gateway.keys import GatewayKeys, KeyUnavailable
 from gateway.permissions import private_dir, secure_tree
-from gateway.store import Store, open_store
+from gateway.store import Store
+from gateway.stores import open_store
 from gateway.vault import Vault
 
 

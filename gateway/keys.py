@@ -4,6 +4,8 @@ gateway's own Ed25519 signing key and HMAC keys. Files are created 0600 in a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -13,8 +15,10 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from protocol.errors import ConfigurationError
 
-class KeyUnavailable(Exception):
+
+class KeyUnavailable(ConfigurationError):
     """A key is missing or does not open what it should."""
 
 
@@ -146,3 +150,14 @@ class GatewayKeys:
     @property
     def label_key(self) -> bytes:
         return self._read("label.hmac")
+
+    # The label key signs the per-label possession proof (gateway/labels.py).
+    # Callers go through `label_mac`, never the key, so a key provider that
+    # keeps the key in a token can answer the same call.
+    label_kid = b"L1"
+
+    def label_mac(self, kid: bytes, data: bytes) -> bytes | None:
+        """HMAC-SHA256 of `data` under the label key named `kid`; None for an unknown kid."""
+        if kid != self.label_kid:
+            return None
+        return hmac.new(self.label_key, data, hashlib.sha256).digest()

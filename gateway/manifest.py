@@ -42,6 +42,7 @@ from gateway.vault import (
     Vault,
 )
 from protocol import masking
+from protocol.errors import ConfigurationError
 
 __all__ = ["ENCODINGS", "ImportSummary", "ManifestError", "ManifestReport", "Problem",
            "check_manifest", "derive_sort_code", "import_manifest"]
@@ -66,7 +67,7 @@ class Problem:
         return "%s: %s" % (where, self.message)
 
 
-class ManifestError(Exception):
+class ManifestError(ConfigurationError):
     """What is wrong with the file: every bad row and column in `problems`,
     the first few in the message."""
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway import registry
+from gateway import logins
 from gateway.audit import AuditLog
 from gateway.config import Config
 from gateway.store import Handle, Store
 from gateway.vault import Vault
+from protocol.errors import PolicyDenied
 
 CASE_ID_MAX = 64
 
 
-class CaseError(Exception):
+class CaseError(PolicyDenied):
     pass
 
 
@@ -34,11 +35,18 @@ def deliver(tx: Handle, audit: AuditLog, tracking_no: str, courier: str, device:
 
 
 def open_case(store: Store, audit: AuditLog, case_id: str, tracking_no: str, reason: str,
-              opened_by: str, now: float) -> None:
+              opened_by: str, now: float, for_account: str = "", fields: tuple[int, ...] = (1, 2, 3)) -> None:
+    """A complaint case for one parcel, naming who may see which fields once
+    two officers approve it: a courier's badge (the handheld path) or
+    "agent:NAME" (a complaint agent, through the CLI)."""
     if not case_id or len(case_id) > CASE_ID_MAX or not case_id.isprintable():
         raise CaseError("case id must be 1-%d printable characters" % CASE_ID_MAX)
     if not reason.strip():
         raise CaseError("a complaint case needs a reason")
+    if not for_account.strip():
+        raise CaseError("a complaint case names who may see the parcel (a courier badge or agent:NAME)")
+    if not fields or any(f not in (1, 2, 3) for f in fields):
+        raise CaseError("a case opens some of the fields 1 name, 2 phone, 3 address")
     with store.transaction() as tx:
         row = tx.one("SELECT state FROM parcels WHERE tracking_no = ?", tracking_no)
         if row is None:
@@ -47,10 +55,18 @@ def open_case(store: Store, audit: AuditLog, case_id: str, tracking_no: str, rea
             raise CaseError("parcel %s was destroyed after retention; nothing to open" % tracking_no)
         if tx.one("SELECT 1 FROM cases WHERE case_id = ?", case_id):
             raise CaseError("case %s already exists" % case_id)
-        tx.run("INSERT INTO cases (case_id, tracking_no, reason, opened_by, opened, open_until)"
-               " VALUES (?, ?, ?, ?, ?, NULL)", case_id, tracking_no, reason, opened_by, now)
+        tx.run("INSERT INTO cases (case_id, tracking_no, reason, opened_by, opened, open_until, account,"
+               " fields) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)", case_id, tracking_no, reason, opened_by, now,
+               for_account.strip(), ",".join(str(f) for f in sorted(set(fields))))
         audit.append(tx, now, audit.person("staff", opened_by), "", "case-open", tracking_no, "pending",
-                     case_id)
+                     "%s for %s fields %s" % (case_id, _who(audit, for_account.strip()),
+                                               ",".join(str(f) for f in sorted(set(fields)))))
+
+
+def _who(audit: AuditLog, account: str) -> str:
+    if account.startswith("agent:"):
+        return audit.person("agent", account[6:])
+    return audit.person("courier", account)
 
 
 @dataclass
@@ -63,8 +79,10 @@ def approve_case(store: Store, audit: AuditLog, cfg: Config, case_id: str, offic
                  now: float) -> Approval:
     """A second approval from a different officer opens the parcel for
     `case_open_minutes`; one person can never open it alone."""
-    if not registry.verify_officer(store, officer, pin):
-        raise CaseError("approval refused: %s is not an officer or the PIN is wrong" % officer)
+    try:
+        logins.verify_officer(store, audit, officer, pin, now, "case-approve", cfg.sentinel)
+    except logins.LoginRefused as e:
+        raise CaseError("approval refused: %s" % e) from None
     with store.transaction() as tx:
         row = tx.one("SELECT tracking_no, open_until FROM cases WHERE case_id = ?", case_id)
         if row is None:

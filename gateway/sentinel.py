@@ -1,31 +1,22 @@
-"""The sentinel: reveal budgets and scraper signs, and what happens when one
-trips (deny, suspend courier and device, alarm, incident listing whose data
-the account received). Only a named security officer lifts a suspension."""
+"""The sentinel carries out what the gate (gateway/gate.py) decides when a
+budget or a behavioural sign trips: it suspends every account and device
+involved, records an alarm, and opens one incident listing exactly whose
+data those accounts received in the look-back window (from the release
+ledger), with the path and device for each parcel. It also records
+security events for the officer (lockouts, damaged-label reveals). Only a
+named security officer lifts a suspension."""
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from dataclasses import dataclass, field
 
-from gateway import registry
+from gateway import ledger, logins, registry
 from gateway.audit import AuditLog
 from gateway.config import Config, SentinelConfig
 from gateway.store import Handle, Store
-
-STRIKE_SECONDS = 600  # suspicious denials count for ten minutes
-_DIGITS = re.compile(r"(\d+)\Z")
-
-
-@dataclass
-class Usage:
-    """Grants already made, counted for budgets."""
-    courier_minute: int = 0
-    device_minute: int = 0
-    distinct_minute: set[str] = field(default_factory=set)
-    courier_shift: int = 0
-    route_size: int = 0
+from protocol.errors import PolicyDenied
 
 
 @dataclass
@@ -38,106 +29,83 @@ class Alarm:
     at: float
     parcels: int
     broker: str = ""  # what became of the device's broker account
+    actors: list[str] = field(default_factory=list)  # every account suspended, as pseudonyms
+    devices: list[str] = field(default_factory=list)  # every device suspended
 
     def as_dict(self) -> dict[str, object]:
         return {"alarm": self.alarm_id, "incident": self.incident_id, "kind": self.kind,
                 "actor": self.actor, "device": self.device_id, "at": self.at, "parcels": self.parcels,
-                "broker": self.broker}
+                "broker": self.broker, "actors": self.actors or [self.actor],
+                "devices": self.devices or [self.device_id]}
 
 
-def usage(tx: Handle, courier: str, device: str, now: float, shift_start: float) -> Usage:
-    """Online grants of the last minute (courier or device) and of the shift."""
-    u = Usage()
-    rows = tx.all("SELECT courier_id, device_id, tracking_no FROM tokens"
-                  " WHERE (courier_id = ? OR device_id = ?) AND issued > ? AND offline = 0",
-                  courier, device, now - 60)
-    for c, d, t in rows:
-        if c == courier:
-            u.courier_minute += 1
-            u.distinct_minute.add(t)
-        if d == device:
-            u.device_minute += 1
-    row = tx.one("SELECT COUNT(*) FROM tokens WHERE courier_id = ? AND issued >= ?", courier, shift_start)
-    u.courier_shift = int(row[0]) if row else 0
-    return u
+def _is_courier(tx: Handle, account: str) -> bool:
+    return tx.one("SELECT 1 FROM couriers WHERE courier_id = ?", account) is not None
 
 
-def budget_exceeded(u: Usage, tracking_no: str, cfg: SentinelConfig) -> str:
-    """Which budget this one more grant would cross, or ""."""
-    if u.courier_minute >= cfg.per_minute or u.device_minute >= cfg.per_minute:
-        return "more than %d reveals in a minute" % cfg.per_minute
-    if tracking_no not in u.distinct_minute and len(u.distinct_minute) >= cfg.distinct_per_minute:
-        return "more than %d distinct parcels in a minute" % cfg.distinct_per_minute
-    if u.courier_shift >= cfg.per_shift:
-        return "more than %d reveals in a shift" % cfg.per_shift
-    route_cap = u.route_size * cfg.per_parcel_on_route + 10
-    if u.courier_shift >= route_cap:
-        return "more than %d reveals for a route of %d parcels" % (route_cap, u.route_size)
-    return ""
+def _hold(tx: Handle, incident_id: str, kind: str, ident: str) -> None:
+    tx.run("INSERT INTO incident_holds (incident_id, kind, ident, state) VALUES (?, ?, ?, 'held')"
+           " ON CONFLICT (incident_id, kind, ident) DO NOTHING", incident_id, kind, ident)
 
 
-def scraper_sign(tx: Handle, courier: str, tracking_no: str, now: float, cfg: SentinelConfig) -> str:
-    """Called on a suspicious denial (not on route, not scanned, off shift)."""
-    if not courier:
-        return ""
-    row = tx.one("SELECT COUNT(*) FROM requests WHERE courier_id = ? AND strike = 1 AND at > ?",
-                 courier, now - STRIKE_SECONDS)
-    strikes = (int(row[0]) if row else 0) + 1
-    if strikes >= cfg.strikes:
-        return "%d suspicious reveal requests in %d minutes" % (strikes, STRIKE_SECONDS // 60)
-    return sequential_sign(tx, courier, tracking_no, now, cfg)
-
-
-def sequential_sign(tx: Handle, courier: str, tracking_no: str, now: float, cfg: SentinelConfig) -> str:
-    """Tracking numbers requested one after another (…122, …123, …124)."""
-    if cfg.sequential_run < 2 or not courier:
-        return ""
-    rows = tx.all("SELECT tracking_no FROM requests WHERE courier_id = ? AND at > ? ORDER BY at DESC"
-                  " LIMIT ?", courier, now - STRIKE_SECONDS, cfg.sequential_run - 1)
-    chain = [tracking_no] + [r[0] for r in rows]
-    if len(chain) < cfg.sequential_run:
-        return ""
-    numbers = []
-    for t in chain:
-        m = _DIGITS.search(t)
-        if m is None:
-            return ""
-        numbers.append(int(m.group(1)))
-    steps = {a - b for a, b in zip(numbers, numbers[1:], strict=False)}
-    if steps == {1} or steps == {-1}:
-        return "%d sequential tracking numbers" % len(chain)
-    return ""
+def _release_holds(tx: Handle, kind: str, ident: str) -> None:
+    """A lift ends every hold on this courier or device; an incident whose
+    holds have all ended no longer holds anyone (it stays for notification)."""
+    ids = [r[0] for r in tx.all("SELECT incident_id FROM incident_holds WHERE kind = ? AND ident = ?"
+                                " AND state = 'held'", kind, ident)]
+    tx.run("UPDATE incident_holds SET state = 'lifted' WHERE kind = ? AND ident = ?", kind, ident)
+    for incident_id in ids:
+        if tx.one("SELECT 1 FROM incident_holds WHERE incident_id = ? AND state = 'held'",
+                  incident_id) is None:
+            tx.run("UPDATE incidents SET state = 'reinstated' WHERE incident_id = ? AND state = 'open'",
+                   incident_id)
 
 
 def trip(tx: Handle, audit: AuditLog, courier: str, device: str, why: str, now: float,
-         cfg: SentinelConfig) -> Alarm:
-    """Suspend the courier and the device, record an alarm, open an incident."""
-    actor = audit.person("courier", courier) if courier else "device"
+         cfg: SentinelConfig, also: dict[str, set[str]] | None = None) -> Alarm:
+    """Suspend the courier and the device (and every account and device in
+    `also`, for a depot-wide sign), record an alarm, open one incident."""
+    accounts: dict[str, set[str]] = {}
     if courier:
-        registry.set_courier_state(tx, courier, "suspended")
-    if tx.one("SELECT 1 FROM devices WHERE device_id = ?", device):
-        registry.set_device_state(tx, device, "suspended")
-    since = now - cfg.lookback_hours * 3600
-    rows = tx.all(
-        "SELECT t.tracking_no, MIN(t.issued), MAX(t.issued), p.masked_receiver_name,"
-        " p.masked_receiver_phone FROM tokens t JOIN parcels p ON p.tracking_no = t.tracking_no"
-        " WHERE (t.courier_id = ? OR t.device_id = ?) AND t.issued >= ?"
-        " GROUP BY t.tracking_no, p.masked_receiver_name, p.masked_receiver_phone ORDER BY MIN(t.issued)",
-        courier, device, since)
-    parcels = [{"tracking_no": r[0], "first": r[1], "last": r[2], "receiver_name": r[3],
-                "receiver_phone": r[4]} for r in rows]
-    for r, p in zip(rows, parcels, strict=True):
-        fields = tx.all("SELECT DISTINCT fields FROM tokens WHERE tracking_no = ? AND (courier_id = ?"
-                        " OR device_id = ?) AND issued >= ?", r[0], courier, device, since)
-        p["fields"] = sorted({int(f) for (fs,) in fields for f in fs.split(",") if f})
+        accounts[courier] = {device}
+    for account, used in (also or {}).items():
+        accounts.setdefault(account, set()).update(used)
+    devices = sorted({d for ds in accounts.values() for d in ds if d} | ({device} if device else set()))
     incident_id = "INC-" + secrets.token_hex(4).upper()
+    for account in sorted(accounts):
+        if _is_courier(tx, account):
+            if registry.courier_state(tx, account) == "active":
+                registry.set_courier_state(tx, account, "suspended")
+            _hold(tx, incident_id, "courier", account)
+    for d in devices:
+        if registry.device_state(tx, d) in ("provisioned", "active", "suspended"):
+            if registry.device_state(tx, d) != "suspended":
+                registry.set_device_state(tx, d, "suspended")
+            _hold(tx, incident_id, "device", d)
+    since = now - cfg.lookback_hours * 3600
+    parcels = ledger.received(tx, accounts, devices, since)
+    listed = [{"courier": a, "devices": sorted(d for d in accounts[a] if d)} for a in sorted(accounts)]
     tx.run("INSERT INTO incidents (incident_id, opened, courier_id, device_id, trigger_reason, parcels,"
-           " state) VALUES (?, ?, ?, ?, ?, ?, 'open')", incident_id, now, courier, device, why,
-           json.dumps(parcels, ensure_ascii=False))
-    alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), incident_id, why, actor, device, now, len(parcels))
+           " state, accounts) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)", incident_id, now, courier, device, why,
+           json.dumps(parcels, ensure_ascii=False), json.dumps(listed, ensure_ascii=False))
+    actor = audit.person("courier", courier) if courier else "device"
+    actors = [audit.person("courier", a) for a in sorted(accounts)]
+    alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), incident_id, why, actor, device, now, len(parcels),
+                  actors=actors, devices=devices)
     tx.run("INSERT INTO alarms (alarm_id, at, kind, courier_id, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
            alarm.alarm_id, now, why, courier, device, incident_id)
-    audit.append(tx, now, "sentinel", device, "suspend", "", "suspended", "%s; %s" % (incident_id, why))
+    audit.append(tx, now, "sentinel", device, "suspend", "", "suspended",
+                 "%s; %s; %d accounts, %d devices" % (incident_id, why, len(accounts), len(devices)))
+    return alarm
+
+
+def notice(tx: Handle, audit: AuditLog, courier: str, device: str, kind: str, why: str, now: float) -> Alarm:
+    """An alarm that suspends nobody (a lockout): the officer hears of it at once."""
+    actor = audit.person("courier", courier) if courier else "device"
+    alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), "", why, actor, device, now, 0)
+    tx.run("INSERT INTO alarms (alarm_id, at, kind, courier_id, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+           alarm.alarm_id, now, why, courier, device, kind)
+    audit.append(tx, now, "sentinel", device, "alarm", "", kind, why)
     return alarm
 
 
@@ -157,7 +125,7 @@ def reenable_broker_account(cfg: Config, device: str) -> str:
     return "broker account of %s enabled again" % device
 
 
-class LiftRefused(Exception):
+class LiftRefused(PolicyDenied):
     pass
 
 
@@ -168,25 +136,23 @@ def lift(store: Store, audit: AuditLog, officer: str, pin: str, now: float, reas
         raise LiftRefused("name a courier or a device to reinstate")
     if not reason.strip():
         raise LiftRefused("give a reason for lifting the suspension")
-    if not registry.verify_officer(store, officer, pin):
-        with store.transaction() as tx:
-            audit.append(tx, now, audit.person("officer", officer), device or "", "lift-suspension", "",
-                         "refused", "bad officer name or PIN")
-        raise LiftRefused("lifting refused: %s is not a security officer or the PIN is wrong" % officer)
+    try:
+        logins.verify_officer(store, audit, officer, pin, now, "lift-suspension")
+    except logins.LoginRefused as e:
+        raise LiftRefused("lifting refused: %s" % e) from None
     with store.transaction() as tx:
         if courier:
             if registry.courier_state(tx, courier) != "suspended":
                 raise LiftRefused("courier %s is not suspended" % courier)
             # The incident stays for the notification duty; it no longer holds the account.
-            tx.run("UPDATE incidents SET state = 'reinstated' WHERE courier_id = ? AND state = 'open'",
-                   courier)
+            _release_holds(tx, "courier", courier)
             registry.set_courier_state(tx, courier, "active")
             audit.append(tx, now, audit.person("officer", officer), "", "lift-suspension", "", "ok",
                          "courier %s; %s" % (audit.person("courier", courier), reason))
         if device:
             if registry.device_state(tx, device) != "suspended":
                 raise LiftRefused("device %s is not suspended" % device)
-            tx.run("UPDATE incidents SET state = 'reinstated' WHERE device_id = ? AND state = 'open'", device)
+            _release_holds(tx, "device", device)
             registry.set_device_state(tx, device, "active")
             audit.append(tx, now, audit.person("officer", officer), device, "lift-suspension", "", "ok",
                          reason)

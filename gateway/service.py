@@ -4,7 +4,8 @@ database transaction (so a whole batch shares one commit), publishes the
 replies only after the commit, and only then acknowledges the requests to
 the broker: a crash before the commit leaves them with the broker to be
 delivered again. Each device has its own Channel, whose replay window is
-saved in that same commit and whose send sequence is reserved ahead."""
+saved in that same commit and whose send sequence is reserved ahead. What
+runs beside it plugs in as a `Lifecycle` hook (gateway/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -22,13 +23,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway import alarm_out, metrics
-from gateway.handlers import Handlers, Reply, Work
+from gateway.handlers import Handlers, Work
 from gateway.home import Home
 from gateway.logs import log, log_event
-from gateway.reveal import TOO_MANY
 from gateway.sentinel import Alarm
 from protocol import topics
-from protocol.errors import ERROR_NAMES, INTERNAL, OVERSIZE, UNKNOWN_DEVICE, ProtocolError
+from protocol.errors import ERROR_NAMES, OVERSIZE, BrokerError, ConfigurationError
 
 BATCH = 256
 ROTATION_POLL = 0.5  # seconds between looks for key rotations to send
@@ -36,13 +36,29 @@ Incoming = tuple[str, bytes, float, int, int]  # topic, payload, arrival, mid, q
 EMBEDDED_GATEWAY = "vp-gateway"  # the gateway's account on its embedded broker
 
 
-class GatewayStartError(RuntimeError):
-    """The gateway cannot start; the message says what to fix."""
+class GatewayStartError(ConfigurationError):
+    """The gateway cannot start; the message says what to fix (exit 3)."""
+
+
+class BrokerUnreachable(GatewayStartError, BrokerError):
+    """The gateway cannot reach its broker at start (exit 4, like any BrokerError)."""
+
+
+class Lifecycle(Protocol):
+    """What lives beside a GatewayService, told when it has started (connected,
+    loop running, `credentials` set), when the broker dropped it (return False
+    to end it for good: the session is someone else's now) and when it stops."""
+
+    def started(self, service: GatewayService) -> None: ...
+    def disconnected(self, service: GatewayService) -> bool: ...
+    def stopping(self, service: GatewayService) -> None: ...
 
 
 class GatewayService:
-    def __init__(self, home: Home, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, home: Home, clock: Callable[[], float] = time.time,
+                 hooks: Sequence[Lifecycle] = ()) -> None:
         self.home = home
+        self.hooks = list(hooks)
         self.cfg = home.config
         self.clock = clock
         self.handlers = Handlers(home, clock)
@@ -57,6 +73,8 @@ class GatewayService:
         self._connected = threading.Event()
         self._refused = False
         self._stopping = False
+        self.credentials: tuple[str | None, str | None] = (None, None)  # for the broker, once started
+        self.handed_back = False  # a hook ended the session: it is someone else's, say nothing in its name
         self._ticks: list[tuple[float, float, Callable[[float], object]]] = []
         self._admin: Any = None  # gateway.broker_admin.open_admin, opened on first need
         self.every(ROTATION_POLL, self._send_rotations)
@@ -98,13 +116,13 @@ class GatewayService:
             versions = [4]
         if not any(self._try_connect(v, username, password) for v in versions):
             self._stop_broker()
-            raise GatewayStartError("gateway could not connect to the broker at %s:%d"
+            raise BrokerUnreachable("gateway could not connect to the broker at %s:%d"
                                     % (self.host, self.port))
+        self.credentials = (username, password)
         self._thread = threading.Thread(target=self._run, name="veilpost-gateway", daemon=True)
         self._thread.start()
-        from gateway import takeover  # several gateways: adopt the session of one that died
-
-        self.takeover = takeover.attach(self, username, password)
+        for hook in self.hooks:
+            hook.started(self)
 
     def _preflight(self) -> None:
         """What `veilpost config check` checks, short of reaching out: refuse
@@ -189,8 +207,12 @@ class GatewayService:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
         self._refused = True
-        if not self._stopping:
-            log_event("mqtt-disconnected", reason=str(reason))
+        if self._stopping:
+            return
+        log_event("mqtt-disconnected", reason=str(reason))
+        if not all(hook.disconnected(self) for hook in self.hooks):
+            self.handed_back = True  # no reconnect: the loop ends
+            self._stopping = True
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._pending.append((msg.topic, bytes(msg.payload), time.monotonic(), msg.mid, msg.qos))
@@ -200,12 +222,13 @@ class GatewayService:
         self._ticks.append((seconds, self.clock(), job))
 
     def stop(self) -> None:
-        takeover = getattr(self, "takeover", None)
-        if takeover is not None:
-            takeover.stop()
+        for hook in self.hooks:
+            hook.stopping(self)
         self._stopping = True
         if self._thread and self._thread.is_alive():
             self._thread.join(10)
+        if self.handed_back:
+            return  # the session's owner has it back: no goodbye, no checkpoint in its name
         with self.home.store.transaction() as tx:
             self.home.audit.checkpoint(tx, self.clock())
         client = self._client
@@ -255,6 +278,8 @@ class GatewayService:
         while not self._stopping:
             rc = client.loop(timeout=0.0 if self._pending else 0.05)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                if self.handed_back:
+                    break
                 self._reconnect(client, backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
@@ -302,7 +327,6 @@ class GatewayService:
 
     def _process(self, batch: list[tuple[str, bytes, float]]) -> None:
         now = self.clock()
-        work = Work()
         accepted = []
         for topic, payload, t0 in batch:
             parsed = topics.parse(topic) if topic.startswith(topics.ROOT) else None
@@ -317,70 +341,19 @@ class GatewayService:
             accepted.append((device_id, payload, t0))
         if not accepted:
             return
-        self.handlers.begin()
-        try:
-            with self.home.store.transaction() as tx:
-                for device_id, payload, t0 in accepted:
-                    work.t0 = t0
-                    self._one(tx, device_id, payload, now, work)
-                self.handlers.save_windows(tx)
-        except Exception as e:
-            # Nothing was committed: no grant may leave. Tell each device.
-            log_event("commit-failed", error=type(e).__name__)
-            self.handlers.forget_channels()
-            work = Work(replies=[_unavailable(r.device_id, r.fields, r.t0) for r in work.replies
-                                 if r.name in ("reveal_grant", "reveal_denied")])
-        self._publish(work, now)
-        self._finish_rotations()
+        work = self.handlers.process(accepted, now)
+        if not work.committed:
+            log_event("commit-failed", error=work.failure)
+        self._publish(work, now, reserve=work.committed)
+        if work.committed:
+            self._finish_rotations()
 
-    def _one(self, tx: Any, device_id: str, payload: bytes, now: float, work: Work) -> None:
-        try:
-            channel = self.handlers.channel(tx, device_id)
-        except ProtocolError as e:
-            log_event("drop", device=device_id, why=ERROR_NAMES.get(e.code, "error"), detail=e.message)
-            metrics.DROPPED.labels(ERROR_NAMES.get(e.code, "error")).inc()
-            return
-        if channel is None:
-            log_event("drop", device=device_id, why=ERROR_NAMES[UNKNOWN_DEVICE])
-            metrics.DROPPED.labels(ERROR_NAMES[UNKNOWN_DEVICE]).inc()
-            return
-        try:
-            name, fields, _seq = self.handlers.unwrap(tx, device_id, channel, payload, now)
-        except ProtocolError as e:
-            why = ERROR_NAMES.get(e.code, "error")
-            log_event("drop", device=device_id, why=why, detail=e.message)
-            metrics.DROPPED.labels(why).inc()
-            if why in ("malformed", "unknown-message"):
-                work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message}))
-            return
-        tx.run("SAVEPOINT msg")
-        try:
-            self.handlers.dispatch(tx, device_id, name, fields, now, work)
-            tx.run("RELEASE SAVEPOINT msg")
-        except ProtocolError as e:
-            tx.run("ROLLBACK TO SAVEPOINT msg")
-            tx.run("RELEASE SAVEPOINT msg")
-            self.home.audit.forget_tail()
-            log_event("bad-message", device=device_id, message=name, detail=e.message)
-            work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message}))
-        except Exception as e:
-            # Most likely the audit log could not be written: undo this
-            # message, deny it, and keep the gateway up for the rest.
-            tx.run("ROLLBACK TO SAVEPOINT msg")
-            tx.run("RELEASE SAVEPOINT msg")
-            self.home.audit.forget_tail()
-            log_event("handler-failed", device=device_id, message=name, error=type(e).__name__)
-            if name == "reveal_request":
-                work.replies.append(_unavailable(device_id, fields, work.t0))
-            else:
-                work.replies.append(Reply(device_id, "error", {"code": INTERNAL, "detail": "internal error"}))
-
-    def _publish(self, work: Work, now: float) -> None:
+    def _publish(self, work: Work, now: float, reserve: bool = True) -> None:
         client = self._client
         assert client is not None
         for r in work.replies:
             try:
-                payload = self.handlers.seal_reply(r.device_id, r.name, r.fields, now)
+                payload = self.handlers.seal_reply(r.device_id, r.name, r.fields, now, reserve=reserve)
             except Exception as e:
                 log_event("reply-failed", device=r.device_id, message=r.name, error=type(e).__name__)
                 continue
@@ -421,8 +394,3 @@ class GatewayService:
     def raise_alarm(self, alarm: Alarm) -> None:
         alarm_out.raise_alarm(alarm, self.broker_admin, self._client, self.cfg.sentinel.webhook_url)
 
-
-def _unavailable(device_id: str, request: dict[str, Any], t0: float) -> Reply:
-    return Reply(device_id, "reveal_denied", {
-        "req": request["req"], "tracking_no": request["tracking_no"], "code": TOO_MANY,
-        "reason": "reveal denied: audit log unavailable, try again later"}, t0=t0)

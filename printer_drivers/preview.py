@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from printer_drivers.fit import cells
 from printer_drivers.layout import BASE_FONT_DOTS, Bitmap, Code128, Element, Layout, QRCode, Rule, Text
+from protocol.errors import ConfigurationError
 
 FONT_DIRS = (
     "/usr/share/fonts",
@@ -49,7 +50,7 @@ FONT_NAMES = (
 FONT_PACKAGES: tuple[tuple[str, str], ...] = (("pylopdf_fonts_zh_cn", "sans_path"),)
 
 
-class FontMissing(RuntimeError):
+class FontMissing(ConfigurationError, RuntimeError):
     pass
 
 

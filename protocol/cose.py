@@ -6,7 +6,7 @@
 
 from . import cbor
 from .ccm import DEFAULT_AEAD, NONCE_SIZE, TAG_SIZE, equal
-from .errors import BAD_KEY, MALFORMED, ProtocolError
+from .errors import BAD_KEY, MALFORMED, RemoteProtocolError
 from .hkdf import hmac_sha256
 
 TAG_ENCRYPT0 = 16
@@ -27,7 +27,7 @@ _PROTECTED_HMAC = cbor.dumps({HDR_ALG: ALG_HMAC_256_64})
 
 
 def _malformed(what):
-    return ProtocolError("COSE: " + what, -1, MALFORMED)
+    return RemoteProtocolError("COSE: " + what, -1, MALFORMED)
 
 
 def _enc_structure(protected, external_aad):
@@ -125,7 +125,7 @@ def parse_encrypt0(data):
 def _key(key_for_kid, kid):
     key = key_for_kid(kid) if callable(key_for_kid) else key_for_kid
     if key is None:
-        raise ProtocolError("no key for kid " + repr(kid), -1, BAD_KEY)
+        raise RemoteProtocolError("no key for kid " + repr(kid), -1, BAD_KEY)
     return key
 
 
@@ -144,24 +144,42 @@ def decrypt0(data, key_for_kid, external_aad=b"", nonce_for=None, aead=None):
     return plaintext, kid, piv
 
 
+def mac0_input(payload, external_aad=b""):
+    """The bytes HMAC 256/64 covers in a COSE_Mac0 over `payload` (RFC 9052
+    section 6.3), for a caller whose key lives elsewhere (a token)."""
+    return _mac_structure(_PROTECTED_HMAC, external_aad, bytes(payload))
+
+
+def mac0_assemble(payload, tag, kid=b""):
+    """A tagged COSE_Mac0 from its payload and an 8-byte tag made over `mac0_input(payload)`."""
+    if len(tag) != MAC_SIZE:
+        raise ValueError("HMAC 256/64 tag must be 8 bytes")
+    u = _unprotected(kid, None, None)
+    return cbor.dumps(cbor.Tag(TAG_MAC0, [_PROTECTED_HMAC, u, bytes(payload), bytes(tag)]))
+
+
 def mac0(key, payload, kid=b"", external_aad=b""):
     """A tagged COSE_Mac0 over `payload` with HMAC-SHA256 truncated to 64 bits."""
-    u = _unprotected(kid, None, None)
-    tag = hmac_sha256(key, _mac_structure(_PROTECTED_HMAC, external_aad, bytes(payload)))[:MAC_SIZE]
-    return cbor.dumps(cbor.Tag(TAG_MAC0, [_PROTECTED_HMAC, u, bytes(payload), tag]))
+    tag = hmac_sha256(key, mac0_input(payload, external_aad))[:MAC_SIZE]
+    return mac0_assemble(payload, tag, kid)
 
 
-def verify_mac0(data, key_for_kid, external_aad=b""):
-    """Check a COSE_Mac0. Returns (payload, kid); raises ProtocolError
-    (BAD_KEY) when the tag does not match."""
+def parse_mac0(data, external_aad=b""):
+    """(payload, kid, tag, bytes the tag covers) of a COSE_Mac0, unchecked."""
     protected, unprotected, payload, tag = _message(data, TAG_MAC0, 4)
     kid = _headers(protected, unprotected, ALG_HMAC_256_64)[0]
     if not isinstance(payload, bytes):
         raise _malformed("payload must be a byte string (detached payloads are not used)")
     if not isinstance(tag, bytes) or len(tag) != MAC_SIZE:
         raise _malformed("HMAC 256/64 tag must be 8 bytes")
+    return payload, kid, tag, _mac_structure(protected, external_aad, payload)
+
+
+def verify_mac0(data, key_for_kid, external_aad=b""):
+    """Check a COSE_Mac0. Returns (payload, kid); raises ProtocolError
+    (BAD_KEY) when the tag does not match."""
+    payload, kid, tag, covered = parse_mac0(data, external_aad)
     key = _key(key_for_kid, kid)
-    expected = hmac_sha256(key, _mac_structure(protected, external_aad, payload))[:MAC_SIZE]
-    if not equal(expected, tag):
-        raise ProtocolError("MAC check failed: wrong key or forged label", -1, BAD_KEY)
+    if not equal(hmac_sha256(key, covered)[:MAC_SIZE], tag):
+        raise RemoteProtocolError("MAC check failed: wrong key or forged label", -1, BAD_KEY)
     return payload, kid

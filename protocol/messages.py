@@ -26,18 +26,48 @@ REASONS = {
     6: "label-damaged",
 }
 
-# Why the gateway refused a reveal; the text is what the handheld shows when
-# the gateway sends none in the courier's language.
+# Why the gateway refused a request: one table for the gateway, the handheld
+# (which shows each code in the courier's language, firmware/i18n.py) and the
+# CLI. The text is the English fallback when a handheld has no translation.
+DENY_NOT_ON_ROUTE = 1
+DENY_SCAN_FIRST = 2
+DENY_SEALED = 3
+DENY_BUDGET = 4
+DENY_OFF_SHIFT = 5
+DENY_SUSPENDED = 6
+DENY_FIELD = 7
+DENY_NOT_LOGGED_IN = 8
+DENY_TOO_MANY = 9
+DENY_UNAVAILABLE = 10
+DENY_LABEL = 11
+DENY_WINDOW = 12
+DENY_DAMAGED_USED = 13
+DENY_OFFLINE_USED = 14
+DENY_SHREDDED = 15
+DENY_BAD_PIN = 16
+DENY_LOCKED_OUT = 17
+DENY_DEVICE = 18
+DENY_PROOF = 19
 DENIALS = {
-    1: "parcel is not on your route",
-    2: "scan the parcel first",
-    3: "parcel is sealed after delivery",
-    4: "reveal budget used up",
-    5: "outside your shift",
-    6: "account or device suspended",
-    7: "field not allowed for this reason",
-    8: "not logged in",
-    9: "too many reveals, try later",
+    DENY_NOT_ON_ROUTE: "parcel is not on your route",
+    DENY_SCAN_FIRST: "scan the parcel's label first",
+    DENY_SEALED: "parcel is sealed after delivery",
+    DENY_BUDGET: "reveal budget used up",
+    DENY_OFF_SHIFT: "outside your shift",
+    DENY_SUSPENDED: "account or device suspended",
+    DENY_FIELD: "field or reason not allowed",
+    DENY_NOT_LOGGED_IN: "not logged in",
+    DENY_TOO_MANY: "too many requests, try later",
+    DENY_UNAVAILABLE: "gateway unavailable, try again later",
+    DENY_LABEL: "label not valid: scan the label's QR code",
+    DENY_WINDOW: "outside the parcel's delivery window",
+    DENY_DAMAGED_USED: "damaged-label allowance used up",
+    DENY_OFFLINE_USED: "offline allowance used up",
+    DENY_SHREDDED: "parcel data destroyed after retention",
+    DENY_BAD_PIN: "badge or PIN is wrong",
+    DENY_LOCKED_OUT: "too many wrong PINs: locked out",
+    DENY_DEVICE: "handheld is not active",
+    DENY_PROOF: "proof of delivery not valid",
 }
 
 # Proof-of-delivery kinds.
@@ -97,6 +127,7 @@ CATALOGUE = {
         "courier": (4, "text", False),
         "shift_end": (5, "uint", False),
         "reason": (6, "text", False),
+        "code": (7, "uint", False),
     }),
     "logout": (4, {
         "session": (2, "bytes", True),
@@ -109,9 +140,13 @@ CATALOGUE = {
         "route": (2, "text", True),
         "parcels": (3, "list", True, "parcel"),
     }),
+    # A label's QR read by the scanner: `label` is the QR's bytes (the
+    # gateway's per-label proof, protocol/labels.py). A scan without one is
+    # refused: typing a tracking number never puts a parcel in hand.
     "scan": (7, {
         "tracking_no": (2, "text", True),
         "session": (3, "bytes", True),
+        "label": (4, "bytes", False),
     }),
     "reveal_request": (8, {
         "req": (2, "uint", True),
@@ -154,9 +189,13 @@ CATALOGUE = {
         "tracking_no": (3, "text", True),
         "used_at": (4, "uint", True),
     }),
+    # Offline tokens for parcels in hand; fields and reason default to the
+    # phone and "recipient-not-reachable".
     "preissue_request": (15, {
         "session": (2, "bytes", True),
         "tracking_nos": (3, "list", False, "text"),
+        "fields": (4, "list", False, "field"),
+        "reason": (5, "uint", False),
     }),
     "preissue": (16, {
         "tokens": (2, "list", True, "offline_token"),
@@ -183,10 +222,13 @@ CATALOGUE = {
         "state": (3, "uint", True),
         "detail": (4, "text", False),
     }),
+    # code: protocol/errors.py; deny: a DENIALS code when a policy refused
+    # the request, for the handheld to say why in the courier's language.
     "error": (21, {
         "code": (2, "uint", True),
         "detail": (3, "text", False),
         "ref": (4, "uint", False),
+        "deny": (5, "uint", False),
     }),
     # Sent after a batch's items are committed: outcomes[i] is for ids[i],
     # BATCH_OK, BATCH_SEEN or an error code (the item was refused and dropped).

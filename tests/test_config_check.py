@@ -16,8 +16,8 @@ from gateway import config as config_mod
 from gateway.config_check import FAIL, OK, WARN, Finding, check, failures
 from gateway.home import init, open_home
 from gateway.service import GatewayService, GatewayStartError
-from tests.fixtures.brokers import HOST, free_port
 from tests.fixtures.gateway import own_embedded_port
+from tools.testbed.brokers import HOST, free_port
 
 
 def _by_topic(findings: list[Finding]) -> dict[str, Finding]:

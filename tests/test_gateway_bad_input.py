@@ -75,7 +75,8 @@ def test_undecryptable_or_replayed_input_is_dropped_with_a_log_line(live_depot, 
             "scan", {"tracking_no": live_depot.route[0], "session": hh.session}, 1)
         why = "bad-key"
     else:
-        payload = hh.channel.wrap("scan", {"tracking_no": live_depot.route[0], "session": hh.session}, 1)
+        payload = hh.channel.wrap("scan", {"tracking_no": live_depot.route[0], "session": hh.session,
+                                           "label": live_depot.labels[live_depot.route[0]]}, 1)
         hh.send_raw(payload)
         why = "replayed"
     hh.send_raw(payload)

@@ -22,6 +22,11 @@ def _item(name, fields):
     return messages.encode(name, fields, int(time.time()))
 
 
+def _scan(depot, hh, t):
+    """A queued scan of the parcel's label, as the handheld's offline queue holds it."""
+    return _item("scan", {"tracking_no": t, "session": hh.session, "label": depot.labels[t]})
+
+
 def _ack(hh):
     while True:
         reply = hh.recv(timeout=5.0)
@@ -34,9 +39,9 @@ def test_batch_ack_names_each_item_and_a_bad_item_is_refused_with_a_log_line(liv
     caplog.set_level(logging.INFO, logger="veilpost.gateway")
     hh = _ready(live_depot)
     a, b = live_depot.route[0], live_depot.route[1]
-    items = [_item("scan", {"tracking_no": a, "session": hh.session}),
+    items = [_scan(live_depot, hh, a),
              b"\xa1\x00",                                        # not a message
-             _item("scan", {"tracking_no": b, "session": hh.session})]
+             _scan(live_depot, hh, b)]
     hh.send("batch", {"items": items, "ids": [5, 6, 7]})
     ack = _ack(hh)
     assert ack["ids"] == [5, 6, 7]
@@ -51,7 +56,7 @@ def test_batch_ack_names_each_item_and_a_bad_item_is_refused_with_a_log_line(liv
 def test_a_resent_batch_is_not_applied_twice(live_depot):
     hh = _ready(live_depot)
     t = live_depot.route[2]
-    items = [_item("scan", {"tracking_no": t, "session": hh.session}),
+    items = [_scan(live_depot, hh, t),
              _item("delivered", {"tracking_no": t, "session": hh.session, "proof": b"135790", "kind": 3})]
     hh.send("batch", {"items": items, "ids": [10, 11]})
     assert _ack(hh)["outcomes"] == [messages.BATCH_OK, messages.BATCH_OK]
@@ -62,7 +67,7 @@ def test_a_resent_batch_is_not_applied_twice(live_depot):
     assert store.one("SELECT COUNT(*) FROM audit WHERE action = 'deliver' AND parcel = ?", t)[0] == 1
     # A later batch with new ids is applied.
     u = live_depot.route[3]
-    hh.send("batch", {"items": [_item("scan", {"tracking_no": u, "session": hh.session})], "ids": [12]})
+    hh.send("batch", {"items": [_scan(live_depot, hh, u)], "ids": [12]})
     assert _ack(hh)["outcomes"] == [messages.BATCH_OK]
     assert store.one("SELECT COUNT(*) FROM scans WHERE tracking_no = ?", u)[0] == 1
 
@@ -84,11 +89,13 @@ def test_a_reprovisioned_device_has_its_first_offline_batch_applied(depot):
 
     home = depot.home
     handlers = Handlers(home)
+    labels = {t: depot.label(t) for t in depot.route[:3]}
 
     def batch(session, tracking_nos, ids):
         work = Work()
         handlers.begin()
-        items = [_item("scan", {"tracking_no": t, "session": session}) for t in tracking_nos]
+        items = [_item("scan", {"tracking_no": t, "session": session, "label": labels[t]})
+                 for t in tracking_nos]
         with home.store.transaction() as tx:
             handlers.dispatch(tx, "HH-1", "batch", {"items": items, "ids": ids}, depot.now, work)
         return work.replies[-1].fields["outcomes"]
@@ -114,7 +121,7 @@ def test_batch_ack_and_resend_on_the_postgresql_store(pg_home, embedded_broker):
     try:
         hh = _ready(depot)
         t = depot.route[2]
-        items = [_item("scan", {"tracking_no": t, "session": hh.session}), b"\xa1\x00",
+        items = [_scan(depot, hh, t), b"\xa1\x00",
                  _item("delivered", {"tracking_no": t, "session": hh.session, "proof": b"1357", "kind": 3})]
         hh.send("batch", {"items": items, "ids": [1, 2, 3]})
         assert _ack(hh)["outcomes"] == [messages.BATCH_OK, MALFORMED, messages.BATCH_OK]

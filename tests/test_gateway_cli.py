@@ -51,9 +51,9 @@ def test_audit_verify_names_the_first_bad_entry_and_exits_non_zero(depot):
 def test_incidents_list_show_export(depot):
     h = depot.home
     with h.store.transaction() as tx:
-        tx.run("INSERT INTO tokens (cti, device_id, courier_id, tracking_no, fields, issued, exp, used,"
-               " audit_seq, offline) VALUES (?, 'HH-1', 'C-112', ?, '2', ?, ?, NULL, 0, 0)",
-               b"12345678", depot.route[0], depot.now, depot.now + 60)
+        tx.run("INSERT INTO releases (account, shift_start, tracking_no, field, device_id, depot, path, at,"
+               " audit_seq) VALUES ('C-112', 0, ?, 2, 'HH-1', 'D-1', 'online', ?, 0)",
+               depot.route[0], depot.now)
         alarm = sentinel.trip(tx, h.audit, "C-112", "HH-1", "test trigger", depot.now + 1, h.config.sentinel)
     listed = _cli(h, "incidents", "list")
     assert alarm.incident_id in listed.output and "1 parcels" in listed.output
@@ -92,7 +92,8 @@ def test_case_open_and_two_approvals(depot):
     h = depot.home
     for name, pin in (("Officer A", "111111"), ("Officer B", "222222")):
         assert _cli(h, "officer", "add", name, "--pin", pin).exit_code == 0
-    opened = _cli(h, "case", "open", "CASE-7", depot.route[0], "--reason", "complaint", "--by", "Agent Z")
+    opened = _cli(h, "case", "open", "CASE-7", depot.route[0], "--reason", "complaint", "--by", "Agent Z",
+                  "--for", "C-112", "--fields", "2")
     assert opened.exit_code == 0
     first = _cli(h, "case", "approve", "CASE-7", "--officer", "Officer A", "--pin", "111111")
     assert "one more officer needed" in first.output

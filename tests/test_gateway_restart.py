@@ -18,8 +18,8 @@ from gateway.broker_access import Grant
 from gateway.broker_accounts import ACCOUNTS_FILE, ENDPOINT_FILE, Accounts, locked, read_file, write_file
 from gateway.home import init
 from tests.fault.gateway_process import GatewayProcess, configure
-from tests.fixtures.brokers import HOST, MqttProbe
 from tests.fixtures.gateway import own_embedded_port
+from tools.testbed.brokers import HOST, MqttProbe
 
 REPO = Path(__file__).resolve().parents[1]
 WATCHER = ("status-watcher", "watcher-password-for-tests-only")

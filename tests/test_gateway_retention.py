@@ -1,14 +1,11 @@
 import pytest
 
 from gateway import registry, retention
-from gateway.reveal import RevealDesk, RevealRequest
 
 
 def _ask(depot, t, now):
-    h = depot.home
     depot.scan(t, at=now)
-    desk = RevealDesk(h.store, h.vault, h.audit, h.config, h.zone)
-    return desk.handle([RevealRequest("HH-1", depot.session, t, [2], 1)], now)[0]
+    return depot.reveal(t, (2,), 1, now=now)
 
 
 def _deliver(depot, t, now):
@@ -30,7 +27,8 @@ def test_complaint_case_needs_two_different_people(depot):
     _deliver(depot, t, depot.now)
     registry.add_officer(h.store, "Officer A", "111111")
     registry.add_officer(h.store, "Officer B", "222222")
-    retention.open_case(h.store, h.audit, "CASE-1", t, "receiver says parcel missing", "Agent Z", depot.now)
+    retention.open_case(h.store, h.audit, "CASE-1", t, "receiver says parcel missing", "Agent Z", depot.now,
+                        for_account="C-112", fields=(2,))
     first = retention.approve_case(h.store, h.audit, h.config, "CASE-1", "Officer A", "111111", depot.now)
     assert first.open_until is None
     with pytest.raises(retention.CaseError, match="second person"):

@@ -31,7 +31,8 @@ def test_unscanned_reveal_gets_a_readable_denial(live_depot):
     hh.login("C-112", "4321")
     name, denial = hh.reveal(live_depot.route[1], [2], req=3)
     assert name == "reveal_denied" and denial["req"] == 3
-    assert denial["reason"].startswith("reveal denied: scan parcel %s first" % live_depot.route[1])
+    expected = "reveal denied: scan the label of parcel %s first" % live_depot.route[1]
+    assert denial["reason"].startswith(expected)
 
 
 def test_wrong_pin_is_refused_and_audited(live_depot):
@@ -48,7 +49,7 @@ def test_delivery_seals_and_tells_the_device(live_depot):
     t = live_depot.route[2]
     hh.scan(t)
     assert hh.reveal(t, [2])[0] == "reveal_grant"
-    name, seal = hh.ask("delivered", {"tracking_no": t, "session": hh.session, "proof": b"sig", "kind": 1})
+    name, seal = hh.ask("delivered", {"tracking_no": t, "session": hh.session, "proof": b"482913", "kind": 3})
     assert name == "seal" and seal["tracking_no"] == t
     name, denial = hh.reveal(t, [2], req=2)
     assert name == "reveal_denied" and "sealed after delivery" in denial["reason"]

@@ -18,7 +18,7 @@ from gateway.config import ConfigError
 from gateway.deploy import depot
 from gateway.home import init, open_home
 from gateway.permissions import secure_tree
-from gateway.spool import Spool
+from printer_drivers.spool import Spool
 from tests.fixtures.gateway import manifest_csv
 
 
@@ -45,7 +45,7 @@ def _loose(folder: Path) -> dict[str, str]:
 
 def test_everything_a_working_home_holds_is_owner_only(tmp_path: Path, umask: int) -> None:
     from gateway.manifest import import_manifest
-    from tools.provision import BrokerLink, provision
+    from gateway.provision import BrokerLink, provision
 
     folder = tmp_path / "vp"
     home = init(folder)

@@ -57,6 +57,7 @@ def test_inv2_no_plaintext_at_rest_in_database_wal_logs_or_audit(live_depot, cap
                          ("VP0000077703", "R-11", "C-112", 2)])
     import_manifest(home.store, home.vault, home.audit, data, home.zone, time.time())
     hh = _session(live_depot)
+    hh.labels.update({t: live_depot.label(t) for t in ("VP0000077701", "VP0000077702", "VP0000077703")})
     _reveal_everything(live_depot, hh)
     hh.scan("VP0000077702")
     assert hh.reveal("VP0000077702", [1, 2, 3], req=9)[0] == "reveal_grant"
@@ -106,12 +107,13 @@ def test_inv4_sealed_parcel_opens_only_with_two_people(live_depot):
     hh = _session(live_depot)
     home, t = live_depot.home, live_depot.route[1]
     hh.scan(t)
-    delivered = {"tracking_no": t, "session": hh.session, "proof": b"p", "kind": 1}
+    delivered = {"tracking_no": t, "session": hh.session, "proof": b"482913", "kind": 3}
     assert hh.ask("delivered", delivered)[0] == "seal"
     assert hh.reveal(t, [2], req=2)[0] == "reveal_denied"
     registry.add_officer(home.store, "Officer A", "111111")
     registry.add_officer(home.store, "Officer B", "222222")
-    retention.open_case(home.store, home.audit, "CASE-9", t, "complaint", "Agent Z", time.time())
+    retention.open_case(home.store, home.audit, "CASE-9", t, "complaint", "Agent Z", time.time(),
+                        for_account="C-112", fields=(2,))
     retention.approve_case(home.store, home.audit, home.config, "CASE-9", "Officer A", "111111", time.time())
     assert hh.reveal(t, [2], req=3)[0] == "reveal_denied"
     retention.approve_case(home.store, home.audit, home.config, "CASE-9", "Officer B", "222222", time.time())

@@ -15,20 +15,19 @@ import pytest
 from click.testing import CliRunner
 
 from firmware import app as appmod
-from gateway import registry
+from gateway import key_rotation, registry
+from gateway import provision as ops
+from gateway.aead import CryptographyAEAD
 from gateway.broker_accounts import ACCOUNTS_FILE
 from gateway.config import CONFIG_NAME, DEFAULT_TOML
 from gateway.home import Home
 from gateway.store_pg import PgStore
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
 from tests.fixtures.gateway import Depot
 from tests.test_provision import Site
-from tools import key_rotation
-from tools import provision as ops
 from tools.cli import main
 from tools.simulator import Handheld
 
@@ -232,7 +231,7 @@ def test_a_sentinel_suspension_disables_the_broker_account_until_lifted(site, ca
             config = site.home.config.home / CONFIG_NAME
             text = config.read_text() if config.exists() else DEFAULT_TOML
             config.write_text(text.replace('broker = "embedded"', 'broker = "%s"' % site.broker.host)
-                              .replace("port = 1883", "port = %d" % site.broker.port, 1))
+                              .replace("port = 1883\n", "port = %d\n" % site.broker.port, 1))
         lifted = CliRunner().invoke(main, ["--home", str(site.home.config.home), "suspension", "lift",
                                            "--officer", "Testy McTestface", "--courier", "C-112",
                                            "--device", "hh-001", "--reason", "checked with the depot",

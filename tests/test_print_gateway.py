@@ -3,7 +3,6 @@ gateway can verify, reprints in the gateway's hash-chained audit log."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,10 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.home import Home
+from gateway.label_source import GatewayParcels
+from gateway.labels import check as check_label
 from printer_drivers.emulated_link import PtyPrinter
-from printer_drivers.gateway_source import GatewayParcels
 from printer_drivers.source import ParcelNotFound
-from protocol import cbor, cose
+from protocol import labels as qr
 from tests.fixtures.gateway import leaks, manifest_csv
 from tools.cli import main
 
@@ -46,10 +46,11 @@ def test_print_from_the_gateway_store_sends_no_plaintext(
     labels = pp.call(lambda e: list(e.printed))
     assert [label.tracking_no for label in labels] == ["VPG0001", "VPG0002"]
     assert leaks(bytes(pp.wire)) == []
-    payload, _kid = cose.verify_mac0(
-        base64.urlsafe_b64decode(labels[0].qr_payload + "=="), lambda kid: gateway_home.keys.label_key
-    )
-    assert cbor.loads(payload) == {1: "VPG0001", 2: "R-07"}
+    raw = qr.from_text(labels[0].qr_payload)
+    tracking_no, label_no, _issued, _kid = qr.read(raw)
+    assert (tracking_no, label_no) == ("VPG0001", 1)  # the first label: the gateway's possession proof
+    with gateway_home.store.transaction() as tx:
+        assert check_label(tx, gateway_home.keys, raw, "VPG0001").label_no == 1
     at_rest = b"".join(p.read_bytes() for p in home.glob("spool.sqlite3*"))
     assert b"VPG0001" in at_rest and leaks(at_rest) == []  # the spool holds masked labels only
 

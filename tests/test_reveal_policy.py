@@ -1,16 +1,9 @@
-from gateway import reveal
-from gateway.reveal import RevealDesk, RevealRequest
-
-
-def _desk(depot):
-    h = depot.home
-    return RevealDesk(h.store, h.vault, h.audit, h.config, h.zone)
+from protocol import messages as m
+from tests.fixtures.gateway import Wire
 
 
 def _ask(depot, tracking_no, fields=(2,), reason=1, device="HH-1", session=None, now=None):
-    session = depot.session if session is None else session
-    req = RevealRequest(device, session, tracking_no, list(fields), reason)
-    return _desk(depot).handle([req], depot.now if now is None else now)[0]
+    return depot.reveal(tracking_no, tuple(fields), reason, device, session, now)
 
 
 def test_scanned_parcel_on_route_is_granted_with_only_named_fields(depot):
@@ -39,12 +32,12 @@ def test_parcel_not_on_route_is_denied_with_readable_reason(depot):
 
 def test_unscanned_parcel_is_denied(depot):
     out = _ask(depot, depot.route[1])
-    assert out.decision.code == reveal.SCAN_FIRST and "scan parcel" in out.decision.reason
+    assert out.decision.code == m.DENY_SCAN_FIRST and "scan the label of parcel" in out.decision.reason
 
 
 def test_stale_scan_is_denied(depot):
     depot.scan(depot.route[1], at=depot.now - 11 * 60)
-    assert _ask(depot, depot.route[1]).decision.code == reveal.SCAN_FIRST
+    assert _ask(depot, depot.route[1]).decision.code == m.DENY_SCAN_FIRST
 
 
 def test_scan_by_another_device_does_not_count(depot):
@@ -55,7 +48,7 @@ def test_scan_by_another_device_does_not_count(depot):
 def test_wrong_session_is_not_logged_in(depot):
     depot.scan(depot.route[0])
     out = _ask(depot, depot.route[0], session="00" * 8)
-    assert out.decision.code == reveal.NOT_LOGGED_IN
+    assert out.decision.code == m.DENY_NOT_LOGGED_IN
 
 
 def test_inactive_device_is_denied(depot):
@@ -63,14 +56,14 @@ def test_inactive_device_is_denied(depot):
     registry.set_device_state(depot.home.store, "HH-1", "revoked")
     depot.scan(depot.route[0])
     out = _ask(depot, depot.route[0])
-    assert out.decision.code == reveal.SUSPENDED and "revoked" in out.decision.reason
+    assert out.decision.code == m.DENY_DEVICE and "revoked" in out.decision.reason
 
 
 def test_invalid_reason_and_fields_are_denied(depot):
     depot.scan(depot.route[0])
-    assert _ask(depot, depot.route[0], reason=99).decision.code == reveal.FIELD_NOT_ALLOWED
-    assert _ask(depot, depot.route[0], fields=(4,)).decision.code == reveal.FIELD_NOT_ALLOWED
-    assert _ask(depot, depot.route[0], fields=()).decision.code == reveal.FIELD_NOT_ALLOWED
+    assert _ask(depot, depot.route[0], reason=99).decision.code == m.DENY_FIELD
+    assert _ask(depot, depot.route[0], fields=(4,)).decision.code == m.DENY_FIELD
+    assert _ask(depot, depot.route[0], fields=()).decision.code == m.DENY_FIELD
 
 
 def test_outside_delivery_window_is_denied(depot):
@@ -85,13 +78,17 @@ def test_off_shift_is_denied(depot):
     depot.home.store.run("UPDATE couriers SET shift = '00:00-00:01'")
     depot.scan(depot.route[0])
     out = _ask(depot, depot.route[0], now=depot.now)
-    assert out.decision.code == reveal.OFF_SHIFT
+    assert out.decision.code == m.DENY_OFF_SHIFT
 
 
 def test_audit_failure_denies(depot):
     depot.scan(depot.route[0])
     depot.home.store.run("CREATE TRIGGER no_audit BEFORE INSERT ON audit"
                          " BEGIN SELECT RAISE(ABORT, 'disk'); END")
-    out = _ask(depot, depot.route[0])
-    assert not out.decision.granted and out.values == {} and "audit" in out.decision.reason
+    wire = Wire(depot.home, "HH-1", depot.secret)
+    replies = wire.send("reveal_request", {"req": 1, "tracking_no": depot.route[0], "fields": [2],
+                                           "reason": 1, "session": bytes.fromhex(depot.session)}, depot.now)
+    assert [name for name, _ in replies] == ["reveal_denied"]
+    assert replies[0][1]["code"] == m.DENY_UNAVAILABLE and "audit log unavailable" in replies[0][1]["reason"]
     assert depot.home.store.one("SELECT COUNT(*) FROM tokens")[0] == 0
+    assert depot.home.store.one("SELECT COUNT(*) FROM releases")[0] == 0

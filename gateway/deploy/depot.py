@@ -19,6 +19,7 @@ from pathlib import Path
 from gateway.deploy import certs
 from gateway.deploy.certs import names
 from gateway.permissions import write_private
+from protocol.errors import ConfigurationError
 
 SHIPPED_CONFIG = Path(__file__).with_name("mosquitto.conf")
 DYNSEC_PLUGIN_NAME = "mosquitto_dynamic_security.so"
@@ -31,7 +32,7 @@ DYNSEC_PLUGIN_GLOBS = (
 ADMIN_USERNAME = "veilpost-admin"
 
 
-class DepotSetupError(Exception):
+class DepotSetupError(ConfigurationError):
     """A depot could not be set up; the message says what to fix."""
 
 
