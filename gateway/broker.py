@@ -35,6 +35,7 @@ from amqtt.session import Session
 from gateway.broker_access import (
     GATEWAY_GRANTS,
     OPERATOR_GRANTS,
+    WATCHER_GRANTS,
     BrokerAdminError,
     Grant,
     device_grants,
@@ -359,6 +360,9 @@ class EmbeddedBroker:
 
     def add_operator(self, username: str, password: str) -> None:
         self.add_client(username, password, OPERATOR_GRANTS)
+
+    def add_watcher(self, username: str, password: str) -> None:
+        self.add_client(username, password, WATCHER_GRANTS)
 
     def ensure_gateway(self, username: str, password: str) -> None:
         """The gateway's own account, kept across restarts with an accounts file."""

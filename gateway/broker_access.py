@@ -50,6 +50,9 @@ GATEWAY_GRANTS: tuple[Grant, ...] = (
 # listens for the handheld's sealed acknowledgement.
 OPERATOR_GRANTS: tuple[Grant, ...] = (Grant("publish", "vp/v1/d/+/cmd"), Grant("subscribe", "vp/v1/d/+/up"))
 
+# `veilpost alarms watch` listens to the alarm topic and may do nothing else.
+WATCHER_GRANTS: tuple[Grant, ...] = (Grant("subscribe", "vp/v1/alarm"),)
+
 
 def filter_covers(allowed: str, requested: str) -> bool:
     """True when every topic `requested` can match is matched by `allowed`
@@ -89,6 +92,10 @@ class BrokerAdmin(Protocol):
 
     def add_operator(self, username: str, password: str) -> None:
         """Create the operator's client with OPERATOR_GRANTS."""
+        ...
+
+    def add_watcher(self, username: str, password: str) -> None:
+        """Create a read-only client with WATCHER_GRANTS (the alarm topic)."""
         ...
 
     def set_password(self, username: str, password: str) -> None: ...

@@ -17,6 +17,7 @@ import hmac
 import json
 import os
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 from gateway.broker_access import (
     GATEWAY_GRANTS,
     OPERATOR_GRANTS,
+    WATCHER_GRANTS,
     BrokerAdminError,
     Grant,
     device_grants,
@@ -167,6 +169,19 @@ def read_endpoint(folder: Path) -> tuple[str, int] | None:
         return None
 
 
+def endpoint_alive(folder: Path, timeout: float = 0.5) -> bool:
+    """Whether the embedded broker that wrote this folder's endpoint file
+    still listens there (a gateway killed with SIGKILL leaves the file)."""
+    endpoint = read_endpoint(folder)
+    if endpoint is None:
+        return False
+    try:
+        with socket.create_connection(endpoint, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def write_applied(folder: Path, stamp: tuple[int, int, int] | None) -> None:
     """The broker's receipt: this version of the accounts file is in force."""
     write_private(Path(folder) / APPLIED_FILE, json.dumps({"stamp": list(stamp) if stamp else None}) + "\n")
@@ -189,6 +204,7 @@ class AccountsFileAdmin:
     def __init__(self, path: Path, apply_timeout: float = APPLY_TIMEOUT) -> None:
         self.path = Path(path)
         self.apply_timeout = apply_timeout
+        self._alive: bool | None = None  # does the broker of the endpoint file listen? (asked once)
 
     def _edit(self, change: Callable[[Accounts], None]) -> None:
         with locked(self.path):
@@ -197,7 +213,11 @@ class AccountsFileAdmin:
             write_file(self.path, accounts)
             stamp = file_stamp(self.path)
         if read_endpoint(self.path.parent) is None:
-            return  # no broker has run here
+            return  # no broker runs here: it reads the file when it starts
+        if self._alive is None:
+            self._alive = endpoint_alive(self.path.parent)
+        if not self._alive:
+            return  # the endpoint file of a broker that was killed: it reads the file when it starts
         deadline = time.monotonic() + self.apply_timeout
         while read_applied(self.path.parent) != stamp and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -211,6 +231,9 @@ class AccountsFileAdmin:
 
     def add_operator(self, username: str, password: str) -> None:
         self._edit(lambda a: a.add(username, password, OPERATOR_GRANTS))
+
+    def add_watcher(self, username: str, password: str) -> None:
+        self._edit(lambda a: a.add(username, password, WATCHER_GRANTS))
 
     def set_password(self, username: str, password: str) -> None:
         self._edit(lambda a: a.set_password(username, password))

@@ -81,6 +81,16 @@ client_id = "veilpost-gateway-1"
 shared = true
 # Largest payload accepted from a device, in bytes; larger is dropped.
 max_payload = 4096
+# Where handhelds connect, as `veilpost device provision` writes it into their
+# bundles: the host name or address of the broker's listener for handhelds
+# (empty: the broker above; for the embedded broker 127.0.0.1, which only a
+# handheld simulator on this machine can reach).
+device_host = ""
+# Its port; 0: 8883 with TLS, else the gateway's own (port, or embedded_port).
+device_port = 0
+# TLS for handhelds: "auto" when broker/ca.crt is in this folder (make-depot.sh
+# --veilpost-home puts it there), "on" (then it must be), or "off".
+device_tls = "auto"
 
 [reveal]
 # Minutes since this device scanned the parcel's label (a checked label proof)
@@ -172,6 +182,9 @@ class MqttConfig:
     client_id: str = "veilpost-gateway-1"
     shared: bool = True
     max_payload: int = 4096
+    device_host: str = ""
+    device_port: int = 0
+    device_tls: str = "auto"
 
 
 @dataclass

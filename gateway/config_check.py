@@ -109,6 +109,7 @@ def _embedded_port(cfg: Config) -> Finding:
         return Finding("broker", WARN, "embedded broker on a new free port at each start: handhelds"
                        " cannot find it again after a restart; set [mqtt] embedded_port")
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the broker's listener: TIME_WAIT is free
         try:
             s.bind(("127.0.0.1", port))
             return Finding("broker", OK, "embedded broker: 127.0.0.1:%d is free" % port)

@@ -7,6 +7,7 @@ unless it has a tighter rule."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import typing
 from collections.abc import Callable
@@ -20,6 +21,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "mqtt.embedded_port": (0, 65535),
     "mqtt.session_expiry": (0, 2**32 - 1),
     "mqtt.max_payload": (256, 1 << 20),
+    "mqtt.device_port": (0, 65535),
     "metrics.port": (0, 65535),
     "reveal.scan_fresh_minutes": (1, 24 * 60),
     "reveal.token_seconds": (5, 3600),
@@ -39,6 +41,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "durability": ("full", "normal"),
     "mqtt.version": ("auto", "5", "3.1.1"),
+    "mqtt.device_tls": ("auto", "on", "off"),
 }
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # safe in an MQTT topic and a client id
 _SHIFT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]\Z")
@@ -61,6 +64,21 @@ def _reasons(value: list[int]) -> str | None:
     return None
 
 
+def _host(value: str) -> str | None:
+    """Empty, a host name, or an IP address; never with a port."""
+    if not value:
+        return None
+    if ":" in value:
+        try:
+            ipaddress.IPv6Address(value)
+            return None
+        except ValueError:
+            return "must be a host name or address without a port (the port is device_port)"
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value):
+        return "must be empty, a host name or an IP address"
+    return None
+
+
 def _store(value: str) -> str | None:
     if value and not value.startswith(("postgresql://", "postgres://")):
         return 'must be empty (SQLite) or a "postgresql://..." URL'
@@ -73,6 +91,7 @@ FORMATS: dict[str, Callable[[Any], str | None]] = {
     "gateway_id": lambda v: None if _ID.match(v) else "must be 1-64 of A-Z a-z 0-9 _ . -",
     "mqtt.client_id": lambda v: None if _ID.match(v) else "must be 1-64 of A-Z a-z 0-9 _ . -",
     "mqtt.broker": lambda v: None if v.strip() and " " not in v else '"embedded" or a host name',
+    "mqtt.device_host": _host,
     "database": lambda v: None if v.strip() else "must name a file",
     "keys_dir": lambda v: None if v.strip() else "must name a folder",
     "store": _store,

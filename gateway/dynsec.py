@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.broker_access import (
     GATEWAY_GRANTS,
     OPERATOR_GRANTS,
+    WATCHER_GRANTS,
     BrokerAdminError,
     Grant,
     check_device_id,
@@ -32,6 +33,7 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 GATEWAY_ROLE = "vp-gateway"
 OPERATOR_ROLE = "vp-operator"
+WATCHER_ROLE = "vp-alarms"
 
 
 class DynsecError(BrokerAdminError):
@@ -244,6 +246,9 @@ class DynsecAdmin:
 
     def add_operator(self, username: str, password: str) -> None:
         self._add_with_role(username, password, OPERATOR_ROLE, OPERATOR_GRANTS, "veilpost operator")
+
+    def add_watcher(self, username: str, password: str) -> None:
+        self._add_with_role(username, password, WATCHER_ROLE, WATCHER_GRANTS, "veilpost alarm watcher")
 
     def is_disabled(self, username: str) -> bool:
         return bool(self.get_client(username).get("disabled"))

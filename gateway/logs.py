@@ -36,15 +36,29 @@ def parse_level(text: str | int) -> int:
     return level
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes (a test runner
+    may swap it), not to the stream that was there when logging was set up."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure_logging(level: str | int = "info", stream: TextIO | None = None) -> None:
     """One handler on the root logger (replaced, never stacked, when called
-    again); third-party loggers at WARNING, or at `level` if that is quieter
-    or is debug."""
+    again), at `level`; third-party loggers at WARNING, or at `level` if
+    that is quieter or is debug."""
     chosen = parse_level(level)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "veilpost", False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
+    handler.setLevel(chosen)  # quiet even if a tool lowers the root's level later (the demo's log file)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.veilpost = True  # type: ignore[attr-defined]
     root.addHandler(handler)

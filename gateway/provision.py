@@ -10,8 +10,8 @@ device's own Channel so that only that handheld can open it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import secrets
 import ssl
 import threading
@@ -23,15 +23,18 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway import config as config_mod
 from gateway import registry
 from gateway.aead import CryptographyAEAD
 from gateway.broker_access import BrokerAdmin, BrokerAdminError, new_password
-from gateway.broker_accounts import ACCOUNTS_FILE, AccountsFileAdmin, read_endpoint
+from gateway.broker_accounts import ACCOUNTS_FILE, AccountsFileAdmin, endpoint_alive, read_endpoint
 from gateway.deploy.depot import read_admin_secret
 from gateway.home import Home
+from gateway.permissions import private_dir, write_private
 from protocol import messages, topics
 from protocol.errors import ConfigurationError, ProtocolError, VeilpostError
 from protocol.session import GATEWAY, MAX_SEQ, Channel
+from protocol.topics import ID_RULE, valid_id
 
 BROKER_DIR = "broker"  # under the home: admin.secret and ca.crt (make-depot.sh), operator.secret
 OPERATOR = "vp-operator"
@@ -47,15 +50,19 @@ class ProvisionError(VeilpostError):
 @dataclass
 class BrokerLink:
     """How this home reaches its broker: the admin for credentials, where the
-    operator posts commands, and what handhelds are told to connect to."""
+    operator posts commands (host, port; TLS with `ca_file` on 8883), and
+    what handhelds are told to connect to (device_host, device_port, TLS
+    with `device_ca`), which comes from the config, never from a running
+    broker's port."""
 
     admin: BrokerAdmin
     host: str
     port: int
-    ca_file: Path | None = None  # the depot CA, for handhelds' TLS (None: plain MQTT)
+    ca_file: Path | None = None  # the depot CA, for the operator's TLS on 8883
     device_host: str = ""
     device_port: int = 0
     operator_file: Path | None = None
+    device_ca: Path | None = None  # the depot CA that bundles carry (None: handhelds use plain MQTT)
 
     def close(self) -> None:
         self.admin.close()
@@ -63,45 +70,56 @@ class BrokerLink:
 
 def open_broker(home: Home, admin_secret: Path | None = None, device_broker: str | None = None) -> BrokerLink:
     """The broker named in the home's config: the embedded one through its
-    accounts file, or an external Mosquitto through dynsec."""
+    accounts file (which the broker reads when it starts: the gateway need
+    not run), or an external Mosquitto through dynamic security."""
     cfg = home.config
-    folder = cfg.home / BROKER_DIR
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder = private_dir(cfg.home / BROKER_DIR)
     ca = folder / "ca.crt"
     ca_file = ca if ca.exists() else None
-    if cfg.mqtt.broker == "embedded":
-        endpoint = read_endpoint(cfg.home)
-        if endpoint is None:
-            raise ProvisionError("the embedded broker is not running: start `veilpost gateway run` first")
-        link = BrokerLink(AccountsFileAdmin(cfg.home / ACCOUNTS_FILE), endpoint[0], endpoint[1], None)
+    m = cfg.mqtt
+    if m.broker == "embedded":
+        endpoint = read_endpoint(cfg.home) if endpoint_alive(cfg.home) else None
+        port = endpoint[1] if endpoint else m.embedded_port
+        stable = m.embedded_port or port
+        if not stable:
+            raise ConfigurationError("[mqtt] embedded_port = 0 gives the embedded broker a new port at each"
+                                     " start, which no bundle can name: set [mqtt] embedded_port (the"
+                                     " default is %d)" % config_mod.EMBEDDED_PORT)
+        link = BrokerLink(AccountsFileAdmin(cfg.home / ACCOUNTS_FILE), "127.0.0.1", port or stable, None)
+        if m.device_tls == "on":
+            raise ConfigurationError('[mqtt] device_tls = "on", but the embedded broker has no TLS listener:'
+                                     ' use Mosquitto (gateway/deploy/make-depot.sh) or set it to "off"')
+        device_ca, own_port = None, stable
     else:
         from gateway.dynsec import DynsecAdmin
 
         secret_file = admin_secret or folder / "admin.secret"
         if not secret_file.exists():
             raise ConfigurationError(f"no broker admin credentials at {secret_file}: copy admin.secret "
-                                 "from make-depot.sh there, or pass --admin-secret")
+                                     "from make-depot.sh there, or pass --admin-secret")
         user, password = read_admin_secret(secret_file)
-        tls_ca = str(ca_file) if ca_file is not None and cfg.mqtt.port == TLS_PORT else None
+        tls_ca = str(ca_file) if ca_file is not None and m.port == TLS_PORT else None
         # An unreachable broker is a BrokerAdminError (the CLI exits 4).
-        admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password, ca_file=tls_ca)
-        link = BrokerLink(admin, cfg.mqtt.broker, cfg.mqtt.port, ca_file)
+        admin = DynsecAdmin(m.broker, m.port, user, password, ca_file=tls_ca)
+        link = BrokerLink(admin, m.broker, m.port, ca_file)
+        if m.device_tls == "on" and ca_file is None:
+            link.close()
+            raise ConfigurationError(f'[mqtt] device_tls = "on", but there is no depot CA at {ca}: copy the'
+                                     " ca.crt of make-depot.sh there (--veilpost-home does)")
+        device_ca = None if m.device_tls == "off" else ca_file
+        own_port = m.port
     link.operator_file = folder / "operator.secret"
+    link.device_ca = device_ca
     if device_broker:
-        host, _, port = device_broker.rpartition(":")
-        if not host or not port.isdigit():
+        host, _, port_text = device_broker.rpartition(":")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            link.close()
             raise ConfigurationError(f"--device-broker {device_broker!r} is not HOST:PORT")
-        link.device_host, link.device_port = host, int(port)
+        link.device_host, link.device_port = host, int(port_text)
     else:
-        link.device_host = link.host
-        link.device_port = TLS_PORT if ca_file is not None else link.port
+        link.device_host = m.device_host or link.host
+        link.device_port = m.device_port or (TLS_PORT if device_ca is not None else own_port)
     return link
-
-
-def _private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def shred(path: Path) -> None:
@@ -111,6 +129,15 @@ def shred(path: Path) -> None:
         path.unlink()
 
 
+def shred_bundle(bundle: Path) -> None:
+    """A bundle folder gone: its secret overwritten first."""
+    shred(bundle / "provision.json")
+    for leftover in (bundle / "ca.crt", bundle / "provision.json.tmp"):
+        leftover.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        bundle.rmdir()
+
+
 # --- provisioning ---------------------------------------------------------------------
 
 
@@ -118,7 +145,8 @@ def provision(home: Home, link: BrokerLink, device_id: str, out_dir: Path, model
               fw: str = "", lang: str = "zh-Hans", now: float | None = None) -> Path:
     """Register the handheld, give it broker credentials and write its bundle
     (provision.json with the master secret, and the depot CA) to
-    out_dir/DEVICE_ID. Returns the bundle folder."""
+    out_dir/DEVICE_ID, owner-only. Returns the bundle folder. A step that
+    fails takes back the steps before it."""
     now = time.time() if now is None else now
     try:
         secret = registry.add_device(home.store, home.keys.kek, device_id, model, fw, now)
@@ -134,21 +162,131 @@ def provision(home: Home, link: BrokerLink, device_id: str, out_dir: Path, model
         raise ProvisionError(f"{device_id}: {e}") from None
     with home.store.transaction() as tx:
         home.audit.append(tx, now, "operator", device_id, "device-provision", "", "ok", model)
-    return _write_bundle(link, out_dir / device_id, device_id, secret, password, lang)
+    try:
+        return _write_bundle(link, out_dir / device_id, device_id, secret, password, lang)
+    except OSError as e:
+        _undo(home, link, device_id, out_dir / device_id, now, "bundle not written")
+        raise ProvisionError(f"{device_id}: its bundle cannot be written to {out_dir / device_id}:"
+                             f" {e.strerror or e}") from None
+
+
+def _undo(home: Home, link: BrokerLink, device_id: str, bundle: Path, now: float, why: str) -> None:
+    """Take a provisioned handheld back: registry row, broker account, bundle (audited)."""
+    with contextlib.suppress(BrokerAdminError):
+        link.admin.remove(device_id)
+    with home.store.transaction() as tx:
+        tx.run("DELETE FROM devices WHERE device_id = ? AND state = 'provisioned'", device_id)
+        home.audit.append(tx, now, "operator", device_id, "device-provision-undone", "", "ok", why)
+    if bundle.is_dir():
+        shred_bundle(bundle)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a provisioning CSV: columns device_id[,model,fw]."""
+
+    line: int
+    device_id: str
+    model: str
+    fw: str
+
+
+@dataclass
+class RowResult:
+    row: Row
+    problem: str = ""  # empty: fine
+    bundle: Path | None = None
+
+    def __str__(self) -> str:
+        what = self.problem or ("provisioned, bundle %s" % self.bundle if self.bundle else "ok")
+        return "line %d  %s  %s" % (self.row.line, self.row.device_id or "(no device_id)", what)
+
+
+class BatchRefused(ConfigurationError):
+    """A provisioning CSV with a bad row: nothing was provisioned; `results`
+    says which rows and why."""
+
+    def __init__(self, message: str, results: list[RowResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+MAX_MODEL = 64
+
+
+def check_rows(home: Home, link: BrokerLink, rows: list[Row]) -> list[RowResult]:
+    """What is wrong with each row, before anything is done."""
+    taken = set(link.admin.usernames())
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        problem = ""
+        if not row.device_id:
+            problem = "no device_id"
+        elif not valid_id(row.device_id):
+            problem = f"device id {row.device_id[:40]!r} is not {ID_RULE}"
+        elif row.device_id in seen:
+            problem = f"{row.device_id} is on line {seen[row.device_id]} already"
+        elif (state := registry.device_state(home.store, row.device_id)) is not None:
+            problem = f"{row.device_id} is registered already ({state})"
+        elif row.device_id in taken:
+            problem = f"{row.device_id} has a broker account already"
+        elif len(row.model) > MAX_MODEL or len(row.fw) > MAX_MODEL:
+            problem = f"model and fw must be at most {MAX_MODEL} characters"
+        if row.device_id and row.device_id not in seen:
+            seen[row.device_id] = row.line
+        out.append(RowResult(row, problem))
+    return out
+
+
+def provision_many(home: Home, link: BrokerLink, rows: list[Row], out_dir: Path, lang: str = "zh-Hans",
+                   now: float | None = None, progress: Callable[[RowResult], None] | None = None
+                   ) -> list[RowResult]:
+    """Every row or none: all rows are checked first (BatchRefused lists the
+    bad ones, nothing done); then each is provisioned, and if one fails all
+    those before it are taken back (registry, broker account, bundle)."""
+    now = time.time() if now is None else now
+    if not rows:
+        raise BatchRefused("the file has no handhelds", [])
+    results = check_rows(home, link, rows)
+    bad = [r for r in results if r.problem]
+    if bad:
+        raise BatchRefused("%d of %d rows are wrong, nothing provisioned: %s"
+                           % (len(bad), len(rows), "; ".join("line %d: %s" % (r.row.line, r.problem)
+                                                              for r in bad[:5])), results)
+    done: list[RowResult] = []
+    for result in results:
+        row = result.row
+        try:
+            result.bundle = provision(home, link, row.device_id, out_dir, row.model, row.fw, lang, now)
+        except (ProvisionError, BrokerAdminError) as e:
+            result.problem = str(e)
+            for earlier in reversed(done):
+                _undo(home, link, earlier.row.device_id, out_dir / earlier.row.device_id, now,
+                      f"batch failed at line {row.line}")
+                earlier.problem, earlier.bundle = "taken back: line %d failed" % row.line, None
+            raise BatchRefused(f"line {row.line}: {e}; the {len(done)} handhelds before it were taken back,"
+                               " nothing provisioned", results) from None
+        done.append(result)
+        if progress is not None:
+            progress(result)
+    return results
 
 
 def _write_bundle(link: BrokerLink, bundle: Path, device_id: str, secret: bytes, password: str,
                   lang: str = "zh-Hans") -> Path:
     """provision.json (master secret, broker address and credentials) and the
-    depot CA, as `veilpost firmware deploy` copies them to /vp on the handheld."""
-    bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
+    depot CA, as `veilpost firmware deploy` copies them to /vp on the
+    handheld: files 0600 in folders 0700, whatever the umask."""
+    private_dir(bundle.parent)
+    private_dir(bundle)
     mqtt_cfg: dict[str, object] = {"host": link.device_host, "port": link.device_port,
                                    "username": device_id, "password": password}
-    if link.ca_file is not None:
-        (bundle / "ca.crt").write_bytes(link.ca_file.read_bytes())
+    if link.device_ca is not None:
+        write_private(bundle / "ca.crt", link.device_ca.read_bytes())
         mqtt_cfg["tls"] = {"cafile": "/vp/ca.crt"}
     doc = {"device_id": device_id, "master_secret": secret.hex(), "mqtt": mqtt_cfg, "lang": lang}
-    _private(bundle / "provision.json", (json.dumps(doc, indent=1) + "\n").encode())
+    write_private(bundle / "provision.json", (json.dumps(doc, indent=1) + "\n").encode())
     return bundle
 
 
@@ -166,7 +304,7 @@ def operator_credentials(link: BrokerLink) -> tuple[str, str]:
         link.admin.add_operator(OPERATOR, password)
     except BrokerAdminError:
         link.admin.set_password(OPERATOR, password)  # the account exists, its secret file was lost
-    _private(link.operator_file, (password + "\n").encode())
+    write_private(link.operator_file, password + "\n")
     return OPERATOR, password
 
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 from gateway.audit import AuditLog
 from gateway.store import Handle, Store
+from protocol.errors import VeilpostError
 
 
-class RouteError(Exception):
-    """The route cannot be withdrawn; the message says why."""
+class RouteError(VeilpostError):
+    """The route cannot be withdrawn; the message says why (the CLI exits 1: refused)."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import select
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,14 @@ class GatewayStartError(ConfigurationError):
 
 class BrokerUnreachable(GatewayStartError, BrokerError):
     """The gateway cannot reach its broker at start (exit 4, like any BrokerError)."""
+
+
+def _port_free(port: int) -> None:
+    """OSError when 127.0.0.1:`port` cannot be listened on (0: any free port)."""
+    if port:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's listener does
+            probe.bind(("127.0.0.1", port))
 
 
 class Lifecycle(Protocol):
@@ -95,6 +104,7 @@ class GatewayService:
             self.broker = EmbeddedBroker("127.0.0.1", m.embedded_port,
                                          accounts_file=self.cfg.home / ACCOUNTS_FILE)
             try:
+                _port_free(m.embedded_port)  # before amqtt, which would log its own traceback
                 self.port = self.broker.start()
             except OSError as e:
                 self.broker = None

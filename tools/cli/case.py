@@ -8,7 +8,7 @@ import time
 import click
 
 from gateway import retention
-from tools.cli.common import open_gateway_home
+from tools.cli.common import OFFICER_PIN_HELP, emit, json_option, local_time, open_gateway_home
 
 
 @click.group("case")
@@ -19,7 +19,7 @@ def case_group() -> None:
 @case_group.command("open")
 @click.argument("case_id")
 @click.argument("tracking_no")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why (the complaint; kept in the audit log).")
 @click.option("--by", "opened_by", required=True, help="Who opens the case.")
 @click.option("--for", "for_account", required=True,
               help="Who may see the parcel once approved: a courier badge, or agent:NAME.")
@@ -41,10 +41,11 @@ def case_open(ctx: click.Context, case_id: str, tracking_no: str, reason: str, o
 
 @case_group.command("approve")
 @click.argument("case_id")
-@click.option("--officer", required=True)
-@click.option("--pin", prompt="Officer PIN", hide_input=True)
+@click.option("--officer", required=True, help="Name of the approving security officer.")
+@click.option("--pin", prompt="Officer PIN", hide_input=True, help=OFFICER_PIN_HELP)
 @click.pass_context
 def case_approve(ctx: click.Context, case_id: str, officer: str, pin: str) -> None:
+    """Approve CASE_ID; the second approval, by a different officer, opens the parcel."""
     home = open_gateway_home(ctx)
     result = retention.approve_case(home.store, home.audit, home.config, case_id, officer, pin, time.time())
     if result.open_until is None:
@@ -52,6 +53,29 @@ def case_approve(ctx: click.Context, case_id: str, officer: str, pin: str) -> No
     else:
         click.echo("case %s approved; parcel open until %s" % (
             case_id, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.open_until))))
+
+
+@case_group.command("list")
+@json_option
+@click.pass_context
+def case_list(ctx: click.Context) -> None:
+    """Every complaint case: its parcel, for whom, approvals, open until when."""
+    home = open_gateway_home(ctx)
+    try:
+        rows = home.store.all(
+            "SELECT c.case_id, c.tracking_no, c.opened_by, c.opened, c.account, c.fields, c.open_until,"
+            " (SELECT COUNT(*) FROM approvals a WHERE a.case_id = c.case_id)"
+            " FROM cases c ORDER BY c.opened")
+    finally:
+        home.close()
+    now = time.time()
+    found = [{"case": r[0], "tracking_no": r[1], "opened_by": r[2], "opened": r[3], "for": r[4],
+              "fields": [int(f) for f in str(r[5]).split(",") if f], "open_until": r[6], "approvals": r[7],
+              "state": "open" if r[6] and r[6] > now else "closed" if r[6] else "pending"} for r in rows]
+    emit(ctx, found, lambda c: "%-10s %s  for %s  fields %s  %d approval(s)  %s" % (
+        c["case"], c["tracking_no"], c["for"] or "-", ",".join(str(f) for f in c["fields"]), c["approvals"],
+        "open until " + local_time(c["open_until"]) if c["state"] == "open" else c["state"]),
+        "no complaint cases")
 
 
 COMMANDS = (case_group,)

@@ -5,13 +5,16 @@ command module."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 import tomllib
 from collections.abc import Callable
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -35,12 +38,14 @@ EXIT_CODES_HELP = (
     " failed or cannot be reached."
 )
 
-# Error classes -> exit code; any other VeilpostError is EXIT_FAILED.
+# Error classes -> exit code, the first that matches; any other VeilpostError
+# is EXIT_FAILED. An unreachable broker at the gateway's start is both a
+# start refusal (a ConfigurationError) and a BrokerError: it is 4.
 _CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (ConfigurationError, EXIT_CONFIG),
     (StoreError, EXIT_UNAVAILABLE),
     (BrokerError, EXIT_UNAVAILABLE),
     (PrinterOffline, EXIT_UNAVAILABLE),
+    (ConfigurationError, EXIT_CONFIG),
 )
 
 
@@ -67,6 +72,95 @@ def resolve_home(option: str | None) -> Path:
 def home_of(ctx: click.Context) -> Path:
     """The home folder chosen on the command line, for subcommands."""
     return Path(ctx.find_root().obj["home"])
+
+
+def root_obj(ctx: click.Context) -> dict[str, Any]:
+    """What the root group keeps for every command: home, json, log_level."""
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    obj: dict[str, Any] = root.obj
+    return obj
+
+
+# --- global options, accepted before or after the subcommand ---------------------------
+
+HOME_HELP = "Where config, keys and the database live (default: $VEILPOST_HOME or ./veilpost-data)."
+JSON_HELP = "Print JSON instead of text (a list is one JSON array)."
+LOG_LEVEL_HELP = ("Log level: debug, info, warning or error (third-party libraries stay at warning"
+                  " unless debug).")
+OFFICER_PIN_HELP = "The officer's PIN (asked for when not given)."
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _set_home(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        root_obj(ctx)["home"] = resolve_home(value)
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        root_obj(ctx)["json"] = True
+
+
+def home_option() -> click.Option:
+    """`--home`, for a subcommand: `veilpost route list --home DIR` works too."""
+    return click.Option(["--home"], type=click.Path(file_okay=False), default=None, expose_value=False,
+                        is_eager=True, callback=_set_home, help=HOME_HELP)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(f: F) -> F:
+    """`--json` on a list or status command (the root's `--json` works too)."""
+    return click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_set_json,
+                        help=JSON_HELP)(f)
+
+
+def wants_json(ctx: click.Context) -> bool:
+    return bool(root_obj(ctx).get("json"))
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True))
+
+
+def emit(ctx: click.Context, rows: list[dict[str, Any]], text: Callable[[dict[str, Any]], str],
+         empty: str) -> None:
+    """A list: a JSON array with --json, else one line per row (or `empty`)."""
+    if wants_json(ctx):
+        print_json(rows)
+        return
+    for row in rows:
+        click.echo(text(row))
+    if not rows:
+        click.echo(empty)
+
+
+def local_time(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
+
+
+SINCE_HELP = ("How far back: a duration (30m, 2h, 7d), a date or time (2030-01-02, 2030-01-02T08:00)"
+              " or Unix seconds.")
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """A --since value as Unix seconds; click.BadParameter when it is none of the forms."""
+    now = time.time() if now is None else now
+    value = text.strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value[-1:].lower() in units and value[:-1].replace(".", "", 1).isdigit():
+        return now - float(value[:-1]) * units[value[-1].lower()]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise click.BadParameter("%r is not a duration (2h), a date or time (2030-01-02T08:00) or Unix"
+                                 " seconds" % text, param_hint="--since") from None
 
 
 def open_gateway_home(ctx: click.Context) -> Home:

@@ -12,7 +12,7 @@ import click
 
 from gateway import registry
 from gateway.home import Home
-from tools.cli.common import open_gateway_home
+from tools.cli.common import emit, json_option, open_gateway_home
 
 
 @click.group("courier")
@@ -22,8 +22,9 @@ def courier_group() -> None:
 
 @courier_group.command("add")
 @click.argument("badge")
-@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--depot", required=True)
+@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The courier's PIN, 4 to 12 digits (asked for when not given).")
+@click.option("--depot", required=True, help="The depot the courier works from.")
 @click.option("--shift", default=None, help='Local time "HH:MM-HH:MM" (default from config).')
 @click.pass_context
 def courier_add(ctx: click.Context, badge: str, pin: str, depot: str, shift: str | None) -> None:
@@ -50,7 +51,7 @@ def _courier_home(ctx: click.Context, badge: str) -> Iterator[Home]:
 
 @courier_group.command("suspend")
 @click.argument("badge")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
 @click.pass_context
 def courier_suspend(ctx: click.Context, badge: str, reason: str) -> None:
     """Refuse a courier's logins and reveals until resumed."""
@@ -76,7 +77,8 @@ def courier_resume(ctx: click.Context, badge: str) -> None:
 
 @courier_group.command("reset-pin")
 @click.argument("badge")
-@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The new PIN, 4 to 12 digits (asked for when not given).")
 @click.pass_context
 def courier_reset_pin(ctx: click.Context, badge: str, pin: str) -> None:
     """Give a courier a new PIN (4 to 12 digits)."""
@@ -87,6 +89,28 @@ def courier_reset_pin(ctx: click.Context, badge: str, pin: str) -> None:
                           home.audit.person("courier", badge))
         registry.set_pin(tx, badge, pin)
     click.echo(f"courier {badge}: new PIN set")
+
+
+@courier_group.command("list")
+@json_option
+@click.pass_context
+def courier_list(ctx: click.Context) -> None:
+    """Every courier: badge, depot, shift, state, and the handheld logged in on."""
+    home = open_gateway_home(ctx)
+    try:
+        rows = home.store.all(
+            "SELECT c.courier_id, c.depot, c.shift, c.state, c.created,"
+            " (SELECT s.device_id FROM sessions s WHERE s.courier_id = c.courier_id AND s.ended IS NULL"
+            "  ORDER BY s.started DESC LIMIT 1)"
+            " FROM couriers c ORDER BY c.courier_id")
+    finally:
+        home.close()
+    found = [{"courier": r[0], "depot": r[1], "shift": r[2], "state": r[3], "created": r[4],
+              "logged_in_on": r[5]} for r in rows]
+    emit(ctx, found, lambda c: "%-12s depot %-6s shift %s  %-9s %s" % (
+        c["courier"], c["depot"], c["shift"], c["state"],
+        "on " + c["logged_in_on"] if c["logged_in_on"] else "not logged in"),
+        "no couriers: `veilpost courier add` registers one")
 
 
 COMMANDS = (courier_group,)

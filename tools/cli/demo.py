@@ -22,9 +22,11 @@ DEFAULT_SECONDS = 55.0
                    " embedded one.")
 @click.option("--seconds", type=click.FloatRange(20, 3600), default=DEFAULT_SECONDS, show_default=True,
               help="Upper bound on the run time; the couriers stop early to keep it.")
-def demo_cmd(out_dir: str, manifest: str | None, broker_url: str | None, seconds: float) -> None:
+@click.option("--keep", is_flag=True,
+              help="Keep the gateway's home in OUT/home and print the commands to look around it.")
+def demo_cmd(out_dir: str, manifest: str | None, broker_url: str | None, seconds: float, keep: bool) -> None:
     """Run the whole story on fake parcels and check that no plaintext leaked."""
-    sys.exit(tool("demo")(out_dir, manifest, broker_url, seconds))
+    sys.exit(tool("demo")(out_dir, manifest, broker_url, seconds, keep))
 
 
 COMMANDS = (demo_cmd,)

@@ -21,8 +21,9 @@ from gateway import key_rotation, registry
 from gateway import provision as ops
 from gateway.broker_access import BrokerAdminError
 from gateway.home import Home
-from protocol.errors import VeilpostError
+from protocol.errors import ConfigurationError, VeilpostError
 from tools.cli import firmware
+from tools.cli.common import json_option, print_json, wants_json
 from tools.cli.common import open_gateway_home as _home
 
 BUILD_DIR = Path("build/firmware")
@@ -48,7 +49,7 @@ def _session(ctx: click.Context) -> Iterator[tuple[Home, ops.BrokerLink]]:
               envvar="VEILPOST_BROKER_ADMIN_SECRET",
               help="Mosquitto dynsec admin credentials (default: HOME/broker/admin.secret).")
 @click.option("--device-broker", default=None, metavar="HOST:PORT",
-              help="Broker address written into bundles (default: the gateway's broker; 8883 with TLS).")
+              help="Broker address written into bundles, instead of [mqtt] device_host and device_port.")
 @click.pass_context
 def device_group(ctx: click.Context, admin_secret: Path | None, device_broker: str | None) -> None:
     """Handhelds: enrol, cut off, suspend, rotate keys, list."""
@@ -57,36 +58,61 @@ def device_group(ctx: click.Context, admin_secret: Path | None, device_broker: s
     ctx.obj["device_broker"] = device_broker
 
 
-def _rows(csv_file: Path) -> list[dict[str, str]]:
-    with open(csv_file, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "device_id" not in reader.fieldnames:
-            raise click.ClickException(f"{csv_file}: the first line must name columns, one of them device_id")
-        return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+def _rows(csv_file: Path) -> list[ops.Row]:
+    """The CSV's rows with their line numbers (the header is line 1)."""
+    try:
+        with open(csv_file, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "device_id" not in [n.strip() for n in reader.fieldnames]:
+                raise ConfigurationError(f"{csv_file.name}: line 1 must name the columns, one of them"
+                                         " device_id (and optionally model, fw)")
+            unknown = [n for n in reader.fieldnames if n.strip() not in ("device_id", "model", "fw")]
+            if unknown:
+                raise ConfigurationError(f"{csv_file.name}: line 1: unknown column(s) {', '.join(unknown)}"
+                                         " (device_id, model, fw)")
+            rows = []
+            for record in reader:
+                cells = {(k or "").strip(): (v or "").strip() for k, v in record.items()
+                         if isinstance(v, str)}
+                if not any(cells.values()):
+                    continue
+                rows.append(ops.Row(reader.line_num, cells.get("device_id", ""), cells.get("model", ""),
+                                    cells.get("fw", "")))
+            return rows
+    except UnicodeDecodeError as e:
+        raise ConfigurationError(f"{csv_file.name} is not UTF-8 (byte {e.start + 1})") from None
+    except csv.Error as e:
+        raise ConfigurationError(f"{csv_file.name}: not CSV: {e}") from None
 
 
 @device_group.command("provision")
 @click.argument("device_id", required=False)
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Provision every row of a CSV with columns device_id[,model,fw].")
+              help="Provision every row of a CSV with columns device_id[,model,fw]: all rows or none.")
 @click.option("--port", default=None, help="Serial port of a docked handheld: deploy firmware and bundle.")
-@click.option("--model", default="handheld", show_default=True)
+@click.option("--model", default="handheld", show_default=True,
+              help="Handheld model (CSV rows may say their own).")
 @click.option("--fw", default="", help="Firmware version on the handheld.")
 @click.option("--lang", default="zh-Hans", show_default=True, help="Handheld screen language.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where bundles go (default: HOME/bundles).")
+              help="Where bundles go (default: HOME/bundles; folders 0700, files 0600).")
 @click.option("--keep-bundle", is_flag=True, help="Keep the bundle's secret after deploying it.")
 @click.pass_context
 def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | None, port: str | None,
                   model: str, fw: str, lang: str, out: Path | None, keep_bundle: bool) -> None:
-    """Register a handheld, create its broker credentials, write its bundle."""
+    """Register a handheld, create its broker credentials, write its bundle.
+
+    Works with the gateway stopped. The bundle names the broker address of
+    [mqtt] device_host, device_port and device_tls in veilpost.toml."""
     if (device_id is None) == (csv_file is None):
         raise click.UsageError("give either DEVICE_ID or --csv FILE")
+    rows = _rows(csv_file) if csv_file is not None else []
     with _session(ctx) as (home, link):
         out = out or home.config.home / "bundles"
+        where = "%s:%d%s" % (link.device_host, link.device_port, " (TLS)" if link.device_ca else "")
         if device_id is not None:
             bundle = ops.provision(home, link, device_id, out, model, fw, lang)
-            click.echo(f"{device_id} provisioned; bundle in {bundle}")
+            click.echo(f"{device_id} provisioned; bundle in {bundle} (broker {where})")
             if port:
                 deploy(bundle, port, keep_bundle)
                 click.echo(f"deployed to {port}")
@@ -94,32 +120,30 @@ def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | No
                 click.echo("deploy it with `veilpost firmware deploy --bundle`, then delete it: "
                            "provision.json holds the device's master secret")
             return
-        assert csv_file is not None
-        failures = _batch(home, link, _rows(csv_file), out, model, fw, lang)
-        if failures:
-            for line in failures:
-                click.echo("failed: " + line, err=True)
-            raise SystemExit(1)
+        rows = [ops.Row(r.line, r.device_id, r.model or model, r.fw or fw) for r in rows]
+        try:
+            results = _batch(home, link, rows, out, lang)
+        except ops.BatchRefused as e:
+            for result in e.results:
+                click.echo(str(result), err=True)
+            raise
+        for result in results:
+            click.echo(str(result))
+        click.echo(f"{len(results)} handhelds provisioned; bundles in {out} (broker {where})")
 
 
-def _batch(home: Home, link: ops.BrokerLink, rows: list[dict[str, str]], out: Path, model: str, fw: str,
-           lang: str) -> list[str]:
-    failures: list[str] = []
+def _batch(home: Home, link: ops.BrokerLink, rows: list[ops.Row], out: Path,
+           lang: str) -> list[ops.RowResult]:
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("provisioning", total=len(rows))
-        for n, row in enumerate(rows, start=2):
-            device_id = row.get("device_id", "")
-            progress.update(task, description=f"provisioning {device_id or '?'}")
-            try:
-                ops.provision(home, link, device_id, out, row.get("model") or model,
-                              row.get("fw") or fw, lang)
-            except ops.ProvisionError as e:
-                failures.append(f"line {n}: {e}")
+
+        def step(result: ops.RowResult) -> None:
+            progress.update(task, description=f"provisioned {result.row.device_id}")
             progress.advance(task)
-    click.echo(f"{len(rows) - len(failures)} of {len(rows)} handhelds provisioned; bundles in {out}")
-    return failures
+
+        return ops.provision_many(home, link, rows, out, lang, progress=step)
 
 
 @device_group.command("revoke")
@@ -155,7 +179,7 @@ def revoke_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
 
 @device_group.command("suspend")
 @click.argument("device_id")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
 @click.pass_context
 def suspend_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
     """Refuse a handheld for now (no wipe); `resume` lets it back."""
@@ -200,19 +224,30 @@ def rotate_keys_cmd(ctx: click.Context, device_id: str, grace: float, wait_s: fl
 
 
 @device_group.command("list")
+@json_option
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """Every handheld with its registry state and its broker account."""
     with _session(ctx) as (home, link):
         rows = home.store.all("SELECT device_id, model, fw, state, last_seen FROM devices ORDER BY device_id")
-        table = Table("device", "model", "firmware", "state", "last seen", "broker")
+        found = []
         for device_id, model, fw, state, last_seen in rows:
             try:
                 broker = "disabled" if link.admin.is_disabled(device_id) else "enabled"
             except BrokerAdminError:
                 broker = "missing"
-            seen = time.strftime("%Y-%m-%d %H:%M", time.localtime(last_seen)) if last_seen else "never"
-            table.add_row(device_id, model, fw or "-", state, seen, broker)
+            found.append({"device": device_id, "model": model, "fw": fw, "state": state,
+                          "last_seen": last_seen, "broker": broker})
+    if wants_json(ctx):
+        print_json(found)
+        return
+    if not found:
+        click.echo("no handhelds: `veilpost device provision` enrols one")
+        return
+    table = Table("device", "model", "firmware", "state", "last seen", "broker")
+    for d in found:
+        seen = time.strftime("%Y-%m-%d %H:%M", time.localtime(d["last_seen"])) if d["last_seen"] else "never"
+        table.add_row(d["device"], d["model"], d["fw"] or "-", d["state"], seen, d["broker"])
     Console(width=120).print(table)
 
 

@@ -11,7 +11,8 @@ from tools.cli.common import home_of, tool
 
 
 @click.command("fleet")
-@click.option("--devices", type=click.IntRange(1, 500), default=10, show_default=True)
+@click.option("--devices", type=click.IntRange(1, 500), default=10, show_default=True,
+              help="Simulated handhelds to run.")
 @click.option("--parcels", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Parcels on each handheld's route.")
 @click.option("--per-minute", type=click.IntRange(0), default=0,

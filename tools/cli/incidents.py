@@ -10,7 +10,7 @@ import time
 import click
 
 from gateway.home import Home
-from tools.cli.common import open_gateway_home, out_file
+from tools.cli.common import emit, json_option, open_gateway_home, out_file
 
 _COLUMNS = "incident_id, opened, courier_id, device_id, trigger_reason, parcels, state, accounts"
 
@@ -29,16 +29,20 @@ def _incident(home: Home, incident_id: str) -> dict[str, object]:
 
 
 @incidents_group.command("list")
+@json_option
 @click.pass_context
 def incidents_list(ctx: click.Context) -> None:
+    """Every incident: when, state, courier, device, parcels, and the trigger."""
     home = open_gateway_home(ctx)
-    rows = home.store.all("SELECT " + _COLUMNS + " FROM incidents ORDER BY opened")
-    for r in rows:
-        opened = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r[1]))
-        click.echo("%s  %s  %-6s courier %s device %s  %d parcels  %s"
-                   % (r[0], opened, r[6], r[2], r[3], len(json.loads(r[5])), r[4]))
-    if not rows:
-        click.echo("no incidents")
+    try:
+        rows = home.store.all("SELECT " + _COLUMNS + " FROM incidents ORDER BY opened")
+    finally:
+        home.close()
+    found = [{"incident": r[0], "opened": r[1], "state": r[6], "courier": r[2], "device": r[3],
+              "parcels": len(json.loads(r[5])), "trigger": r[4]} for r in rows]
+    emit(ctx, found, lambda i: "%s  %s  %-6s courier %s device %s  %d parcels  %s" % (
+        i["incident"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(i["opened"])), i["state"],
+        i["courier"], i["device"], i["parcels"], i["trigger"]), "no incidents")
 
 
 @incidents_group.command("show")

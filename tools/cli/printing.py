@@ -24,6 +24,8 @@ from printer_drivers.layout import layout, load_template
 from printer_drivers.source import JsonFileSource, ParcelNotFound, ParcelSource
 from printer_drivers.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError
 from printer_drivers.transport import PrinterOffline
+from protocol.errors import ConfigurationError
+from tools.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE, json_option, print_json, wants_json
 from tools.cli.common import home_of as _home
 
 PARCELS_HELP = "JSON file of masked parcel views (used instead of the gateway store)."
@@ -144,7 +146,9 @@ def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
 
 
 @click.command("print")
-@click.argument("tracking_nos", nargs=-1, required=True)
+@click.argument("tracking_nos", nargs=-1)
+@click.option("--route", "route_id", default=None,
+              help="Every parcel of this route that has no label yet (instead of TRACKING_NOS).")
 @click.option("--printer", "printer_name", required=True, help="Printer name from printers.toml.")
 @click.option("--parcels", type=click.Path(exists=True, dir_okay=False), help=PARCELS_HELP)
 @click.option("--template", help="Template name or file (default: the printer's).")
@@ -154,16 +158,22 @@ def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
 def print_cmd(
     ctx: click.Context,
     tracking_nos: tuple[str, ...],
+    route_id: str | None,
     printer_name: str,
     parcels: str | None,
     template: str | None,
     give_up: float,
     queue_only: bool,
 ) -> None:
-    """Print waybill labels (masked fields only) for TRACKING_NOS."""
+    """Print waybill labels (masked fields only) for TRACKING_NOS or a whole
+    --route; each label gets its own possession proof in the QR. All the
+    labels or none are queued."""
+    if bool(tracking_nos) == bool(route_id):
+        raise click.UsageError("give TRACKING_NOS or --route ROUTE")
     cfg = _printer(ctx, printer_name)
     source = _source(ctx, parcels)
-    jobs = _labels(cfg, source, list(tracking_nos), template, getpass.getuser())  # all or nothing
+    wanted = list(tracking_nos) if tracking_nos else _route_parcels(ctx, route_id or "", parcels)
+    jobs = _labels(cfg, source, wanted, template, getpass.getuser())  # all or nothing
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
     try:
         ids = spool.submit_many(cfg.name, jobs)
@@ -175,13 +185,36 @@ def print_cmd(
         _drain(spool, cfg, give_up)
 
 
+def _route_parcels(ctx: click.Context, route_id: str, parcels: str | None) -> list[str]:
+    """The route's parcels still out for delivery and never labelled."""
+    gw = None if parcels else _gateway(_home(ctx))
+    if gw is None:
+        raise click.UsageError("--route needs the gateway's home (not --parcels)")
+    try:
+        if gw.store.one("SELECT 1 FROM routes WHERE route_id = ?", route_id) is None:
+            raise click.ClickException("no route %s: `veilpost route list` shows the routes" % route_id)
+        rows = gw.store.all("SELECT tracking_no, label_no, state FROM parcels WHERE route_id = ?"
+                            " ORDER BY tracking_no", route_id)
+    finally:
+        gw.close()
+    todo = [str(t) for t, label_no, state in rows if not label_no and state == "out_for_delivery"]
+    if not todo:
+        raise click.ClickException("route %s: all %d parcels have their label or are delivered (a second"
+                                   " label is `veilpost reprint TRACKING_NO --reason ...`)"
+                                   % (route_id, len(rows)))
+    if len(todo) < len(rows):
+        click.echo("route %s: %d of %d parcels need a label (the others have one or are delivered)"
+                   % (route_id, len(todo), len(rows)))
+    return todo
+
+
 @click.command("reprint")
 @click.argument("tracking_no")
 @click.option("--reason", required=True, help="Why a second label is needed (audited).")
 @click.option("--printer", "printer_name", required=True, help="Printer name from printers.toml.")
 @click.option("--actor", default=lambda: getpass.getuser(), help="Who asks (default: login name).")
 @click.option("--parcels", type=click.Path(exists=True, dir_okay=False), help=PARCELS_HELP)
-@click.option("--give-up", default=30.0, show_default=True)
+@click.option("--give-up", default=30.0, show_default=True, help="Seconds to wait for a stuck printer.")
 @click.pass_context
 def reprint_cmd(
     ctx: click.Context,
@@ -210,41 +243,48 @@ def printers_group() -> None:
 
 
 @printers_group.command("status")
+@json_option
 @click.pass_context
 def printers_status(ctx: click.Context) -> None:
-    """Ask every configured printer for its state; show the spool per printer."""
+    """Ask every configured printer for its state; show the spool per printer.
+    Exit 4 when a printer is offline, 1 when one is not ready (paper, head...)."""
     try:
         printers = load_printers(_home(ctx))
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigurationError(str(exc)) from exc
     if not printers:
-        click.echo("no printers configured in %s" % (_home(ctx) / "printers.toml"))
-        return
+        raise ConfigurationError("no printers configured in %s (see docs/printing.md)"
+                                 % (_home(ctx) / "printers.toml"))
     spool_path = _home(ctx) / "spool.sqlite3"
     spool = Spool(spool_path) if spool_path.exists() else None
+    found: list[dict[str, Any]] = []
     for cfg in printers.values():
         printer = cfg.open()
         try:
-            state = printer.status().describe()
-            count = printer.label_count()
+            status = printer.status()
+            state, count, ready, online = status.describe(), printer.label_count(), status.ready, True
         except PrinterOffline as exc:
-            state, count = "offline (%s)" % exc, None
+            state, count, ready, online = "offline (%s)" % exc, None, False, False
         finally:
             printer.close()
         counts = spool.counts(cfg.name) if spool else {}
-        click.echo(
-            "%-12s %-6s %-28s %s  labels=%s  queued=%d uncertain=%d printed=%d"
-            % (
-                cfg.name,
-                cfg.language,
-                cfg.url,
-                state,
-                "?" if count is None else count,
-                counts.get(QUEUED, 0) + counts.get(SENDING, 0),
-                counts.get(UNCERTAIN, 0),
-                counts.get(PRINTED, 0),
-            )
-        )
+        found.append({"printer": cfg.name, "language": cfg.language, "url": cfg.url, "online": online,
+                      "ready": ready, "state": state, "labels": count,
+                      "queued": counts.get(QUEUED, 0) + counts.get(SENDING, 0),
+                      "uncertain": counts.get(UNCERTAIN, 0), "printed": counts.get(PRINTED, 0)})
+    if spool is not None:
+        spool.close()
+    if wants_json(ctx):
+        print_json(found)
+    else:
+        for p in found:
+            click.echo("%-12s %-6s %-28s %s  labels=%s  queued=%d uncertain=%d printed=%d" % (
+                p["printer"], p["language"], p["url"], p["state"],
+                "?" if p["labels"] is None else p["labels"], p["queued"], p["uncertain"], p["printed"]))
+    if not all(p["online"] for p in found):
+        ctx.exit(EXIT_UNAVAILABLE)
+    if not all(p["ready"] for p in found):
+        ctx.exit(EXIT_FAILED)
 
 
 @printers_group.command("drain")
@@ -331,7 +371,8 @@ def label_group() -> None:
 @click.argument("tracking_no")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
 @click.option("--template", default="100x150", show_default=True, help="Template name or file.")
-@click.option("--dpi", type=click.Choice(["203", "300"]), default=None)
+@click.option("--dpi", type=click.Choice(["203", "300"]), default=None,
+              help="Printer resolution (default: the template's).")
 @click.option("--parcels", type=click.Path(exists=True, dir_okay=False), help=PARCELS_HELP)
 @click.pass_context
 def label_preview(

@@ -18,6 +18,7 @@ def retention_group() -> None:
 @retention_group.command("run")
 @click.pass_context
 def retention_run(ctx: click.Context) -> None:
+    """Destroy the data key of every parcel past [retention] days_after_delivery (audited)."""
     home = open_gateway_home(ctx)
     gone = retention.run_retention(home.store, home.vault, home.audit, home.config, time.time())
     click.echo("shredded %d parcels" % len(gone))

@@ -8,7 +8,7 @@ import time
 import click
 
 from gateway import sentinel
-from tools.cli.common import open_gateway_home
+from tools.cli.common import OFFICER_PIN_HELP, open_gateway_home
 
 
 @click.group("suspension")
@@ -18,10 +18,10 @@ def suspension_group() -> None:
 
 @suspension_group.command("lift")
 @click.option("--officer", required=True, help="Name of the security officer lifting it.")
-@click.option("--courier", default=None)
-@click.option("--device", default=None)
-@click.option("--reason", required=True)
-@click.option("--pin", prompt="Officer PIN", hide_input=True)
+@click.option("--courier", default=None, help="Badge of the courier to reinstate.")
+@click.option("--device", default=None, help="Id of the handheld to reinstate (its broker account too).")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.option("--pin", prompt="Officer PIN", hide_input=True, help=OFFICER_PIN_HELP)
 @click.pass_context
 def suspension_lift(ctx: click.Context, officer: str, courier: str | None, device: str | None, reason: str,
                     pin: str) -> None:

@@ -6,7 +6,9 @@ simulated handhelds running the firmware source; loads the sample manifest
 of obviously fake people (or `--manifest`); tells the story in six chapters;
 then searches every broker message, flash image, the log, the print spool,
 the printer's commands and the gateway database for the manifest's
-plaintext, and writes summary.json (and the label PNGs) to `--out`.
+plaintext, and writes summary.json (and the label PNGs) to `--out`. With
+`--keep` the gateway's home stays in OUT/home, with the commands to look
+around it printed at the end.
 
 `veilpost demo` (tools/cli/demo.py) calls `main` through the `veilpost.tools`
 entry point `demo`.
@@ -47,9 +49,12 @@ def _log_to(path: Path) -> logging.Handler:
     return handler
 
 
-def main(out_dir: str, manifest: str | None, broker_url: str | None, seconds: float) -> int:
+def main(out_dir: str, manifest: str | None, broker_url: str | None, seconds: float,
+         keep: bool = False) -> int:
     """Run the whole story on fake parcels; 0 when no plaintext leaked, the
-    audit log verified and every chapter finished, else 1."""
+    audit log verified and every chapter finished, else 1. With `keep`, the
+    gateway's home stays in OUT/home and the commands to look around it are
+    printed at the end."""
     from rich.console import Console
 
     console = Console(file=sys.stdout)
@@ -57,9 +62,48 @@ def main(out_dir: str, manifest: str | None, broker_url: str | None, seconds: fl
     out.mkdir(parents=True, exist_ok=True)
     data = Path(manifest).read_bytes() if manifest else sample_manifest()
     name = Path(manifest).name if manifest else SAMPLE
-    summary = run(console, out, data, name, broker_url, seconds)
+    kept = out / KEPT_HOME if keep else None
+    summary = run(console, out, data, name, broker_url, seconds, kept)
+    if kept is not None:
+        tour(console, kept)
     clean = summary["plaintext"]["hits"] == 0 and summary["audit"]["verified"] and not summary["problems"]
     return 0 if clean else 1
+
+
+KEPT_HOME = "home"
+
+
+def look_around(home: Path) -> list[str]:
+    """The commands that show what the demo left in `home`: its incidents
+    (the first one shown), alarms, handhelds, routes, parcels, the audit log."""
+    import sqlite3
+
+    first = None
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % (home / "veilpost.db"), uri=True)
+        try:
+            row = db.execute("SELECT incident_id FROM incidents ORDER BY opened LIMIT 1").fetchone()
+        finally:
+            db.close()
+        first = row[0] if row else None
+    except sqlite3.Error:
+        pass
+    at = "veilpost --home %s " % home
+    lines = [at + "incidents list"]
+    if first:
+        lines += [at + "incidents show " + first]
+    lines += [at + "alarms list --since 1h", at + "alarms events --since 1h", at + "device list",
+              at + "courier list", at + "route list", at + "parcel list", at + "audit verify",
+              at + "audit export -o audit.jsonl"]
+    return lines
+
+
+def tour(console: Any, home: Path) -> None:
+    from rich.markup import escape
+
+    console.print("the gateway's home is kept in [bold]%s[/bold]; look around it with:" % escape(str(home)))
+    for line in look_around(home):
+        console.print("  " + escape(line), soft_wrap=True, highlight=False)
 
 
 def _stage(broker_url: str | None) -> tuple[Any, Path]:
@@ -98,7 +142,8 @@ def _tell(story: Any, console: Any) -> None:
 
 
 def run(
-    console: Any, out: Path, manifest: bytes, manifest_name: str, broker_url: str | None, seconds: float
+    console: Any, out: Path, manifest: bytes, manifest_name: str, broker_url: str | None, seconds: float,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -139,4 +184,7 @@ def run(
         broker.close()
         logging.getLogger().removeHandler(handler)
         handler.close()
+        if keep is not None and (work / "home").is_dir():
+            shutil.rmtree(keep, ignore_errors=True)  # a previous run's
+            shutil.copytree(work / "home", keep, symlinks=True)
         shutil.rmtree(work, ignore_errors=True)
