@@ -198,7 +198,7 @@ class RowResult:
     bundle: Path | None = None
 
     def __str__(self) -> str:
-        what = self.problem or ("provisioned, bundle %s" % self.bundle if self.bundle else "ok")
+        what = self.problem or ("provisioned, bundle %s" % self.bundle if self.bundle else "ok, not provisioned")
         return "line %d  %s  %s" % (self.row.line, self.row.device_id or "(no device_id)", what)
 
 

@@ -164,3 +164,36 @@ def test_stalled_print_is_kept_and_drained_once_paper_is_back(
     code, out = run(home, "printers", "drain", "depot")
     assert code == 0 and "1 printed" in out
     assert pp.call(lambda e: [label.tracking_no for label in e.printed]) == ["VPC000"]
+
+
+def test_printers_status_exits_4_for_an_offline_printer_and_1_for_one_not_ready(
+    home: Path, pty_printer: Callable[..., PtyPrinter]
+) -> None:
+    import socket
+
+    from tools.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE
+
+    pp = pty_printer("tspl")
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    write_printers(home, depot={"url": str(pp.path), "language": "tspl", "baud": 115200},
+                   gone={"url": "socket://127.0.0.1:%d" % dead, "language": "zpl", "timeout": 0.3})
+    code, out = run(home, "printers", "status")
+    assert code == EXIT_UNAVAILABLE, out
+    assert "gone" in out and "offline" in out and "ready" in out
+    code, out = run(home, "--json", "printers", "status")
+    assert code == EXIT_UNAVAILABLE
+    shown = {p["printer"]: (p["online"], p["ready"]) for p in json.loads(out)}
+    assert shown == {"depot": (True, True), "gone": (False, False)}
+    write_printers(home, depot={"url": str(pp.path), "language": "tspl", "baud": 115200})
+    assert run(home, "printers", "status")[0] == 0
+    pp.call(lambda e: e.run_out_of_paper())
+    code, out = run(home, "printers", "status", "--json")
+    assert code == EXIT_FAILED, out
+    assert json.loads(out)[0]["state"] == "paper out"
+
+
+def test_printers_status_without_printers_toml_is_a_config_to_fix(home: Path) -> None:
+    code, out = run(home, "printers", "status")
+    assert code == 3 and "no printers configured" in out
