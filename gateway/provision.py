@@ -198,7 +198,8 @@ class RowResult:
     bundle: Path | None = None
 
     def __str__(self) -> str:
-        what = self.problem or ("provisioned, bundle %s" % self.bundle if self.bundle else "ok, not provisioned")
+        done = "provisioned, bundle %s" % self.bundle if self.bundle else "ok, not provisioned"
+        what = self.problem or done
         return "line %d  %s  %s" % (self.row.line, self.row.device_id or "(no device_id)", what)
 
 

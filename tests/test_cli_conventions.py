@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 LISTS_AND_STATUS = ("list", "status", "check", "watch", "events")
 
 
-def walk(command: click.Command, path: tuple[str, ...] = ("veilpost",)) -> Iterator[tuple[str, click.Command]]:
+def walk(command: click.Command,
+         path: tuple[str, ...] = ("veilpost",)) -> Iterator[tuple[str, click.Command]]:
     yield " ".join(path), command
     if isinstance(command, click.Group):
         for name, sub in sorted(command.commands.items()):
