@@ -168,6 +168,9 @@ class Story:
                 "shared = false",
             ]
             self.broker.hand_over(self.home_dir)
+        else:
+            # Bundles name the port the config gives handhelds: the demo's broker's.
+            lines += ["[mqtt]", "embedded_port = %d" % self.broker.port]
         if self.ignore_window:
             lines += ["[reveal]", "ignore_window = true"]
         (self.home_dir / "veilpost.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
