@@ -40,8 +40,8 @@ class Watch:
     """`veilpost alarms watch ...` as a process, ready once it says so."""
 
     def __init__(self, folder: Path, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "tools", "--home", str(folder), "alarms", "watch",
-                                         *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        command = [sys.executable, "-m", "tools", "--home", str(folder), "alarms", "watch", *args]
+        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
         assert self.process.stderr is not None
         first = self.process.stderr.readline()

@@ -64,7 +64,8 @@ def test_add_gateway_without_the_admin_secret_is_one_line_exit_3(tmp_path: Path)
 def test_gateway_units_are_written_with_the_paths_given(tmp_path: Path) -> None:
     veilpost = Path(sys.executable).with_name("veilpost-for-test")
     code, out = run("gateway", "units", "--out", str(tmp_path / "units"), "--veilpost", str(veilpost),
-                    "--mosquitto", "/usr/sbin/mosquitto", "--depot-config", "/etc/mosquitto/depot-7/mosquitto.conf")
+                    "--mosquitto", "/usr/sbin/mosquitto",
+                    "--depot-config", "/etc/mosquitto/depot-7/mosquitto.conf")
     assert code == 0, out
     gateway = (tmp_path / "units" / "veilpost-gateway.service").read_text()
     mosquitto = (tmp_path / "units" / "veilpost-mosquitto.service").read_text()
