@@ -19,6 +19,7 @@ from rich.table import Table
 
 from gateway import key_rotation, registry
 from gateway import provision as ops
+from gateway import provision_batch as batch
 from gateway.broker_access import BrokerAdminError
 from gateway.home import Home
 from protocol.errors import ConfigurationError, VeilpostError
@@ -58,7 +59,7 @@ def device_group(ctx: click.Context, admin_secret: Path | None, device_broker: s
     ctx.obj["device_broker"] = device_broker
 
 
-def _rows(csv_file: Path) -> list[ops.Row]:
+def _rows(csv_file: Path) -> list[batch.Row]:
     """The CSV's rows with their line numbers (the header is line 1)."""
     try:
         with open(csv_file, newline="", encoding="utf-8-sig") as f:
@@ -76,7 +77,7 @@ def _rows(csv_file: Path) -> list[ops.Row]:
                          if isinstance(v, str)}
                 if not any(cells.values()):
                     continue
-                rows.append(ops.Row(reader.line_num, cells.get("device_id", ""), cells.get("model", ""),
+                rows.append(batch.Row(reader.line_num, cells.get("device_id", ""), cells.get("model", ""),
                                     cells.get("fw", "")))
             return rows
     except UnicodeDecodeError as e:
@@ -120,10 +121,10 @@ def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | No
                 click.echo("deploy it with `veilpost firmware deploy --bundle`, then delete it: "
                            "provision.json holds the device's master secret")
             return
-        rows = [ops.Row(r.line, r.device_id, r.model or model, r.fw or fw) for r in rows]
+        rows = [batch.Row(r.line, r.device_id, r.model or model, r.fw or fw) for r in rows]
         try:
             results = _batch(home, link, rows, out, lang)
-        except ops.BatchRefused as e:
+        except batch.BatchRefused as e:
             for result in e.results:
                 click.echo(str(result), err=True)
             raise
@@ -132,18 +133,18 @@ def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | No
         click.echo(f"{len(results)} handhelds provisioned; bundles in {out} (broker {where})")
 
 
-def _batch(home: Home, link: ops.BrokerLink, rows: list[ops.Row], out: Path,
-           lang: str) -> list[ops.RowResult]:
+def _batch(home: Home, link: ops.BrokerLink, rows: list[batch.Row], out: Path,
+           lang: str) -> list[batch.RowResult]:
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("provisioning", total=len(rows))
 
-        def step(result: ops.RowResult) -> None:
+        def step(result: batch.RowResult) -> None:
             progress.update(task, description=f"provisioned {result.row.device_id}")
             progress.advance(task)
 
-        return ops.provision_many(home, link, rows, out, lang, progress=step)
+        return batch.provision_many(home, link, rows, out, lang, progress=step)
 
 
 @device_group.command("revoke")
