@@ -63,6 +63,8 @@ def home_on(home_dir: Path, broker: Any) -> tuple[Any, Any]:
     if broker.kind == "mosquitto":
         (folder / "admin.secret").write_text("%s\n%s\n" % broker.admin_credentials)
         home.config.mqtt.broker, home.config.mqtt.port = broker.host, broker.port
+    else:  # bundles name the port the config gives the embedded broker: this one's
+        home.config.mqtt.embedded_port = broker.port
     return home, ops.open_broker(home)
 
 
