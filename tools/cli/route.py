@@ -56,7 +56,8 @@ def _report(problems: list[Problem]) -> None:
 def route_import(ctx: click.Context, file: Path, check_only: bool, encoding: str) -> None:
     """Import a manifest CSV (columns in gateway/manifest.py), all rows or
     none; the file is read as a stream, with a progress bar when it is long.
-    Every bad row is listed with its row and column."""
+    A bad row imports nothing: the error names the first bad rows, and
+    --check lists every one with its row and column."""
     home = open_gateway_home(ctx)
     size = file.stat().st_size
     bar, task = _progress_bar(size, "checked" if check_only else "imported")
