@@ -48,7 +48,12 @@ class Watch:
         assert first.startswith("watching vp/v1/alarm on "), first + self.process.stderr.read()
 
     def output(self, timeout: float = 20) -> list[str]:
-        out, err = self.process.communicate(timeout=timeout)
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise
         assert self.process.returncode == 0, err
         return out.splitlines()
 
