@@ -52,6 +52,8 @@ class Device:
         for kind, value in self.hal.inputs():
             if kind == "scan":
                 app.on_scan(value, now)
+            elif kind == "typed":
+                app.on_typed(value, now)
             elif kind == "key":
                 app.on_key(value, now)
         mq = self.mqtt
@@ -76,6 +78,8 @@ class Device:
                 tag = self.tags.pop(ev[1], None)
                 if tag is not None:
                     app.on_acked(tag, now)
+            elif ev[0] == "refused" and ev[1] in (4, 5):
+                app.on_refused(ev[1], now)   # bad credentials or not authorised: the depot disabled us
             elif ev[0] == "dropped":
                 self.last_error = ev[1]     # logged, acknowledged, never a crash
             elif ev[0] == "closed":
