@@ -343,7 +343,8 @@ class App:
         self.notice = None
 
     def say_sealed(self, key, now):
-        self._refused(messages.DENY_SEALED, self.t("sealed", self.current))
+        self._refused(messages.DENY_SEALED, None)
+        self.notice = self.t("sealed", self.current)
 
     def toggle_field(self, key, now):
         f = int(key)
