@@ -181,8 +181,10 @@ def test_only_the_app_writes_its_own_fields() -> None:
                   for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
                   if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "app"]
         assert writes == [], name
-    tree = ast.parse((REPO / "firmware" / "app.py").read_text())
-    movers = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
-              for n in ast.walk(f) if isinstance(n, ast.Assign)
-              for t in n.targets if isinstance(t, ast.Attribute) and t.attr == "state"}
-    assert movers == {"__init__", "fire"}        # only App.fire() moves the state machine
+    movers = set()
+    for name in ("app.py", "engine.py"):
+        tree = ast.parse((REPO / "firmware" / name).read_text())
+        movers |= {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                   for n in ast.walk(f) if isinstance(n, ast.Assign)
+                   for t in n.targets if isinstance(t, ast.Attribute) and t.attr == "state"}
+    assert movers == {"__init__", "fire"}        # only Engine.fire() moves the state machine
