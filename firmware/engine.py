@@ -134,7 +134,7 @@ class Engine:
         pass   # the broker has a message; only the gateway's batch_ack frees the queue
 
     def on_message(self, topic, payload, now):
-        if self.channel is None or self.state in states.SILENT or not payload:
+        if self.channel is None or states.GROUPS.get(self.state) == states.SILENT or not payload:
             return                     # an empty payload clears a retained command
         if topic != topics.down(self.device_id) and topic != topics.cmd(self.device_id):
             # A broker may deliver another topic's retained message: not ours to read.

@@ -30,10 +30,13 @@ POD = "pod"
 SUSPENDED = "suspended"
 LOCKED = "locked"
 WIPED = "wiped"
-ANY = "*"            # a row for every state without a row of its own for that event
-
-# States in which the app neither talks nor listens (keys are gone or never were).
-SILENT = (UNPROVISIONED, LOCKED, WIPED)
+# Groups of states sharing rows: a state's own row counts first, then its
+# group's, then the row for ANY state.
+SCANNING = "scanning"        # a parcel can be put on screen from here
+SILENT = "silent"            # neither talks nor listens (keys are gone or never were)
+ANY = "*"
+GROUPS = {READY: SCANNING, PARCEL: SCANNING, FIELDS: SCANNING, REASON: SCANNING, POD: SCANNING,
+          UNPROVISIONED: SILENT, LOCKED: SILENT, WIPED: SILENT}
 # How long a state waits for the gateway: config key and default, in seconds.
 TIMEOUTS = {LOGIN_WAIT: ("login_timeout", 15), ROUTE_WAIT: ("route_timeout", 20),
             REVEAL_WAIT: ("reveal_timeout", 20)}
@@ -89,8 +92,6 @@ NO_KEYS = "no_keys"
 REASON_DAMAGED = 6           # messages.REASONS: "label-damaged", the only reveal without a label scan
 REASONS_IN_HAND = (1, 2, 3, 4, 5)
 
-# Where a parcel can be put on screen from.
-_SCANNING = (READY, PARCEL, FIELDS, REASON, POD)
 
 TRANSITIONS = {
     (BOOT, PROVISIONED): (BADGE, ("load_route",)),
@@ -155,21 +156,22 @@ TRANSITIONS = {
     (SUSPENDED, LINK_UP): (BADGE, ("hello", "upload")),   # the broker lets us in again: lifted
     (ANY, LINK_DOWN): (None, ("link_lost",)),
     (ANY, REFUSED): (SUSPENDED, ("suspend", "say_broker_refused")),
-}
 
-for _s in _SCANNING:
-    TRANSITIONS[(_s, LABEL)] = (PARCEL, ("show_label",))
-    TRANSITIONS[(_s, BARCODE)] = (PARCEL, ("show_unproven",))
-    TRANSITIONS[(_s, TYPED)] = (PARCEL, ("show_unproven",))
-    TRANSITIONS[(_s, NOT_ON_ROUTE)] = (READY, ("say_not_on_route",))
-for _s in SILENT:
-    for _e in (LINK_UP, REFUSED):
-        TRANSITIONS[(_s, _e)] = (None, ())
+    # groups
+    (SCANNING, LABEL): (PARCEL, ("show_label",)),
+    (SCANNING, BARCODE): (PARCEL, ("show_unproven",)),
+    (SCANNING, TYPED): (PARCEL, ("show_unproven",)),
+    (SCANNING, NOT_ON_ROUTE): (READY, ("say_not_on_route",)),
+    (SILENT, LINK_UP): (None, ()),
+    (SILENT, REFUSED): (None, ()),
+}
 
 
 def step(state, event):
     """(new state or None, actions) for `event` in `state`, or None: no row."""
     row = TRANSITIONS.get((state, event))
+    if row is None and state in GROUPS:
+        row = TRANSITIONS.get((GROUPS[state], event))
     if row is None:
         row = TRANSITIONS.get((ANY, event))
     return row
