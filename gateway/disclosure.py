@@ -101,7 +101,7 @@ class Disclosure:
         delivered = sum(int(r[2] or 0) for r in routes)
         f.usage = ledger.usage(tx, who.name, ask.device_id, ask.tracking_no, start, now, delivered)
         if who.depot:
-            f.depot_usage = self.depots.usage(tx, who.depot, now)
+            f.depot_usage = self.depots.usage(tx, who.depot, ask.tracking_no, now)
         return f
 
     # ---- the paths
@@ -249,12 +249,7 @@ class Disclosure:
               facts: Facts) -> sentinel.Alarm:
         assert d.trip is not None
         also: dict[str, set[str]] = {}
-        if d.trip.scope == "depot":
-            since = now - self.cfg.sentinel.depot_window_minutes * 60
-            names = set(facts.depot_usage.accounts)  # every account with releases in the window
-            for account, device in tx.all("SELECT DISTINCT account, device_id FROM releases WHERE depot = ?"
-                                          " AND at > ?", facts.depot, since):
-                if account in names:
-                    also.setdefault(account, set()).add(device)
+        if d.trip.scope == "depot":  # every account with releases in the depot's window
+            also = self.depots.accounts(tx, facts.depot, now)
         return sentinel.trip(tx, self.audit, who.name or "", device_id, d.trip.why, now, self.cfg.sentinel,
                              also=also)

@@ -102,15 +102,24 @@ class DepotWatch:
         self._clock = clock
         self._baselines: dict[str, _Baseline] = {}
 
-    def usage(self, tx: Handle, depot: str, now: float) -> DepotUsage:
+    def usage(self, tx: Handle, depot: str, tracking_no: str, now: float) -> DepotUsage:
+        """Distinct parcels released in the depot's window, and whether this
+        parcel is one of them (counted in the store: a depot may be large)."""
         paths = ", ".join("'%s'" % p for p in INTERACTIVE)
-        rows = tx.all("SELECT account, tracking_no FROM releases WHERE depot = ? AND at > ? AND path IN (%s)"
-                      % paths, depot, now - self.window)
-        per: dict[str, set[str]] = {}
-        for account, tracking_no in rows:
-            per.setdefault(account, set()).add(tracking_no)
-        return DepotUsage(parcels=frozenset(r[1] for r in rows), baseline=self.baseline(tx, depot, now),
-                          accounts={a: len(p) for a, p in per.items()})
+        row = tx.one("SELECT COUNT(DISTINCT tracking_no), MAX(CASE WHEN tracking_no = ? THEN 1 ELSE 0 END)"
+                     " FROM releases WHERE depot = ? AND at > ? AND path IN (%s)" % paths,
+                     tracking_no, depot, now - self.window)
+        count, has = (int(row[0] or 0), bool(row[1])) if row else (0, False)
+        return DepotUsage(count=count, has_parcel=has, baseline=self.baseline(tx, depot, now))
+
+    def accounts(self, tx: Handle, depot: str, now: float) -> dict[str, set[str]]:
+        """Every account with releases in the depot's window, and its devices."""
+        paths = ", ".join("'%s'" % p for p in INTERACTIVE)
+        out: dict[str, set[str]] = {}
+        for account, device in tx.all("SELECT DISTINCT account, device_id FROM releases WHERE depot = ?"
+                                      " AND at > ? AND path IN (%s)" % paths, depot, now - self.window):
+            out.setdefault(account, set()).add(device)
+        return out
 
     def baseline(self, tx: Handle, depot: str, now: float) -> float:
         """The larger of: the mean per window over the hours before this
