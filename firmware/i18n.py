@@ -11,7 +11,7 @@ LANGS = ("zh-Hans", "zh-Hant", "en")
 FIELD_KEYS = {1: "name", 2: "phone", 3: "address"}
 
 
-_LOADED = {}
+_LOADED = {}  # type: dict
 
 
 def catalog(lang):

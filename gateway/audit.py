@@ -16,11 +16,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.store import Handle, Store
+from protocol.errors import StoreError
 
 GENESIS = b"\0" * 32
 
 
-class AuditUnavailable(Exception):
+class AuditUnavailable(StoreError):
     """The audit entry could not be written; whatever needed it is denied."""
 
 

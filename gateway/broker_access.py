@@ -9,11 +9,12 @@ provisioning talks to, whichever broker runs.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import NamedTuple, Protocol
 
-DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+from gateway.registry import check_device_id
+from protocol.errors import BrokerError
+
 SHARE_GROUP = "veilpost"
 
 
@@ -23,13 +24,6 @@ class Grant(NamedTuple):
 
     action: str
     topic: str
-
-
-def check_device_id(device_id: str) -> str:
-    """A device id safe to put in a topic and an ACL, or ValueError."""
-    if not isinstance(device_id, str) or not DEVICE_ID.fullmatch(device_id):
-        raise ValueError(f"device id {device_id!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
-    return device_id
 
 
 def device_grants(device_id: str) -> tuple[Grant, ...]:
@@ -118,5 +112,5 @@ class BrokerAdmin(Protocol):
     def close(self) -> None: ...
 
 
-class BrokerAdminError(Exception):
+class BrokerAdminError(BrokerError):
     """A broker refused an admin command; the message says which and why."""

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from protocol.errors import ConfigurationError
+
 CONFIG_NAME = "veilpost.toml"
 
 DEFAULT_TOML = """\
@@ -228,7 +230,7 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationError):
     pass
 
 

@@ -76,29 +76,32 @@ class Disclosure:
             return f
         f.account, f.account_state, f.depot, f.shift = who.name, who.state, who.depot, who.shift
         f.shift_bounds = gate.shift_bounds(who.shift, now, self.zone)
-        routes = tx.all("SELECT r.route_id, (SELECT COUNT(*) FROM parcels p WHERE p.route_id = r.route_id)"
-                        " FROM routes r WHERE r.courier_id = ? AND r.state = 'active' ORDER BY r.route_id",
-                        who.name)
+        start = f.shift_bounds[0]
+        routes = tx.all("SELECT r.route_id, COUNT(p.tracking_no), SUM(CASE WHEN p.delivered_at >= ? THEN 1"
+                        " ELSE 0 END) FROM routes r LEFT JOIN parcels p ON p.route_id = r.route_id"
+                        " WHERE r.courier_id = ? AND r.state = 'active' GROUP BY r.route_id"
+                        " ORDER BY r.route_id", start, who.name)
         f.routes = tuple(r[0] for r in routes)
         f.route_size = sum(int(r[1]) for r in routes)
         row = tx.one("SELECT p.route_id, p.state, p.window_start, p.window_end,"
                      " (SELECT s.at FROM scans s WHERE s.device_id = ? AND s.tracking_no = p.tracking_no"
-                     " AND s.label_no = p.label_no)"
-                     " FROM parcels p WHERE p.tracking_no = ?", ask.device_id, ask.tracking_no)
+                     " AND s.label_no = p.label_no),"
+                     " (SELECT c.open_until FROM cases c WHERE c.tracking_no = p.tracking_no"
+                     " AND c.account = ? AND c.open_until IS NOT NULL ORDER BY c.open_until DESC LIMIT 1),"
+                     " (SELECT c.fields FROM cases c WHERE c.tracking_no = p.tracking_no"
+                     " AND c.account = ? AND c.open_until IS NOT NULL ORDER BY c.open_until DESC LIMIT 1)"
+                     " FROM parcels p WHERE p.tracking_no = ?",
+                     ask.device_id, who.name, who.name, ask.tracking_no)
         if row is not None:
             f.parcel_route, f.parcel_state, f.window = row[0], row[1], (float(row[2]), float(row[3]))
             f.proven_at = None if row[4] is None else float(row[4])
-        case = tx.one("SELECT open_until, fields FROM cases WHERE tracking_no = ? AND account = ?"
-                      " AND open_until IS NOT NULL ORDER BY open_until DESC LIMIT 1",
-                      ask.tracking_no, who.name)
-        if case is not None:
-            f.case_open_until = float(case[0])
-            f.case_fields = tuple(int(x) for x in str(case[1]).split(",") if x)
-        lookback = self.cfg.sentinel.lookback_hours * 3600.0
-        f.usage = ledger.usage(tx, who.name, ask.device_id, ask.tracking_no, f.shift_bounds[0], now, lookback,
-                               f.routes)
+            if row[5] is not None:
+                f.case_open_until = float(row[5])
+                f.case_fields = tuple(int(x) for x in str(row[6]).split(",") if x)
+        delivered = sum(int(r[2] or 0) for r in routes)
+        f.usage = ledger.usage(tx, who.name, ask.device_id, ask.tracking_no, start, now, delivered)
         if who.depot:
-            f.depot_usage = self.depots.usage(tx, who.depot, now)
+            f.depot_usage = self.depots.usage(tx, who.depot, ask.tracking_no, now)
         return f
 
     # ---- the paths
@@ -246,12 +249,7 @@ class Disclosure:
               facts: Facts) -> sentinel.Alarm:
         assert d.trip is not None
         also: dict[str, set[str]] = {}
-        if d.trip.scope == "depot":
-            since = now - self.cfg.sentinel.depot_window_minutes * 60
-            names = [a for a, n in facts.depot_usage.accounts.items() if n >= 2]
-            for account, device in tx.all("SELECT DISTINCT account, device_id FROM releases WHERE depot = ?"
-                                          " AND at > ?", facts.depot, since):
-                if account in names:
-                    also.setdefault(account, set()).add(device)
+        if d.trip.scope == "depot":  # every account with releases in the depot's window
+            also = self.depots.accounts(tx, facts.depot, now)
         return sentinel.trip(tx, self.audit, who.name or "", device_id, d.trip.why, now, self.cfg.sentinel,
                              also=also)

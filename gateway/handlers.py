@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway import events, gate, logins, metrics, registry, retention, sentinel
+from gateway import events, gate, ledger, logins, metrics, registry, retention, sentinel
+from gateway.aead import CryptographyAEAD
 from gateway.audit import AuditUnavailable
 from gateway.disclosure import Disclosure
-from gateway.fastwire import GatewayChannel
 from gateway.home import Home
 from gateway.logs import log, log_event
 from gateway.print_desk import PrintDesk
@@ -30,7 +30,6 @@ from gateway.replies import Msg, Refused, Reply, Request, Work, refused, unavail
 from gateway.rotation import KeyRotation
 from gateway.store import Handle
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import (
     ERROR_NAMES,
     INTERNAL,
@@ -42,7 +41,7 @@ from protocol.errors import (
     ProtocolError,
 )
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, REPLAY_WINDOW
+from protocol.session import GATEWAY, REPLAY_WINDOW, Channel
 
 SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
 SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
@@ -72,7 +71,7 @@ class Handlers:
         self.cfg = home.config
         self.clock = clock
         self.desk = Disclosure(home.keys, home.vault, home.audit, home.config, home.zone)
-        self._channels: dict[str, GatewayChannel] = {}
+        self._channels: dict[str, Channel] = {}
         self._reserved: dict[str, int] = {}
         self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
         self._shared = bool(getattr(home.store, "shared", False))
@@ -231,7 +230,7 @@ class Handlers:
     def begin(self) -> None:
         self._touched = set()
 
-    def channel(self, tx: Handle, device_id: str) -> GatewayChannel | None:
+    def channel(self, tx: Handle, device_id: str) -> Channel | None:
         """The device's channel, or None for an unknown device; a revoked
         device raises (its messages are dropped, never answered)."""
         row = tx.one("SELECT state, up_window, down_seq, secret_wrapped FROM devices WHERE device_id = ?",
@@ -251,7 +250,7 @@ class Handlers:
             if secret is None:
                 return None
             window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
-            ch = GatewayChannel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
+            ch = Channel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
             self._channels[device_id] = ch
             self._reserved[device_id] = int(row[2])
         elif device_id not in self._touched:
@@ -294,7 +293,7 @@ class Handlers:
         self._touched = set()
         self.rotation.rotated = []
 
-    def adopt(self, device_id: str, ch: GatewayChannel, wrapped: bytes) -> GatewayChannel | None:
+    def adopt(self, device_id: str, ch: Channel, wrapped: bytes) -> Channel | None:
         """A completed key rotation: `ch` is the device's channel from now on;
         returns the one it replaces."""
         old = self._channels.get(device_id)
@@ -304,7 +303,7 @@ class Handlers:
         self._row_seq[device_id] = 0
         return old
 
-    def unwrap(self, tx: Handle, device_id: str, ch: GatewayChannel, payload: bytes,
+    def unwrap(self, tx: Handle, device_id: str, ch: Channel, payload: bytes,
                now: float) -> tuple[str, Msg, int]:
         return self.rotation.unwrap(tx, device_id, ch, payload, now)
 
@@ -416,6 +415,8 @@ class Handlers:
                 raise refused("route %s is not an active route of courier %s" % (f["route"], courier),
                               messages.DENY_NOT_ON_ROUTE)
             routes = [f["route"]]
+        if not routes:
+            raise refused("courier %s has no active route" % courier, messages.DENY_NOT_ON_ROUTE)
         for route in routes:
             # Masked fields only: never a label proof, never plaintext.
             rows = tx.all("SELECT tracking_no, masked_receiver_name, masked_receiver_phone,"
@@ -545,16 +546,18 @@ class Handlers:
             return MALFORMED
 
     def _on_token_use(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
-        row = tx.one("SELECT used, tracking_no FROM tokens WHERE cti = ? AND device_id = ?",
-                     bytes(f["cti"]), device_id)
+        row = tx.one("SELECT used, tracking_no, courier_id, offline FROM tokens WHERE cti = ?"
+                     " AND device_id = ?", bytes(f["cti"]), device_id)
         if row is None or row[1] != f["tracking_no"]:
             outcome = "unknown-token"
         elif row[0] is not None:
             outcome = "reused"
         else:
             outcome = "ok"
-            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", min(float(f["used_at"]) - self.skew, now),
-                   bytes(f["cti"]))
+            used = min(float(f["used_at"]) - self.skew, now)
+            tx.run("UPDATE tokens SET used = ? WHERE cti = ?", used, bytes(f["cti"]))
+            if row[3]:
+                ledger.shown(tx, str(row[2]), row[1], used)
         self.home.audit.append(tx, now, "device", device_id, "token-use", f["tracking_no"][:32], outcome, "")
         return 0
 

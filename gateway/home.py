@@ -11,7 +11,8 @@ from gateway import config as config_mod
 from gateway.audit import AuditLog
 from gateway.config import Config
 from gateway.keys import GatewayKeys, KeyUnavailable
-from gateway.store import Store, open_store
+from gateway.store import Store
+from gateway.stores import open_store
 from gateway.vault import Vault
 
 

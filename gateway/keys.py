@@ -15,8 +15,10 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from protocol.errors import ConfigurationError
 
-class KeyUnavailable(Exception):
+
+class KeyUnavailable(ConfigurationError):
     """A key is missing or does not open what it should."""
 
 

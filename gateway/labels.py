@@ -15,7 +15,7 @@ from typing import Protocol
 from gateway.audit import AuditLog
 from gateway.store import Handle
 from protocol import cose, labels
-from protocol.errors import ProtocolError
+from protocol.errors import PolicyDenied, ProtocolError
 
 
 class LabelKeys(Protocol):
@@ -24,7 +24,7 @@ class LabelKeys(Protocol):
     def label_mac(self, kid: bytes, data: bytes) -> bytes | None: ...
 
 
-class LabelRefused(ValueError):
+class LabelRefused(PolicyDenied, ValueError):
     """A label cannot be issued, or a scanned label is not a valid proof; the text says why."""
 
 

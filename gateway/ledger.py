@@ -23,58 +23,53 @@ BASELINE_TTL = 30.0  # seconds a depot's baseline is reused
 
 def record(tx: Handle, account: str, shift_start: float, tracking_no: str, fields: Iterable[int],
            device_id: str, depot: str, path: str, at: float, audit_seq: int) -> int:
-    """Ledger rows for fields newly released; returns how many were new."""
+    """Ledger rows for fields newly released; returns how many were new.
+    Interactive releases are on screen at once; offline ones when used."""
     added = 0
+    shown = None if path == "offline" else at
     for f in fields:
         added += tx.run("INSERT INTO releases (account, shift_start, tracking_no, field, device_id, depot,"
-                        " path, at, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT"
+                        " path, at, audit_seq, shown_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT"
                         " (account, shift_start, tracking_no, field) DO NOTHING",
-                        account, shift_start, tracking_no, int(f), device_id, depot, path, at, audit_seq)
+                        account, shift_start, tracking_no, int(f), device_id, depot, path, at, audit_seq,
+                        shown)
     return added
 
 
+def shown(tx: Handle, account: str, tracking_no: str, at: float) -> None:
+    """A pre-issued token was used: its fields were on screen."""
+    tx.run("UPDATE releases SET shown_at = ? WHERE account = ? AND tracking_no = ? AND path = 'offline'"
+           " AND shown_at IS NULL", at, account, tracking_no)
+
+
 def usage(tx: Handle, account: str, device_id: str, tracking_no: str, shift_start: float, now: float,
-          lookback: float, route_ids: Iterable[str]) -> Usage:
-    """The account's counts for one ask."""
-    shift = tx.all("SELECT tracking_no, field, path FROM releases WHERE account = ? AND shift_start = ?",
-                   account, shift_start)
-    held = frozenset(int(r[1]) for r in shift if r[0] == tracking_no)
-    parcels = frozenset(r[0] for r in shift)
-    damaged = frozenset(r[0] for r in shift if r[2] == "damaged")
-    offline = frozenset(r[0] for r in shift if r[2] == "offline")
-    shown = {r[0] for r in shift if r[2] in INTERACTIVE}
-    shown.update(r[0] for r in tx.all("SELECT DISTINCT tracking_no FROM tokens WHERE courier_id = ?"
-                                      " AND offline = 1 AND used IS NOT NULL AND issued >= ?",
-                                      account, shift_start))
-    minute = tx.all("SELECT account, device_id, tracking_no, audit_seq FROM releases WHERE (account = ? OR"
-                    " device_id = ?) AND at > ? AND path <> 'offline'", account, device_id, now - 60)
-    mine = [r for r in minute if r[0] == account]
-    row = tx.one("SELECT COUNT(*) FROM tokens WHERE device_id = ? AND issued > ? AND offline = 0",
-                 device_id, now - 60)
-    routes = list(route_ids)
-    delivered = 0
-    if routes:
-        marks = ", ".join("?" for _ in routes)
-        got = tx.one("SELECT COUNT(*) FROM parcels WHERE route_id IN (%s) AND delivered_at >= ?" % marks,
-                     *routes, shift_start)
-        delivered = int(got[0]) if got else 0
-    late = tx.one("SELECT COUNT(DISTINCT r.tracking_no) FROM releases r JOIN parcels p ON p.tracking_no ="
-                  " r.tracking_no WHERE r.account = ? AND r.at >= ? AND p.window_end < ?"
-                  " AND p.state = 'out_for_delivery'", account, now - lookback, now)
+          delivered: int) -> Usage:
+    """The account's counts for one ask, in four queries."""
+    shift = tx.all("SELECT r.tracking_no, r.field, r.path, r.at, r.audit_seq, r.shown_at, p.window_end,"
+                   " p.state FROM releases r LEFT JOIN parcels p ON p.tracking_no = r.tracking_no"
+                   " WHERE r.account = ? AND r.shift_start = ?", account, shift_start)
+    minute = now - 60
+    mine = [r for r in shift if r[3] > minute and r[2] in INTERACTIVE]
+    late = {r[0] for r in shift if r[6] is not None and r[6] < now and r[7] == "out_for_delivery"}
+    device = tx.all("SELECT 'r', COUNT(DISTINCT audit_seq) FROM releases WHERE device_id = ? AND at > ?"
+                    " AND path <> 'offline' UNION ALL"
+                    " SELECT 't', COUNT(*) FROM tokens WHERE device_id = ? AND issued > ? AND offline = 0",
+                    device_id, minute, device_id, minute)
+    counts = {str(r[0]): int(r[1] or 0) for r in device}
     strikes, recent = suspicion(tx, account, now)
     return Usage(
-        held=held,
-        minute_grants=len({r[3] for r in mine}),
-        device_minute_grants=len({r[3] for r in minute if r[1] == device_id}),
-        minute_parcels=frozenset(r[2] for r in mine),
-        device_any_grants=int(row[0]) if row else 0,
+        held=frozenset(int(r[1]) for r in shift if r[0] == tracking_no),
+        minute_grants=len({r[4] for r in mine}),
+        device_minute_grants=counts.get("r", 0),
+        minute_parcels=frozenset(r[0] for r in mine),
+        device_any_grants=counts.get("t", 0),
         shift_releases=len(shift),
-        shift_parcels=parcels,
-        damaged_parcels=damaged,
-        offline_parcels=offline,
-        shown_parcels=frozenset(shown),
+        shift_parcels=frozenset(r[0] for r in shift),
+        damaged_parcels=frozenset(r[0] for r in shift if r[2] == "damaged"),
+        offline_parcels=frozenset(r[0] for r in shift if r[2] == "offline"),
+        shown_parcels=frozenset(r[0] for r in shift if r[5] is not None),
         delivered=delivered,
-        undelivered=int(late[0]) if late else 0,
+        undelivered=len(late),
         strikes=strikes,
         recent=recent,
     )
@@ -82,12 +77,13 @@ def usage(tx: Handle, account: str, device_id: str, tracking_no: str, shift_star
 
 def suspicion(tx: Handle, account: str, now: float) -> tuple[int, tuple[str, ...]]:
     """The account's suspicious requests in the strike window, and the
-    tracking numbers it asked for, newest first."""
-    row = tx.one("SELECT COUNT(*) FROM requests WHERE courier_id = ? AND strike = 1 AND at > ?",
-                 account, now - STRIKE_SECONDS)
-    recent = tx.all("SELECT tracking_no FROM requests WHERE courier_id = ? AND at > ?"
-                    " ORDER BY at DESC LIMIT 8", account, now - STRIKE_SECONDS)
-    return (int(row[0]) if row else 0), tuple(r[0] for r in recent)
+    tracking numbers it asked for, newest first (one query)."""
+    since = now - STRIKE_SECONDS
+    rows = tx.all("SELECT NULL, COUNT(*) FROM requests WHERE courier_id = ? AND strike = 1 AND at > ?"
+                  " UNION ALL SELECT * FROM (SELECT tracking_no, 0 FROM requests WHERE courier_id = ?"
+                  " AND at > ? ORDER BY at DESC LIMIT 8) recent", account, since, account, since)
+    strikes = int(rows[0][1]) if rows else 0
+    return strikes, tuple(str(r[0]) for r in rows[1:])
 
 
 @dataclass
@@ -106,15 +102,24 @@ class DepotWatch:
         self._clock = clock
         self._baselines: dict[str, _Baseline] = {}
 
-    def usage(self, tx: Handle, depot: str, now: float) -> DepotUsage:
+    def usage(self, tx: Handle, depot: str, tracking_no: str, now: float) -> DepotUsage:
+        """Distinct parcels released in the depot's window, and whether this
+        parcel is one of them (counted in the store: a depot may be large)."""
         paths = ", ".join("'%s'" % p for p in INTERACTIVE)
-        rows = tx.all("SELECT account, tracking_no FROM releases WHERE depot = ? AND at > ? AND path IN (%s)"
-                      % paths, depot, now - self.window)
-        per: dict[str, set[str]] = {}
-        for account, tracking_no in rows:
-            per.setdefault(account, set()).add(tracking_no)
-        return DepotUsage(parcels=frozenset(r[1] for r in rows), baseline=self.baseline(tx, depot, now),
-                          accounts={a: len(p) for a, p in per.items()})
+        row = tx.one("SELECT COUNT(DISTINCT tracking_no), MAX(CASE WHEN tracking_no = ? THEN 1 ELSE 0 END)"
+                     " FROM releases WHERE depot = ? AND at > ? AND path IN (%s)" % paths,
+                     tracking_no, depot, now - self.window)
+        count, has = (int(row[0] or 0), bool(row[1])) if row else (0, False)
+        return DepotUsage(count=count, has_parcel=has, baseline=self.baseline(tx, depot, now))
+
+    def accounts(self, tx: Handle, depot: str, now: float) -> dict[str, set[str]]:
+        """Every account with releases in the depot's window, and its devices."""
+        paths = ", ".join("'%s'" % p for p in INTERACTIVE)
+        out: dict[str, set[str]] = {}
+        for account, device in tx.all("SELECT DISTINCT account, device_id FROM releases WHERE depot = ?"
+                                      " AND at > ? AND path IN (%s)" % paths, depot, now - self.window):
+            out.setdefault(account, set()).add(device)
+        return out
 
     def baseline(self, tx: Handle, depot: str, now: float) -> float:
         """The larger of: the mean per window over the hours before this

@@ -13,6 +13,7 @@ from gateway.audit import AuditLog
 from gateway.config import SentinelConfig
 from gateway.store import Handle, Store
 from protocol import messages as m
+from protocol.errors import PolicyDenied
 
 DAY = 86400.0
 
@@ -66,7 +67,7 @@ def attempts(tx: Handle, badge: str, device_id: str, now: float, cfg: SentinelCo
                     int(lockouts[0]) if lockouts else 0)
 
 
-class LoginRefused(Exception):
+class LoginRefused(PolicyDenied):
     """An officer's name or PIN was refused (or is locked out); the text says which."""
 
 

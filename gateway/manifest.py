@@ -32,6 +32,7 @@ from gateway.vault import (
     Vault,
 )
 from protocol import masking
+from protocol.errors import ConfigurationError
 
 REQUIRED = (
     "tracking_no", "route_id", "courier_id", "receiver_name", "receiver_phone", "receiver_address",
@@ -45,7 +46,7 @@ PHONE = re.compile(r"\+?[0-9][0-9 -]{4,22}[0-9]\Z")
 MAX_TEXT = 200
 
 
-class ManifestError(Exception):
+class ManifestError(ConfigurationError):
     """What is wrong with the file, naming the row and column."""
 
 

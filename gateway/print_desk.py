@@ -19,7 +19,7 @@ PRINT_QUEUED, PRINT_FAILED = 1, 4  # messages.PRINT_STATES
 class PrintDesk:
     def __init__(self, home: Home) -> None:
         self.home = home
-        self._spool: Any = None  # gateway.spool.Spool, opened on the first print_job
+        self._spool: Any = None  # printer_drivers.spool.Spool, opened on the first print_job
 
     def print_job(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> None:
         row = registry.session_on(tx, device_id)
@@ -37,13 +37,12 @@ class PrintDesk:
 
     def _queue(self, tx: Handle, device_id: str, courier: str, tracking_no: str, f: Msg,
                now: float) -> tuple[int, str]:
+        from gateway.label_source import view as masked
         from gateway.labels import issue as issue_label
-        from gateway.spool import Spool, SpoolError
+        from printer_drivers import render_label
         from printer_drivers.config import load_printers
-        from printer_drivers.dialects import dialect
-        from printer_drivers.gateway_source import view as masked
-        from printer_drivers.label import LabelError, MaskedLabel
-        from printer_drivers.layout import layout, load_template
+        from printer_drivers.label import LabelError
+        from printer_drivers.spool import Spool, SpoolError
 
         home = self.home.config.home
         try:
@@ -62,9 +61,8 @@ class PrintDesk:
             # the label's possession proof; a handheld prints a parcel's first label only.
             qr = issue_label(tx, self.home.keys, audit, tracking_no, now, audit.person("courier", courier))
             view = masked(tx, tracking_no, qr)
-            lay = layout(load_template(f.get("template") or printer.template, printer.dpi),
-                         MaskedLabel.from_mapping(view))
-            data = dialect(printer.language, printer.zpl_font).encode(lay)
+            data = render_label(view, printer.language, f.get("template") or printer.template, printer.dpi,
+                                printer.zpl_font)
         except (LabelError, OSError, ValueError) as e:
             return PRINT_FAILED, "label for %s: %s" % (tracking_no, e)
         if self._spool is None:

@@ -14,15 +14,28 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from gateway.keys import KeyProvider
 from gateway.store import Handle, Store
 from gateway.vault import device_aad
+from protocol.errors import PolicyDenied
+from protocol.topics import ID_RULE, valid_id
 
 DEVICE_STATES = ("provisioned", "active", "suspended", "revoked")
-DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 COURIER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 SHIFT = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d\Z")
 
 
-class RegistryError(Exception):
+class RegistryError(PolicyDenied):
     """A registry operation the caller can fix (unknown id, bad PIN format...)."""
+
+
+class InvalidDeviceId(RegistryError, ValueError):
+    """A device id that cannot name a handheld, a topic or a broker account."""
+
+
+def check_device_id(device_id: str) -> str:
+    """`device_id` if protocol.topics.valid_id accepts it (the one rule, shared
+    with the handheld), else InvalidDeviceId naming it."""
+    if not valid_id(device_id):
+        raise InvalidDeviceId("device id %r is not %s" % (device_id, ID_RULE))
+    return device_id
 
 
 def _pin_hash(pin: str, salt: bytes) -> bytes:
@@ -33,8 +46,7 @@ def add_device(store: Store, provider: KeyProvider, device_id: str, model: str, 
                now: float | None = None) -> bytes:
     """Register a handheld; returns its 32-byte master secret (shown once, for
     provisioning). The gateway keeps it only wrapped by the KEK."""
-    if not DEVICE_ID.match(device_id):
-        raise RegistryError("device id must be 1-32 of A-Z a-z 0-9 _ -: %r" % device_id)
+    check_device_id(device_id)
     secret = secrets.token_bytes(32)
     kek_id, wrapped = provider.wrap(secret, device_aad(device_id))
     with store.transaction() as tx:

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.sentinel import Alarm
 from protocol import messages
-from protocol.errors import FORBIDDEN, UNAVAILABLE
+from protocol.errors import FORBIDDEN, UNAVAILABLE, PolicyDenied
 
 Msg = dict[str, Any]
 
@@ -52,7 +52,7 @@ class Work:
         del self.alarms[mark[1]:]
 
 
-class Refused(Exception):
+class Refused(PolicyDenied):
     """A request the gateway will not carry out (not logged in, not your
     parcel...): the handheld gets an `error` with `code` and, where the
     courier should see why in their language, a denial code."""

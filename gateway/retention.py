@@ -11,11 +11,12 @@ from gateway.audit import AuditLog
 from gateway.config import Config
 from gateway.store import Handle, Store
 from gateway.vault import Vault
+from protocol.errors import PolicyDenied
 
 CASE_ID_MAX = 64
 
 
-class CaseError(Exception):
+class CaseError(PolicyDenied):
     pass
 
 

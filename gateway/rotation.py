@@ -11,19 +11,18 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import registry
-from gateway.fastwire import GatewayChannel
+from gateway.aead import CryptographyAEAD
 from gateway.home import Home
 from gateway.logs import log_event
 from gateway.replies import Msg, Reply
 from gateway.store import Handle
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import ProtocolError
 from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, MAX_SEQ
+from protocol.session import GATEWAY, MAX_SEQ, Channel
 
 # Installs a device's new channel made from this wrapped secret; returns the one it replaces.
-Adopt = Callable[[str, GatewayChannel, bytes], "GatewayChannel | None"]
+Adopt = Callable[[str, Channel, bytes], "Channel | None"]
 
 
 class KeyRotation:
@@ -31,14 +30,14 @@ class KeyRotation:
         self.home = home
         self._aead = aead
         self._adopt = adopt
-        self._spare: dict[str, GatewayChannel] = {}  # a rotating device's next or previous key
+        self._spare: dict[str, Channel] = {}  # a rotating device's next or previous key
         self.rotated: list[str] = []  # devices that took their new key in this batch
 
     def forget(self, device_id: str) -> None:
         """The device's cached channel is gone: so is its spare."""
         self._spare.pop(device_id, None)
 
-    def unwrap(self, tx: Handle, device_id: str, ch: GatewayChannel, payload: bytes,
+    def unwrap(self, tx: Handle, device_id: str, ch: Channel, payload: bytes,
                now: float) -> tuple[str, Msg, int]:
         """Open a message under the device's key; while it rotates, under the
         next key (which completes the rotation) or, for the grace period after,
@@ -69,20 +68,20 @@ class KeyRotation:
         if rot is not None and rot.pending and rot.command_id == command_id and rot.next_wrapped:
             self._switch(tx, device_id, self._spare_channel(device_id, rot), now)
 
-    def _spare_channel(self, device_id: str, rot: registry.Rotation) -> GatewayChannel:
+    def _spare_channel(self, device_id: str, rot: registry.Rotation) -> Channel:
         ch = self._spare.get(device_id)
         if ch is None:
             kek = self.home.keys.kek
             if rot.pending:  # a new key: nothing was ever sent or received under it
-                ch = GatewayChannel(rot.next_secret(kek), device_id, GATEWAY, aead=self._aead)
+                ch = Channel(rot.next_secret(kek), device_id, GATEWAY, aead=self._aead)
             else:
                 window = ReplayWindow.from_state(json.loads(rot.prev_window)) if rot.prev_window else None
-                ch = GatewayChannel(rot.prev_secret(kek), device_id, GATEWAY, aead=self._aead, replay=window)
+                ch = Channel(rot.prev_secret(kek), device_id, GATEWAY, aead=self._aead, replay=window)
                 ch.send_seq = MAX_SEQ + 1  # receive only: sealing under it raises
             self._spare[device_id] = ch
         return ch
 
-    def _switch(self, tx: Handle, device_id: str, new: GatewayChannel, now: float) -> None:
+    def _switch(self, tx: Handle, device_id: str, new: Channel, now: float) -> None:
         """The handheld holds the new key: make it the device's channel."""
         registry.complete_rotation(tx, device_id, json.dumps(new.replay.state()), now)
         row = tx.one("SELECT secret_wrapped FROM devices WHERE device_id = ?", device_id)

@@ -16,6 +16,7 @@ from gateway import ledger, logins, registry
 from gateway.audit import AuditLog
 from gateway.config import Config, SentinelConfig
 from gateway.store import Handle, Store
+from protocol.errors import PolicyDenied
 
 
 @dataclass
@@ -124,7 +125,7 @@ def reenable_broker_account(cfg: Config, device: str) -> str:
     return "broker account of %s enabled again" % device
 
 
-class LiftRefused(Exception):
+class LiftRefused(PolicyDenied):
     pass
 
 

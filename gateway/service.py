@@ -4,7 +4,8 @@ database transaction (so a whole batch shares one commit), publishes the
 replies only after the commit, and only then acknowledges the requests to
 the broker: a crash before the commit leaves them with the broker to be
 delivered again. Each device has its own Channel, whose replay window is
-saved in that same commit and whose send sequence is reserved ahead."""
+saved in that same commit and whose send sequence is reserved ahead. What
+runs beside it plugs in as a `Lifecycle` hook (gateway/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -33,9 +34,21 @@ ROTATION_POLL = 0.5  # seconds between looks for key rotations to send
 Incoming = tuple[str, bytes, float, int, int]  # topic, payload, arrival, mid, qos
 
 
+class Lifecycle(Protocol):
+    """What lives beside a GatewayService, told when it has started (connected,
+    loop running, `credentials` set), when the broker dropped it (return False
+    to end it for good: the session is someone else's now) and when it stops."""
+
+    def started(self, service: GatewayService) -> None: ...
+    def disconnected(self, service: GatewayService) -> bool: ...
+    def stopping(self, service: GatewayService) -> None: ...
+
+
 class GatewayService:
-    def __init__(self, home: Home, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, home: Home, clock: Callable[[], float] = time.time,
+                 hooks: Sequence[Lifecycle] = ()) -> None:
         self.home = home
+        self.hooks = list(hooks)
         self.cfg = home.config
         self.clock = clock
         self.handlers = Handlers(home, clock)
@@ -50,6 +63,8 @@ class GatewayService:
         self._connected = threading.Event()
         self._refused = False
         self._stopping = False
+        self.credentials: tuple[str | None, str | None] = (None, None)  # for the broker, once started
+        self.handed_back = False  # a hook ended the session: it is someone else's, say nothing in its name
         self._ticks: list[tuple[float, float, Callable[[float], object]]] = []
         self._admin: Any = None  # gateway.broker_admin.open_admin, opened on first need
         self.every(ROTATION_POLL, self._send_rotations)
@@ -82,11 +97,11 @@ class GatewayService:
             versions = [4]
         if not any(self._try_connect(v, username, password) for v in versions):
             raise RuntimeError("gateway could not connect to the broker at %s:%d" % (self.host, self.port))
+        self.credentials = (username, password)
         self._thread = threading.Thread(target=self._run, name="veilpost-gateway", daemon=True)
         self._thread.start()
-        from gateway import takeover  # several gateways: adopt the session of one that died
-
-        self.takeover = takeover.attach(self, username, password)
+        for hook in self.hooks:
+            hook.started(self)
 
     def _try_connect(self, version: int, username: str | None, password: str | None) -> bool:
         m = self.cfg.mqtt
@@ -152,8 +167,12 @@ class GatewayService:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
         self._refused = True
-        if not self._stopping:
-            log_event("mqtt-disconnected", reason=str(reason))
+        if self._stopping:
+            return
+        log_event("mqtt-disconnected", reason=str(reason))
+        if not all(hook.disconnected(self) for hook in self.hooks):
+            self.handed_back = True  # no reconnect: the loop ends
+            self._stopping = True
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._pending.append((msg.topic, bytes(msg.payload), time.monotonic(), msg.mid, msg.qos))
@@ -163,12 +182,13 @@ class GatewayService:
         self._ticks.append((seconds, self.clock(), job))
 
     def stop(self) -> None:
-        takeover = getattr(self, "takeover", None)
-        if takeover is not None:
-            takeover.stop()
+        for hook in self.hooks:
+            hook.stopping(self)
         self._stopping = True
         if self._thread and self._thread.is_alive():
             self._thread.join(10)
+        if self.handed_back:
+            return  # the session's owner has it back: no goodbye, no checkpoint in its name
         with self.home.store.transaction() as tx:
             self.home.audit.checkpoint(tx, self.clock())
         client = self._client
@@ -212,6 +232,8 @@ class GatewayService:
         while not self._stopping:
             rc = client.loop(timeout=0.0 if self._pending else 0.05)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                if self.handed_back:
+                    break
                 self._reconnect(client, backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue

@@ -1,5 +1,8 @@
-"""The gateway's database behind a narrow interface: `transaction()` yields a
-handle with `one`, `all` and `run`; nothing else touches the driver.
+"""The gateway's database behind a narrow interface, the `Store` protocol:
+`transaction()` yields a handle with `one`, `all` and `run`; nothing else
+touches the driver. `SqliteStore` (here) and `PgStore` (gateway/store_pg.py)
+implement it, neither inheriting the other; gateway/stores.py `open_store`
+picks one from the config.
 
 The SQL in this package sticks to what SQLite and PostgreSQL both accept:
 `?` placeholders (a PostgreSQL store translates them), TEXT / INTEGER /
@@ -13,11 +16,12 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 Row = tuple[Any, ...]
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")  # a store location with these is a PgStore URL
 
 # Each entry is one schema version; never edit a shipped one, append a new one.
 MIGRATIONS: list[str] = [
@@ -118,12 +122,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE releases (
         account TEXT NOT NULL, shift_start DOUBLE PRECISION NOT NULL, tracking_no TEXT NOT NULL,
         field INTEGER NOT NULL, device_id TEXT NOT NULL, depot TEXT NOT NULL, path TEXT NOT NULL,
-        at DOUBLE PRECISION NOT NULL, audit_seq INTEGER NOT NULL,
+        at DOUBLE PRECISION NOT NULL, audit_seq INTEGER NOT NULL, shown_at DOUBLE PRECISION,
         PRIMARY KEY (account, shift_start, tracking_no, field));
     CREATE INDEX releases_depot ON releases (depot, at);
     CREATE INDEX releases_account ON releases (account, at);
     CREATE INDEX releases_device ON releases (device_id, at);
     CREATE INDEX releases_parcel ON releases (tracking_no);
+    CREATE INDEX requests_strikes ON requests (courier_id, strike, at);
     ALTER TABLE incidents ADD COLUMN accounts TEXT NOT NULL DEFAULT '[]';
     CREATE TABLE security_events (
         event_id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,
@@ -159,6 +164,36 @@ class Handle(Protocol):
     def run(self, sql: str, *args: Any) -> int: ...
 
 
+class Store(Protocol):
+    """A gateway database: SQLite for one gateway, PostgreSQL for several."""
+
+    path: Path  # its file; a store without one says /dev/null
+    shared: bool  # other processes change rows this one may have cached
+
+    @property
+    def version(self) -> int:
+        """The schema version: how many MIGRATIONS it has run."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Handle]:
+        """All or nothing: commits when the block ends, rolls back on error."""
+        ...
+
+    def one(self, sql: str, *args: Any) -> Row | None: ...
+
+    def all(self, sql: str, *args: Any) -> list[Row]: ...
+
+    def run(self, sql: str, *args: Any) -> int:
+        """One statement in a transaction of its own; the rows it changed."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Make deleted data unrecoverable from the store's own files (after shredding)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class _SqliteHandle:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -174,9 +209,11 @@ class _SqliteHandle:
         return self._conn.execute(sql, args).rowcount
 
 
-class Store:
+class SqliteStore:
     """One SQLite file in WAL mode. Safe to share between threads: a lock
     serialises transactions, and other processes wait on SQLite's own lock."""
+
+    shared = False  # one gateway: nobody else changes its rows
 
     def __init__(self, path: Path | str, durability: str = "full") -> None:
         self.path = Path(path)
@@ -258,11 +295,3 @@ class Store:
         with self._lock:
             self._conn.close()
 
-
-def open_store(location: Path | str, durability: str = "full") -> Store:
-    """The store a config names: a "postgresql://..." URL, else a SQLite file."""
-    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
-        from gateway.store_pg import PgStore
-
-        return PgStore(location, durability)
-    return Store(location, durability)

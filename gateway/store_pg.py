@@ -1,5 +1,5 @@
-"""The PostgreSQL store: the same `transaction()` / `one` / `all` / `run`
-interface as the SQLite store, for several gateways sharing one database.
+"""The PostgreSQL store: the `Store` protocol of gateway/store.py, for
+several gateways sharing one database.
 
 Every dialect difference lives in this file: `?` placeholders become `%s`,
 BLOB columns become BYTEA and INTEGER becomes BIGINT in the migrations (a
@@ -29,9 +29,9 @@ from typing import Any
 
 import psycopg
 
-from gateway.store import MIGRATIONS, Handle, Row, Store
+from gateway.store import MIGRATIONS, POSTGRES_SCHEMES, Handle, Row
 
-SCHEMES = ("postgresql://", "postgres://")
+SCHEMES = POSTGRES_SCHEMES
 IDLE = psycopg.pq.TransactionStatus.IDLE
 # A quoted string or a placeholder; quoted strings are copied unchanged.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?|%")
@@ -76,13 +76,13 @@ class _PgHandle:
         return self._pg.execute(to_postgres(sql), args or None).rowcount
 
 
-class PgStore(Store):
+class PgStore:
     """One connection to PostgreSQL, shared by the threads of one gateway
     under a lock; other gateways wait on the advisory lock."""
 
     shared = True  # other processes change rows this one has cached
 
-    def __init__(self, url: str, durability: str = "full") -> None:  # noqa: D107 - no super(): no file
+    def __init__(self, url: str, durability: str = "full") -> None:
         self.url = url
         self.path = Path("/dev/null")  # no file of its own: callers that checkpoint files skip it
         self._lock = threading.RLock()
@@ -145,6 +145,10 @@ class PgStore(Store):
     def all(self, sql: str, *args: Any) -> list[Row]:
         with self._lock:
             return _PgHandle(self._ready()).all(sql, *args)
+
+    def run(self, sql: str, *args: Any) -> int:
+        with self.transaction() as tx:
+            return tx.run(sql, *args)
 
     def checkpoint(self) -> None:
         """Nothing to fold back: PostgreSQL vacuums shredded rows itself."""

@@ -16,6 +16,10 @@ its session back (the broker disconnects the adopter, which then stops
 without reconnecting). Decisions stay correct because both services use the
 shared store under its lock; a message delivered twice around the handover
 is refused by the replay window.
+
+Both halves are Lifecycle hooks of a GatewayService (gateway/service.py):
+`Takeover` on the gateway's own service, `Adoption` on each adopted one.
+gateway/supervisor.py puts them together.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from gateway.audit import AuditLog
 from gateway.home import Home
 from gateway.logs import log_event
 from gateway.service import GatewayService
-from gateway.store import open_store
+from gateway.stores import open_store
 from gateway.vault import Vault
 from protocol import topics
 
@@ -43,30 +47,24 @@ LEASE_KEY = "adopted:"
 STATUS_FILTER = topics.ROOT + "/gw/+/status"
 
 
-class AdoptedGateway(GatewayService):
-    """A gateway service serving a peer's MQTT session until the peer returns."""
+class Adoption:
+    """The hook of a service serving a peer's MQTT session until the peer
+    returns: the broker dropping it means the peer took its session back,
+    so the service ends there, without reconnecting or saying goodbye."""
 
-    released = False
+    def started(self, service: GatewayService) -> None:
+        pass
 
-    def _on_disconnect(self, *args: Any) -> None:
-        super()._on_disconnect(*args)
-        if not self._stopping:
-            # The peer is back and took its session: ours ends here, no reconnect.
-            self.released = True
-            self._stopping = True
+    def disconnected(self, service: GatewayService) -> bool:
+        return False
 
-    def _reconnect(self, client: Any, backoff: float) -> None:
-        if not self.released:
-            super()._reconnect(client, backoff)  # type: ignore[misc]
+    def stopping(self, service: GatewayService) -> None:
+        pass
 
-    def stop(self) -> None:
-        if not self.released:
-            super().stop()
-            return
-        # The peer has its session back: say nothing in its name, just end.
-        self._stopping = True
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join(10)
+
+def released(service: GatewayService) -> bool:
+    """Whether an adopted service's peer has its session back."""
+    return service.handed_back
 
 
 def _upsert(tx: Any, key: str, value: str) -> None:
@@ -75,17 +73,38 @@ def _upsert(tx: Any, key: str, value: str) -> None:
 
 
 class Takeover:
-    def __init__(self, service: GatewayService, username: str | None, password: str | None) -> None:
-        self.service = service
-        self.cfg = service.cfg
-        self.me = self.cfg.gateway_id
-        self._credentials = (username, password)
+    """The hook of a gateway that shares its work: watches its peers and
+    adopts the session of one that died. It acts only where sharing is on
+    (MQTT 5 on an external broker, `mqtt.shared`)."""
+
+    def __init__(self) -> None:
         self._offline: dict[str, float] = {}
-        self.adopted: dict[str, AdoptedGateway] = {}
+        self.adopted: dict[str, GatewayService] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._watch: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
+        self.watching = False
+
+    # ---- Lifecycle
+
+    def started(self, service: GatewayService) -> None:
+        if service.broker is not None or not (service.cfg.mqtt.shared and service.version == 5):
+            return
+        self.service = service
+        self.cfg = service.cfg
+        self.me = self.cfg.gateway_id
+        self._credentials = service.credentials
+        self.start()
+
+    def disconnected(self, service: GatewayService) -> bool:
+        return True  # our own session: reconnect
+
+    def stopping(self, service: GatewayService) -> None:
+        if self.watching:
+            self.stop()
+
+    # ---- watching peers
 
     def start(self) -> None:
         with self.service.home.store.transaction() as tx:
@@ -101,6 +120,7 @@ class Takeover:
         self._watch = watch
         self._thread = threading.Thread(target=self._run, name="veilpost-takeover", daemon=True)
         self._thread.start()
+        self.watching = True
 
     def _on_status(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         gateway_id = msg.topic.split("/")[3]
@@ -127,7 +147,7 @@ class Takeover:
                     self._offline.pop(peer, None)
             for peer, service in list(self.adopted.items()):
                 try:
-                    if service.released:
+                    if released(service):
                         self._release(peer)
                     else:
                         self._renew(peer)
@@ -163,7 +183,7 @@ class Takeover:
         location = cfg.store or cfg.database_path
         home = Home(cfg, keys, open_store(location, cfg.durability), Vault(keys.kek),
                     AuditLog(keys.audit_hmac, keys.signing_key))
-        service = AdoptedGateway(home, self.service.clock)
+        service = GatewayService(home, self.service.clock, hooks=[Adoption()])
         service.start()
         self.adopted[peer] = service
         log_event("adopted", peer=peer, client_id=client_id)
@@ -188,14 +208,3 @@ class Takeover:
             self._watch.disconnect()
             self._watch.loop_stop()
 
-
-def attach(service: GatewayService, username: str | None, password: str | None) -> Takeover | None:
-    """Start watching peers when this gateway shares its work (MQTT 5 on an
-    external broker); an adopted service does not adopt in turn."""
-    if isinstance(service, AdoptedGateway) or service.broker is not None:
-        return None
-    if not (service.cfg.mqtt.shared and service.version == 5):
-        return None
-    takeover = Takeover(service, username, password)
-    takeover.start()
-    return takeover

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.keys import KeyProvider, KeyUnavailable
 from gateway.store import Handle, Store
+from protocol.errors import PolicyDenied
 
 # Field ids 1-3 are the wire's personal field ids (docs/wire.md).
 RECEIVER_NAME, RECEIVER_PHONE, RECEIVER_ADDRESS = 1, 2, 3
@@ -26,7 +27,7 @@ FIELD_NAMES = {
 }
 
 
-class Shredded(Exception):
+class Shredded(PolicyDenied):
     """The parcel's data key has been destroyed; its fields are gone."""
 
 

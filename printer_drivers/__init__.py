@@ -8,7 +8,7 @@ preview and an emulated printer complete it. Nothing here sees plaintext:
 `MaskedLabel.from_mapping` refuses unmasked names, phones and addresses.
 """
 
-from printer_drivers.dialects import LANGUAGES, dialect
+from printer_drivers.dialects import DEFAULT_FONT, LANGUAGES, dialect
 from printer_drivers.label import LabelError, MaskedLabel
 from printer_drivers.layout import Layout, Template, available_templates, layout, load_template
 from printer_drivers.status import PrinterStatus
@@ -28,7 +28,10 @@ __all__ = [
 ]
 
 
-def render_label(view: object, language: str, template: str = "100x150", dpi: int | None = None) -> bytes:
-    """The one entry point: masked parcel view in, printer bytes out."""
+def render_label(view: object, language: str, template: str = "100x150", dpi: int | None = None,
+                 zpl_font: str = DEFAULT_FONT) -> bytes:
+    """The one entry point, for the print commands and the gateway's print
+    desk alike: masked parcel view in, printer bytes out. Raises LabelError
+    for a view that is not masked enough or does not fit the template."""
     label = MaskedLabel.from_mapping(view)  # type: ignore[arg-type]
-    return dialect(language).encode(layout(load_template(template, dpi), label))
+    return dialect(language, zpl_font).encode(layout(load_template(template, dpi), label))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from printer_drivers.dialect import Dialect, gb
 from printer_drivers.layout import BASE_FONT_DOTS, Bitmap, Code128, Layout, QRCode, Rule, Text
 from printer_drivers.status import PrinterStatus, StatusError
+from protocol.errors import PrinterError
 
 ESC, GS, FS, DLE = 0x1B, 0x1D, 0x1C, 0x10
 EOT, ENQ, DC4 = 0x04, 0x05, 0x14
@@ -28,7 +29,7 @@ QR_ECC = {"L": 48, "M": 49, "Q": 50, "H": 51}
 BAND_ROWS = 128  # GS v 0 bands: height high byte stays 0
 
 
-class EncodeError(ValueError):
+class EncodeError(PrinterError, ValueError):
     pass
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from protocol.errors import PrinterError
 from protocol.masking import check_compliant
 
 MASK = "*"
@@ -28,7 +29,7 @@ MIN_PHONE_MASKED = 6  # GB/T 41833-2022: hide at least six digits of a phone
 PERSON_FIELDS = ("name", "phone", "address")
 
 
-class LabelError(ValueError):
+class LabelError(PrinterError, ValueError):
     """A parcel view that cannot go on a label, with the reason."""
 
 

@@ -13,6 +13,7 @@ from barcode.codex import Code128 as _Code128
 from PIL import Image, ImageDraw, ImageFont
 
 from printer_drivers.layout import BASE_FONT_DOTS, Bitmap, Code128, Element, Layout, QRCode, Rule, Text
+from protocol.errors import ConfigurationError
 
 FONT_DIRS = (
     "/usr/share/fonts",
@@ -41,7 +42,7 @@ FONT_NAMES = (
 )
 
 
-class FontMissing(RuntimeError):
+class FontMissing(ConfigurationError, RuntimeError):
     pass
 
 

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from protocol.errors import PrinterError
+
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
-class ParcelNotFound(LookupError):
+class ParcelNotFound(PrinterError, LookupError):
     pass
 
 

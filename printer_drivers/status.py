@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.errors import PrinterError
+
 
 @dataclass(frozen=True)
 class PrinterStatus:
@@ -37,7 +39,7 @@ class PrinterStatus:
         return ", ".join(self.problems()) or "ready"
 
 
-class StatusError(ValueError):
+class StatusError(PrinterError, ValueError):
     """A status reply that does not parse."""
 
 

@@ -18,6 +18,7 @@ import serial
 
 from printer_drivers.dialect import Dialect
 from printer_drivers.status import PrinterStatus, StatusError
+from protocol.errors import PrinterError
 
 FLOWS = ("rtscts", "dsrdtr", "none")
 
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover - Windows
 LINK_ERRORS = (OSError, serial.SerialException, _TermiosError)
 
 
-class PrinterOffline(ConnectionError):
+class PrinterOffline(PrinterError, ConnectionError):
     """The link is down or the printer does not answer."""
 
 

@@ -6,9 +6,9 @@
 # and on MicroPython.
 #
 # Import submodules directly (`from protocol import messages`): this package
-# re-exports only the error type, so that importing it on a handheld costs a
+# re-exports only the error types, so that importing it on a handheld costs a
 # few hundred bytes of heap and never loads the AES tables unasked.
 
-from .errors import ProtocolError
+from .errors import ProtocolError, VeilpostError
 
-__all__ = ["ProtocolError"]
+__all__ = ["ProtocolError", "VeilpostError"]

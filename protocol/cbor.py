@@ -8,7 +8,7 @@
 # for byte what cbor2.dumps(x, canonical=True) gives. Decoding is strict and
 # bounded: it raises ProtocolError naming the byte offset, never anything else.
 
-from .errors import MALFORMED, OVERSIZE, ProtocolError
+from .errors import MALFORMED, OVERSIZE, RemoteProtocolError
 
 MAX_SIZE = 16384
 MAX_DEPTH = 16
@@ -109,7 +109,7 @@ class _Reader:
         start = self.pos
         end = start + n
         if end > len(self.data):
-            raise ProtocolError("truncated CBOR: need " + str(n) + " more bytes", start, MALFORMED)
+            raise RemoteProtocolError("truncated CBOR: need " + str(n) + " more bytes", start, MALFORMED)
         self.pos = end
         return start
 
@@ -129,17 +129,17 @@ class _Reader:
             i = self.need(8)
             return int.from_bytes(self.data[i:i + 8], "big")
         if info == 31:
-            raise ProtocolError("indefinite length is not deterministic CBOR", at, MALFORMED)
-        raise ProtocolError("reserved additional information " + str(info), at, MALFORMED)
+            raise RemoteProtocolError("indefinite length is not deterministic CBOR", at, MALFORMED)
+        raise RemoteProtocolError("reserved additional information " + str(info), at, MALFORMED)
 
     def count(self, n, at):
         self.items -= n
         if self.items < 0:
-            raise ProtocolError("too many CBOR items", at, OVERSIZE)
+            raise RemoteProtocolError("too many CBOR items", at, OVERSIZE)
 
     def item(self, depth):
         if depth > self.max_depth:
-            raise ProtocolError("CBOR nested too deeply", self.pos, OVERSIZE)
+            raise RemoteProtocolError("CBOR nested too deeply", self.pos, OVERSIZE)
         at = self.need(1)
         ib = self.data[at]
         major = ib >> 5
@@ -152,7 +152,7 @@ class _Reader:
                 return True
             if ib == 0xF6:
                 return None
-            raise ProtocolError("unsupported simple or float value 0x" + "%02x" % ib, at, MALFORMED)
+            raise RemoteProtocolError("unsupported simple or float value 0x" + "%02x" % ib, at, MALFORMED)
         n = self.argument(info, at)
         if major == 0:
             return n
@@ -166,26 +166,26 @@ class _Reader:
             try:
                 return raw.decode("utf-8")
             except Exception:
-                raise ProtocolError("text string is not valid UTF-8", i, MALFORMED)
+                raise RemoteProtocolError("text string is not valid UTF-8", i, MALFORMED)
         if major == 4:
             # Each element takes at least one byte: reject impossible counts early.
             if n > len(self.data) - self.pos:
-                raise ProtocolError("array longer than the input", at, MALFORMED)
+                raise RemoteProtocolError("array longer than the input", at, MALFORMED)
             out = []
             for _ in range(n):
                 out.append(self.item(depth + 1))
             return out
         if major == 5:
             if 2 * n > len(self.data) - self.pos:
-                raise ProtocolError("map longer than the input", at, MALFORMED)
+                raise RemoteProtocolError("map longer than the input", at, MALFORMED)
             out = {}
             for _ in range(n):
                 kat = self.pos
                 k = self.item(depth + 1)
                 if isinstance(k, (list, dict, Tag)):
-                    raise ProtocolError("map key must be an integer or a string", kat, MALFORMED)
+                    raise RemoteProtocolError("map key must be an integer or a string", kat, MALFORMED)
                 if k in out:
-                    raise ProtocolError("duplicate map key", kat, MALFORMED)
+                    raise RemoteProtocolError("duplicate map key", kat, MALFORMED)
                 out[k] = self.item(depth + 1)
             return out
         # major == 6
@@ -196,12 +196,12 @@ def loads(data, max_size=MAX_SIZE, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
     """Decode exactly one CBOR item from `data`. Raises ProtocolError on
     malformed, truncated, oversized or trailing input."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ProtocolError("CBOR input must be bytes", -1, MALFORMED)
+        raise RemoteProtocolError("CBOR input must be bytes", -1, MALFORMED)
     if len(data) > max_size:
-        raise ProtocolError("CBOR input of " + str(len(data)) + " bytes exceeds " + str(max_size),
+        raise RemoteProtocolError("CBOR input of " + str(len(data)) + " bytes exceeds " + str(max_size),
                             -1, OVERSIZE)
     r = _Reader(data, max_depth, max_items)
     obj = r.item(0)
     if r.pos != len(data):
-        raise ProtocolError("trailing bytes after CBOR item", r.pos, MALFORMED)
+        raise RemoteProtocolError("trailing bytes after CBOR item", r.pos, MALFORMED)
     return obj

@@ -3,7 +3,7 @@
 # object with `encrypt_block`, so a handheld can plug in its hardware AES.
 
 from .aes import new_block_cipher
-from .errors import BAD_KEY, MALFORMED, ProtocolError
+from .errors import BAD_KEY, MALFORMED, RemoteProtocolError
 
 NONCE_SIZE = 13
 TAG_SIZE = 8
@@ -83,23 +83,23 @@ def seal(key, nonce, aad, plaintext, tag_len=TAG_SIZE):
 
 
 def open(key, nonce, aad, data, tag_len=TAG_SIZE):
-    """Check and decrypt ciphertext || tag. Raises ProtocolError(BAD_KEY) when
+    """Check and decrypt ciphertext || tag. Raises RemoteProtocolError(BAD_KEY) when
     the tag does not match (wrong key, forged or damaged input)."""
     if len(nonce) != NONCE_SIZE:
-        raise ProtocolError("CCM nonce must be 13 bytes", -1, MALFORMED)
+        raise RemoteProtocolError("CCM nonce must be 13 bytes", -1, MALFORMED)
     if tag_len not in (4, 6, 8, 10, 12, 14, 16):
         raise ValueError("CCM tag length must be an even number of bytes from 4 to 16")
     n = len(data) - tag_len
     if n < 0:
-        raise ProtocolError("CCM input shorter than its tag", -1, MALFORMED)
+        raise RemoteProtocolError("CCM input shorter than its tag", -1, MALFORMED)
     if n > MAX_PLAINTEXT:
-        raise ProtocolError("CCM input longer than 65535 bytes", -1, MALFORMED)
+        raise RemoteProtocolError("CCM input longer than 65535 bytes", -1, MALFORMED)
     cipher = _cipher(key)
     nonce = bytes(nonce)
     plaintext = _ctr(cipher, nonce, data[:n])
     expected = _tag(cipher, nonce, aad, plaintext, tag_len)
     if not equal(expected, data[n:]):
-        raise ProtocolError("authentication failed: wrong key or forged message", -1, BAD_KEY)
+        raise RemoteProtocolError("authentication failed: wrong key or forged message", -1, BAD_KEY)
     return plaintext
 
 

@@ -6,7 +6,7 @@
 
 from . import cbor
 from .ccm import DEFAULT_AEAD, NONCE_SIZE, TAG_SIZE, equal
-from .errors import BAD_KEY, MALFORMED, ProtocolError
+from .errors import BAD_KEY, MALFORMED, RemoteProtocolError
 from .hkdf import hmac_sha256
 
 TAG_ENCRYPT0 = 16
@@ -24,13 +24,18 @@ MAX_PARTIAL_IV = 8
 
 _PROTECTED_CCM = cbor.dumps({HDR_ALG: ALG_AES_CCM_16_64_128})
 _PROTECTED_HMAC = cbor.dumps({HDR_ALG: ALG_HMAC_256_64})
+_AAD_CCM = cbor.dumps(["Encrypt0", _PROTECTED_CCM, b""])
+_PROTECTED_MAPS = {_PROTECTED_CCM: {HDR_ALG: ALG_AES_CCM_16_64_128},
+                   _PROTECTED_HMAC: {HDR_ALG: ALG_HMAC_256_64}}
 
 
 def _malformed(what):
-    return ProtocolError("COSE: " + what, -1, MALFORMED)
+    return RemoteProtocolError("COSE: " + what, -1, MALFORMED)
 
 
 def _enc_structure(protected, external_aad):
+    if not external_aad and protected == _PROTECTED_CCM:
+        return _AAD_CCM  # every session message and token: encoded once
     return cbor.dumps(["Encrypt0", protected, bytes(external_aad)])
 
 
@@ -70,7 +75,10 @@ def _headers(protected, unprotected, want_alg):
         raise _malformed("protected header must be a byte string")
     if not isinstance(unprotected, dict):
         raise _malformed("unprotected header must be a map")
-    if protected:
+    known = _PROTECTED_MAPS.get(protected)
+    if known is not None:
+        p = known  # the two headers we send: decoded once (never modified below)
+    elif protected:
         p = cbor.loads(protected)
         if not isinstance(p, dict):
             raise _malformed("protected header must wrap a map")
@@ -125,7 +133,7 @@ def parse_encrypt0(data):
 def _key(key_for_kid, kid):
     key = key_for_kid(kid) if callable(key_for_kid) else key_for_kid
     if key is None:
-        raise ProtocolError("no key for kid " + repr(kid), -1, BAD_KEY)
+        raise RemoteProtocolError("no key for kid " + repr(kid), -1, BAD_KEY)
     return key
 
 
@@ -181,5 +189,5 @@ def verify_mac0(data, key_for_kid, external_aad=b""):
     payload, kid, tag, covered = parse_mac0(data, external_aad)
     key = _key(key_for_kid, kid)
     if not equal(hmac_sha256(key, covered)[:MAC_SIZE], tag):
-        raise ProtocolError("MAC check failed: wrong key or forged label", -1, BAD_KEY)
+        raise RemoteProtocolError("MAC check failed: wrong key or forged label", -1, BAD_KEY)
     return payload, kid

@@ -13,7 +13,7 @@
 import binascii
 
 from . import cbor, cose
-from .errors import MALFORMED, ProtocolError
+from .errors import MALFORMED, RemoteProtocolError
 
 KEY_TRACKING_NO = 1
 KEY_LABEL_NO = 2
@@ -23,7 +23,7 @@ MAX_QR_BYTES = 384
 
 
 def _malformed(what):
-    return ProtocolError("label QR: " + what, -1, MALFORMED)
+    return RemoteProtocolError("label QR: " + what, -1, MALFORMED)
 
 
 def payload(tracking_no, label_no, issued):
@@ -39,7 +39,7 @@ def to_text(raw):
 
 
 def from_text(text):
-    """The QR's bytes from its base64url text; ProtocolError if it is not."""
+    """The QR's bytes from its base64url text; RemoteProtocolError if it is not."""
     if isinstance(text, str):
         text = text.encode()
     if not 8 <= len(text) <= MAX_QR_TEXT:

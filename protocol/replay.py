@@ -3,7 +3,7 @@
 # below it have been seen. A number above the window slides it forward; one
 # inside it is accepted once; one below it is refused as too old.
 
-from .errors import MALFORMED, REPLAYED, ProtocolError
+from .errors import MALFORMED, REPLAYED, RemoteProtocolError
 
 
 class ReplayWindow:
@@ -25,7 +25,7 @@ class ReplayWindow:
     def _verdict(self, seq):
         # None if `seq` is new, else why it is refused.
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise ProtocolError("sequence number must be a non-negative integer", -1, MALFORMED)
+            raise RemoteProtocolError("sequence number must be a non-negative integer", -1, MALFORMED)
         if seq > self.highest:
             return None
         back = self.highest - seq
@@ -37,13 +37,13 @@ class ReplayWindow:
         return None
 
     def check(self, seq):
-        """Raise ProtocolError(REPLAYED) if `seq` would be refused; change nothing."""
+        """Raise RemoteProtocolError(REPLAYED) if `seq` would be refused; change nothing."""
         why = self._verdict(seq)
         if why is not None:
-            raise ProtocolError(why, -1, REPLAYED)
+            raise RemoteProtocolError(why, -1, REPLAYED)
 
     def accept(self, seq):
-        """Record `seq`, or raise ProtocolError(REPLAYED) for a replayed or too-old one."""
+        """Record `seq`, or raise RemoteProtocolError(REPLAYED) for a replayed or too-old one."""
         self.check(seq)
         if seq > self.highest:
             shift = seq - self.highest

@@ -4,9 +4,10 @@
 # direction, and reveal tokens under the device's token key.
 
 from . import cbor, cose, messages
-from .errors import BAD_KEY, EXPIRED, MALFORMED, ProtocolError
+from .errors import BAD_KEY, EXPIRED, MALFORMED, RemoteProtocolError
 from .hkdf import hkdf
 from .replay import ReplayWindow
+from .topics import ID_RULE, valid_id
 
 HANDHELD = "handheld"
 GATEWAY = "gateway"
@@ -25,18 +26,6 @@ CTI_SIZE = 8
 TOKEN_TRACKING_NO = 0
 TOKEN_EXP = -1
 
-_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
-
-
-def valid_device_id(device_id):
-    if not isinstance(device_id, str) or not 1 <= len(device_id) <= 32:
-        return False
-    for c in device_id:
-        if c not in _ID_CHARS:
-            return False
-    return True
-
-
 def derive(master_secret, device_id, label, length):
     """HKDF-SHA256(master_secret, salt "veilpost/v1", info CBOR [device_id, label])."""
     return hkdf(master_secret, SALT, cbor.dumps([device_id, label]), length)
@@ -54,9 +43,9 @@ def seq_of(piv):
     """The sequence number in a Partial IV; refuses padded or oversize forms
     so that one number has exactly one encoding on the wire."""
     if not 1 <= len(piv) <= MAX_PIV:
-        raise ProtocolError("Partial IV must be 1 to " + str(MAX_PIV) + " bytes", -1, MALFORMED)
+        raise RemoteProtocolError("Partial IV must be 1 to " + str(MAX_PIV) + " bytes", -1, MALFORMED)
     if len(piv) > 1 and piv[0] == 0:
-        raise ProtocolError("Partial IV has a leading zero byte", -1, MALFORMED)
+        raise RemoteProtocolError("Partial IV has a leading zero byte", -1, MALFORMED)
     return int.from_bytes(piv, "big")
 
 
@@ -86,7 +75,7 @@ def seal_token(token_key, tracking_no, fields, cti, exp, aead=None):
 
 def _token_nonce(kid, piv):
     if len(piv) != CTI_SIZE:
-        raise ProtocolError("token cti must be 8 bytes", -1, MALFORMED)
+        raise RemoteProtocolError("token cti must be 8 bytes", -1, MALFORMED)
     return bytes(IV_SIZE - CTI_SIZE) + piv
 
 
@@ -96,20 +85,21 @@ def open_token(token_key, data, now, aead=None):
     plaintext, _, cti = cose.decrypt0(data, token_key, nonce_for=_token_nonce, aead=aead)
     body = cbor.loads(plaintext)
     if not isinstance(body, dict):
-        raise ProtocolError("token body must be a map", -1, MALFORMED)
+        raise RemoteProtocolError("token body must be a map", -1, MALFORMED)
     tracking_no = body.get(TOKEN_TRACKING_NO)
     exp = body.get(TOKEN_EXP)
     if not isinstance(tracking_no, str) or not isinstance(exp, int) or isinstance(exp, bool) or exp < 0:
-        raise ProtocolError("token needs a tracking number and an expiry", -1, MALFORMED)
+        raise RemoteProtocolError("token needs a tracking number and an expiry", -1, MALFORMED)
     fields = {}
     for k in body:
         if k == TOKEN_TRACKING_NO or k == TOKEN_EXP:
             continue
         if not isinstance(k, int) or k < 1 or not isinstance(body[k], str):
-            raise ProtocolError("token field " + repr(k) + " is not a field id with text", -1, MALFORMED)
+            raise RemoteProtocolError("token field " + repr(k) + " is not a field id with text", -1,
+                                      MALFORMED)
         fields[k] = body[k]
     if now > exp:
-        raise ProtocolError("reveal token expired at " + str(exp), -1, EXPIRED)
+        raise RemoteProtocolError("reveal token expired at " + str(exp), -1, EXPIRED)
     return tracking_no, cti, exp, fields
 
 
@@ -122,8 +112,8 @@ class Channel:
     def __init__(self, master_secret, device_id, role, aead=None, send_seq=0, replay=None, max_skew=None):
         if len(master_secret) != MASTER_SECRET_SIZE:
             raise ValueError("master secret must be 32 bytes")
-        if not valid_device_id(device_id):
-            raise ValueError("device id must be 1 to 32 of A-Z a-z 0-9 _ -")
+        if not valid_id(device_id):  # a bad argument, like the others here: ValueError
+            raise ValueError("device id must be " + ID_RULE)
         if role not in _ROLES:
             raise ValueError("role must be 'handheld' or 'gateway'")
         if not 0 <= send_seq <= MAX_SEQ:
@@ -159,7 +149,7 @@ class Channel:
 
     def _recv_nonce(self, kid, piv):
         if kid != self.kid:
-            raise ProtocolError("kid " + repr(kid) + " is not device " + self.device_id, -1, BAD_KEY)
+            raise RemoteProtocolError("kid " + repr(kid) + " is not device " + self.device_id, -1, BAD_KEY)
         return nonce(self._recv_iv, piv)
 
     def open(self, data):
@@ -167,7 +157,7 @@ class Channel:
         Returns (plaintext, seq)."""
         kid, iv, piv, _, _ = cose.parse_encrypt0(data)
         if piv is None or iv is not None:
-            raise ProtocolError("session messages carry a Partial IV and no IV", -1, MALFORMED)
+            raise RemoteProtocolError("session messages carry a Partial IV and no IV", -1, MALFORMED)
         seq = seq_of(piv)
         self.replay.check(seq)  # refuse a replay before spending a decryption on it
         plaintext = cose.decrypt0(data, self._recv_key, nonce_for=self._recv_nonce, aead=self.aead)[0]
@@ -185,7 +175,7 @@ class Channel:
         plaintext, seq = self.open(data)
         name, fields = messages.decode(plaintext)
         if self.max_skew is not None and abs(fields["t"] - now) > self.max_skew:
-            raise ProtocolError(name + " sent at " + str(fields["t"]) + ", " + str(now - fields["t"]) +
+            raise RemoteProtocolError(name + " sent at " + str(fields["t"]) + ", " + str(now - fields["t"]) +
                                 " s from now (" + str(now) + ")", -1, EXPIRED)
         return name, fields, seq
 

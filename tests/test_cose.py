@@ -9,8 +9,8 @@ import cbor2
 import pytest
 from cwt import COSE, COSEKey
 
+from gateway.aead import CryptographyAEAD
 from protocol import cbor, cose
-from protocol._fast import CryptographyAEAD
 from protocol.errors import BAD_KEY, MALFORMED, ProtocolError
 
 CONTENT = b"This is the content."

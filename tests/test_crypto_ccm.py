@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.aead import CryptographyAEAD
 from protocol import ccm
-from protocol._fast import CryptographyAEAD
 from protocol.errors import BAD_KEY, MALFORMED, ProtocolError
 
 RFC3610_KEY = "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"

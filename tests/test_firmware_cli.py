@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from tests.conftest import require
 from tools.cli import main
-from tools.firmware_cli import deploy_commands
+from tools.cli.firmware import deploy_commands
 
 
 def test_build_compiles_firmware_and_protocol_to_mpy(tmp_path: Path) -> None:

@@ -94,7 +94,8 @@ def test_a_reprovisioned_device_has_its_first_offline_batch_applied(depot):
     def batch(session, tracking_nos, ids):
         work = Work()
         handlers.begin()
-        items = [_item("scan", {"tracking_no": t, "session": session, "label": labels[t]}) for t in tracking_nos]
+        items = [_item("scan", {"tracking_no": t, "session": session, "label": labels[t]})
+                 for t in tracking_nos]
         with home.store.transaction() as tx:
             handlers.dispatch(tx, "HH-1", "batch", {"items": items, "ids": ids}, depot.now, work)
         return work.replies[-1].fields["outcomes"]

@@ -51,7 +51,8 @@ def test_incidents_list_show_export(depot):
     h = depot.home
     with h.store.transaction() as tx:
         tx.run("INSERT INTO releases (account, shift_start, tracking_no, field, device_id, depot, path, at,"
-               " audit_seq) VALUES ('C-112', 0, ?, 2, 'HH-1', 'D-1', 'online', ?, 0)", depot.route[0], depot.now)
+               " audit_seq) VALUES ('C-112', 0, ?, 2, 'HH-1', 'D-1', 'online', ?, 0)",
+               depot.route[0], depot.now)
         alarm = sentinel.trip(tx, h.audit, "C-112", "HH-1", "test trigger", depot.now + 1, h.config.sentinel)
     listed = _cli(h, "incidents", "list")
     assert alarm.incident_id in listed.output and "1 parcels" in listed.output

@@ -26,8 +26,10 @@ def _config(home, broker):
     text = text.replace('password = ""', 'password = "%s"' % password)
     text = text.replace("per_minute = 6", "per_minute = 1000000").replace("distinct_per_minute = 3",
                                                                           "distinct_per_minute = 1000000")
-    text = text.replace("per_shift = 400", "per_shift = 1000000").replace("per_parcel_on_route = 4",
-                                                                          "per_parcel_on_route = 100000")
+    text = text.replace("per_shift = 400", "per_shift = 1000000").replace("route_share = 0.6",
+                                                                          "route_share = 100000.0")
+    text = text.replace("depot_floor = 6", "depot_floor = 1000000").replace("ratio_slack = 10",
+                                                                           "ratio_slack = 1000000")
     text = text.replace("sequential_run = 3", "sequential_run = 0")
     (home.config.home / "veilpost.toml").write_text(text)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from gateway import registry
-from gateway.store import Store
+from gateway.store import SqliteStore as Store
 
 
 def test_device_secret_is_kept_wrapped_and_reads_back(gateway_home):

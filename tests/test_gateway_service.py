@@ -31,7 +31,8 @@ def test_unscanned_reveal_gets_a_readable_denial(live_depot):
     hh.login("C-112", "4321")
     name, denial = hh.reveal(live_depot.route[1], [2], req=3)
     assert name == "reveal_denied" and denial["req"] == 3
-    assert denial["reason"].startswith("reveal denied: scan the label of parcel %s first" % live_depot.route[1])
+    expected = "reveal denied: scan the label of parcel %s first" % live_depot.route[1]
+    assert denial["reason"].startswith(expected)
 
 
 def test_wrong_pin_is_refused_and_audited(live_depot):

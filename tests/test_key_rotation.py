@@ -15,20 +15,19 @@ import pytest
 from click.testing import CliRunner
 
 from firmware import app as appmod
-from gateway import registry
+from gateway import key_rotation, registry
+from gateway import provision as ops
+from gateway.aead import CryptographyAEAD
 from gateway.broker_accounts import ACCOUNTS_FILE
 from gateway.config import CONFIG_NAME, DEFAULT_TOML
 from gateway.home import Home
 from gateway.store_pg import PgStore
 from protocol import messages
-from protocol._fast import CryptographyAEAD
 from protocol.errors import ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
 from tests.fixtures.gateway import Depot
 from tests.test_provision import Site
-from tools import key_rotation
-from tools import provision as ops
 from tools.cli import main
 from tools.simulator import Handheld
 

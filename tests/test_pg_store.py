@@ -8,8 +8,8 @@ import time
 import psycopg
 import pytest
 
-from gateway.store import open_store
 from gateway.store_pg import PgStore, ddl, to_postgres
+from gateway.stores import open_store
 
 
 def test_placeholders_become_psycopg_ones_outside_quotes_only() -> None:

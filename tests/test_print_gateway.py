@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.home import Home
-from printer_drivers.emulated_link import PtyPrinter
-from printer_drivers.gateway_source import GatewayParcels
-from printer_drivers.source import ParcelNotFound
+from gateway.label_source import GatewayParcels
 from gateway.labels import check as check_label
+from printer_drivers.emulated_link import PtyPrinter
+from printer_drivers.source import ParcelNotFound
 from protocol import labels as qr
 from tests.fixtures.gateway import leaks, manifest_csv
 from tools.cli import main

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from firmware import app as appmod
+from gateway import provision as ops
 from gateway import registry
 from gateway.broker_accounts import ACCOUNTS_FILE
 from gateway.home import Home
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
 from tests.fixtures.gateway import start_gateway
-from tools import provision as ops
 from tools.simulator import Handheld
 
 pytestmark = pytest.mark.mosquitto

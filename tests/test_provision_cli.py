@@ -104,8 +104,9 @@ def test_courier_suspend_resume_and_reset_pin(home_with_broker):
 
 
 def test_deploy_runs_mpremote_and_shreds_the_secret(home_with_broker, monkeypatch, tmp_path):
-    from tools import firmware_cli
-    from tools import provision as ops
+    from gateway import provision as ops
+    from tools.cli import device as device_cli
+    from tools.cli import firmware as firmware_cli
 
     home, _ = home_with_broker
     link = ops.open_broker(home)
@@ -117,7 +118,7 @@ def test_deploy_runs_mpremote_and_shreds_the_secret(home_with_broker, monkeypatc
     (tmp_path / build).mkdir(parents=True)
     (tmp_path / build / "main.py").write_text("")
     ran: list[list[str]] = []
-    ops.deploy(bundle, "/dev/ttyFAKE0", run=lambda cmd: ran.append(cmd) or 0)
+    device_cli.deploy(bundle, "/dev/ttyFAKE0", run=lambda cmd: ran.append(cmd) or 0)
     assert any("cp" in cmd and str(bundle / "provision.json") in cmd for cmd in ran)
     assert not (bundle / "provision.json").exists()
     link.close()
@@ -140,6 +141,8 @@ def test_courier_resume_while_a_sentinel_incident_is_open_says_why(gateway_home:
     gateway_home.store.run("INSERT INTO incidents (incident_id, opened, courier_id, device_id,"
                            " trigger_reason, parcels, state)"
                            " VALUES ('INC-TEST1', 0, 'C-301', '', 'budget', '[]', 'open')")
+    gateway_home.store.run("INSERT INTO incident_holds (incident_id, kind, ident, state)"
+                           " VALUES ('INC-TEST1', 'courier', 'C-301', 'held')")
     result = run(gateway_home, "courier", "resume", "C-301")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "incident INC-TEST1" in result.output and "suspension lift" in result.output

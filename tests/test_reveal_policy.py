@@ -86,8 +86,8 @@ def test_audit_failure_denies(depot):
     depot.home.store.run("CREATE TRIGGER no_audit BEFORE INSERT ON audit"
                          " BEGIN SELECT RAISE(ABORT, 'disk'); END")
     wire = Wire(depot.home, "HH-1", depot.secret)
-    replies = wire.send("reveal_request", {"req": 1, "tracking_no": depot.route[0], "fields": [2], "reason": 1,
-                                           "session": bytes.fromhex(depot.session)}, depot.now)
+    replies = wire.send("reveal_request", {"req": 1, "tracking_no": depot.route[0], "fields": [2],
+                                           "reason": 1, "session": bytes.fromhex(depot.session)}, depot.now)
     assert [name for name, _ in replies] == ["reveal_denied"]
     assert replies[0][1]["code"] == m.DENY_UNAVAILABLE and "audit log unavailable" in replies[0][1]["reason"]
     assert depot.home.store.one("SELECT COUNT(*) FROM tokens")[0] == 0

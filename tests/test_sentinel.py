@@ -13,7 +13,8 @@ class _Desk:
 
     def handle(self, tracking_nos, now):
         with self.depot.home.store.transaction() as tx:
-            return [self.desk.reveal(tx, "HH-1", self.depot.session, t, (1, 2, 3), 1, now) for t in tracking_nos]
+            return [self.desk.reveal(tx, "HH-1", self.depot.session, t, (1, 2, 3), 1, now)
+                    for t in tracking_nos]
 
 
 def _desk(depot):

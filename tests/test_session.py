@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway.aead import CryptographyAEAD
 from protocol import cbor, cose
-from protocol._fast import CryptographyAEAD
 from protocol.errors import BAD_KEY, EXPIRED, MALFORMED, REPLAYED, ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel, open_token, partial_iv, seal_token
 

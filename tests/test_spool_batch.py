@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.spool import PRINTED, UNCERTAIN, Spool, deliver
 from printer_drivers import LANGUAGES, MaskedLabel, dialect, layout, load_template
+from printer_drivers.delivery import deliver
 from printer_drivers.emulated_link import PtyPrinter
+from printer_drivers.spool import PRINTED, UNCERTAIN, Spool
 from printer_drivers.transport import Printer
 from tests.fixtures.printers import masked_view
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, Spool, SpoolError
+from printer_drivers.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, Spool, SpoolError
 
 
 def test_jobs_survive_a_restart_in_order(tmp_path: Path) -> None:

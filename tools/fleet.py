@@ -1,17 +1,19 @@
 """`veilpost fleet --devices N`: N simulated handhelds (tools/simulator.py,
 the real firmware source) working their routes against a gateway at once:
-log in, then per parcel scan its label's QR, reveal the phone, deliver. Prints what they
-did and how long reveals took; a load generator, not a test."""
+log in, then per parcel scan its label's QR, reveal the phone, deliver. Prints
+what they did and how long reveals took; a load generator, not a test.
+`veilpost fleet` (tools/cli/fleet.py) calls `main` through the
+`veilpost.tools` entry point `fleet`."""
 
 from __future__ import annotations
 
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-import click
 
 from tools.simulator import Handheld, SimulatorError
 
@@ -176,22 +178,16 @@ class BrokerAccounts:
         return device_id, password
 
 
-@click.command("fleet")
-@click.option("--devices", type=click.IntRange(1, 500), default=10, show_default=True)
-@click.option("--parcels", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="Parcels on each handheld's route.")
-@click.option("--per-minute", type=click.IntRange(0), default=0,
-              help="Raise the gateway's reveals-per-minute budgets to this for the run (0: keep them).")
-@click.pass_context
-def fleet_cmd(ctx: click.Context, devices: int, parcels: int, per_minute: int) -> None:
-    """Run N simulated handhelds against a gateway on the embedded broker, in
-    this process, with fake couriers and routes added to the home (--home)."""
+def main(home_dir: Path, devices: int, parcels: int, per_minute: int,
+         echo: Callable[[str], None] = print) -> int:
+    """Run `devices` simulated handhelds against a gateway on the embedded
+    broker, in this process, with fake couriers and routes added to the home
+    at `home_dir`. Returns 0 (the figures are the result, not a verdict)."""
     from gateway.broker import EmbeddedBroker, new_password
     from gateway.home import init
     from gateway.service import GatewayService
-    from tools.cli import home_of
 
-    home = init(home_of(ctx))
+    home = init(home_dir)
     broker = EmbeddedBroker("127.0.0.1", 0)
     port = broker.start()
     gw_user, gw_pass = "vp-gateway-fleet", new_password()
@@ -215,6 +211,7 @@ def fleet_cmd(ctx: click.Context, devices: int, parcels: int, per_minute: int) -
         home.close()
     for k, v in report.items():
         if k != "errors":
-            click.echo(f"{k}: {v}")
+            echo(f"{k}: {v}")
     for e in report["errors"][:10]:
-        click.echo(f"error: {e}", err=True)
+        echo(f"error: {e}")
+    return 0

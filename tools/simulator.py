@@ -25,14 +25,15 @@ from typing import Any
 from firmware import app as appmod
 from firmware.device import Device
 from firmware.hal.host.board import HostHAL
+from gateway.aead import CryptographyAEAD
 from protocol import labels, messages
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, VeilpostError
 
 FIELD_IDS = {"name": 1, "phone": 2, "address": 3}
 REASON_IDS = {v: k for k, v in messages.REASONS.items()}
 
 
-class SimulatorError(Exception):
+class SimulatorError(VeilpostError):
     """The simulated handheld could not do what was asked (with why)."""
 
 
@@ -66,7 +67,8 @@ class Handheld:
         self.timeout = timeout
         cfg = {k: v for k, v in config.items() if k != "master_secret"}
         cfg.setdefault("lang", "en")
-        self.hal = HostHAL(str(self.home / "flash"), str(self.home / "nvs"), clock=self.now)
+        self.hal = HostHAL(str(self.home / "flash"), str(self.home / "nvs"), aead=CryptographyAEAD(),
+                           clock=self.now)
         secret = config.get("master_secret")
         if secret is not None and self.hal.keystore.get("master") is None:
             raw = bytes.fromhex(secret) if isinstance(secret, str) else bytes(secret)

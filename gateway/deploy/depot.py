@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from protocol.errors import ConfigurationError
+
 SHIPPED_CONFIG = Path(__file__).with_name("mosquitto.conf")
 DYNSEC_PLUGIN_NAME = "mosquitto_dynamic_security.so"
 # Where Debian, Fedora, Alpine and a source build put the plugin.
@@ -33,7 +35,7 @@ DYNSEC_PLUGIN_GLOBS = (
 ADMIN_USERNAME = "veilpost-admin"
 
 
-class DepotSetupError(Exception):
+class DepotSetupError(ConfigurationError):
     """A depot could not be set up; the message says what to fix."""
 
 

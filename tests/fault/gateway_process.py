@@ -31,7 +31,8 @@ def configure(folder: Path, broker: Any, gateway_id: str, store: str = "", share
         "port": str(broker.port), "username": '"%s"' % user, "password": '"%s"' % password,
         "client_id": '"fault-%s"' % gateway_id, "shared": "true" if shared else "false",
         "per_minute": "1000000", "distinct_per_minute": "1000000", "per_shift": "1000000",
-        "per_parcel_on_route": "100000", "sequential_run": "0", "durability": '"normal"',
+        "route_share": "100000.0", "sequential_run": "0", "durability": '"normal"',
+        "ratio_slack": "1000000", "undelivered_limit": "1000000", "depot_floor": "1000000",
     }
     for key, value in values.items():
         text, n = re.subn(r"(?m)^%s = .*$" % key, "%s = %s" % (key, value), text, count=1)

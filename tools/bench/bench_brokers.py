@@ -18,7 +18,7 @@ def mosquitto_dynsec(folder: Path) -> Iterator[Any]:
     """A started Mosquitto with its own CA under `folder`, or None when
     mosquitto or its dynsec plugin is not installed."""
     from gateway.deploy import depot
-    from tests.fixtures.brokers import MosquittoBroker
+    from tools.testbed.brokers import MosquittoBroker
 
     if not (shutil.which("mosquitto") and depot.find_dynsec_plugin()):
         yield None
@@ -40,7 +40,7 @@ def embedded_with_accounts(home_dir: Path) -> Iterator[Any]:
     """A started embedded broker whose accounts file is in `home_dir`, as a
     gateway running from that home serves it."""
     from gateway.broker_accounts import ACCOUNTS_FILE
-    from tests.fixtures.brokers import EmbeddedBrokerHandle
+    from tools.testbed.brokers import EmbeddedBrokerHandle
 
     home_dir.mkdir()
     broker = EmbeddedBrokerHandle(home_dir / ACCOUNTS_FILE)
@@ -54,8 +54,8 @@ def embedded_with_accounts(home_dir: Path) -> Iterator[Any]:
 def home_on(home_dir: Path, broker: Any) -> tuple[Any, Any]:
     """A new home whose broker link reaches `broker` (for Mosquitto, through
     the admin credentials file): (home, link); the caller closes both."""
+    from gateway import provision as ops
     from gateway.home import init
-    from tools import provision as ops
 
     home = init(home_dir)
     folder = home_dir / ops.BROKER_DIR

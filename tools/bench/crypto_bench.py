@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.aead import CryptographyAEAD
 from protocol import ccm
-from protocol._fast import CryptographyAEAD
 from protocol.aes import AES
 from protocol.session import GATEWAY, HANDHELD, Channel
 

@@ -39,8 +39,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.handheld import VM_PRELUDE
-from tools.firmware_cli import REPO, build, mpy_cross_command
+from tools.cli.firmware import REPO, build, mpy_cross_command
+from tools.testbed.vm import VM_PRELUDE
 
 FUEL = 4_000_000_000
 

@@ -48,17 +48,16 @@ class Device:
 
     def __init__(self, device_id: str, secret: bytes, password: str, session: bytes,
                  parcels: list[str]) -> None:
-        from gateway.fastwire import GatewayChannel
-        from protocol._fast import CryptographyAEAD
-        from protocol.session import GATEWAY, HANDHELD
+        from gateway.aead import CryptographyAEAD
+        from protocol.session import GATEWAY, HANDHELD, Channel
 
         self.id = device_id
-        # The load generator uses the fast channel too, so that the clients'
+        # The load generator uses the CPython AEAD too, so that the clients'
         # own work stays small next to the server's.
-        self.channel = GatewayChannel(secret, device_id, HANDHELD, aead=CryptographyAEAD())
+        self.channel = Channel(secret, device_id, HANDHELD, aead=CryptographyAEAD())
         # In the echo phase the reply is the device's own request: opening it
         # with the other end's channel costs the client what opening a grant does.
-        self.mirror = GatewayChannel(secret, device_id, GATEWAY, aead=CryptographyAEAD())
+        self.mirror = Channel(secret, device_id, GATEWAY, aead=CryptographyAEAD())
         self.session = session
         self.parcels = parcels
         self.n = 0
@@ -214,7 +213,7 @@ def echo_server(host: str, port: int, username: str, password: str) -> None:
 def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> list[Device]:
     from gateway import registry
     from gateway.home import init
-    from tests.fixtures.gateway import seed_parcel
+    from tools.testbed.depot import seed_parcel
 
     home = init(folder / "home")
     user, password = broker.gateway_credentials
@@ -227,7 +226,9 @@ def _setup_home(folder: Path, broker: Any, devices: int, durability: str) -> lis
                      ("per_minute = 6", "per_minute = 100000000"),
                      ("distinct_per_minute = 3", "distinct_per_minute = 100000000"),
                      ("per_shift = 400", "per_shift = 100000000"),
-                     ("per_parcel_on_route = 4", "per_parcel_on_route = 100000000"),
+                     ("route_share = 0.6", "route_share = 100000000.0"),
+                     ("depot_floor = 6", "depot_floor = 100000000"),
+                     ("ratio_slack = 10", "ratio_slack = 100000000"),
                      ("sequential_run = 3", "sequential_run = 0"),
                      # Each round starts a new gateway under a new client id: its
                      # session must not outlive it, or a shared subscription would
@@ -311,7 +312,7 @@ class _Server:
 
 def run(devices: int = 200, seconds: float = 3.0, rounds: int = 2,
         durability: str = "full") -> dict[str, Any]:
-    from tests.fixtures.brokers import MosquittoBroker
+    from tools.testbed.brokers import MosquittoBroker
 
     if shutil.which("mosquitto") is None:
         raise RuntimeError("the mosquitto binary is needed for this benchmark")

@@ -5,7 +5,7 @@ dynsec, and the embedded amqtt broker, in memory and through its accounts
 file as `veilpost device revoke` in another process uses it) it connects a
 handheld, disables its broker client and times the command until the
 handheld's socket is closed. Then the whole `veilpost device revoke` path
-(tools/provision.revoke: audit + deny-list commit, sealed retained wipe,
+(gateway/provision.revoke: audit + deny-list commit, sealed retained wipe,
 disable and kick) from the call until the handheld's socket is closed.
 Prints the median and the worst of N rounds.
 
@@ -27,7 +27,7 @@ from tools.bench.bench_brokers import embedded_with_accounts, home_on, medians, 
 
 
 def _rounds(broker: Any, admin: Any, rounds: int) -> list[float]:
-    from tests.fixtures.brokers import MqttProbe
+    from tools.testbed.brokers import MqttProbe
 
     figures = []
     for i in range(rounds):
@@ -45,9 +45,9 @@ def _rounds(broker: Any, admin: Any, rounds: int) -> list[float]:
 
 
 def _revokes(home_dir: Path, broker: Any, rounds: int) -> list[float]:
-    """End to end through tools/provision.revoke, the handheld online but silent."""
-    from tests.fixtures.brokers import MqttProbe
-    from tools import provision as ops
+    """End to end through gateway/provision.revoke, the handheld online but silent."""
+    from gateway import provision as ops
+    from tools.testbed.brokers import MqttProbe
 
     home, link = home_on(home_dir, broker)
     figures = []
@@ -70,7 +70,7 @@ def _revokes(home_dir: Path, broker: Any, rounds: int) -> list[float]:
 
 def run(rounds: int = 20) -> dict[str, dict[str, float]]:
     from gateway.broker import AccountsFileAdmin
-    from tests.fixtures.brokers import EmbeddedBrokerHandle
+    from tools.testbed.brokers import EmbeddedBrokerHandle
 
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="vp-bench-") as tmp:

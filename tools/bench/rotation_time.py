@@ -25,15 +25,15 @@ from tools.bench.bench_brokers import embedded_with_accounts, home_on, medians, 
 
 
 def _rotate(home: Any, out: dict[str, Any]) -> None:
-    from tools import key_rotation
+    from gateway import key_rotation
 
     out["r"] = key_rotation.rotate_keys(home, "hh-rot", wait=10)
 
 
 def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], list[float]]:
-    from tests.fixtures.gateway import start_gateway
-    from tools import provision as ops
+    from gateway import provision as ops
     from tools.simulator import Handheld
+    from tools.testbed.depot import start_gateway
 
     home, link = home_on(home_dir, broker)
     service = start_gateway(home, broker)

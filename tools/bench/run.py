@@ -1,10 +1,17 @@
 """`veilpost bench [--quick] [--json FILE]`: run every benchmark
-module's function and write one JSON document.
+module's function and write one JSON document. `veilpost bench`
+(tools/cli/bench.py) calls `main` through the `veilpost.tools` entry point
+`bench`.
 
 Each section comes from one module of tools/bench; a module that is not
-there yet, or that fails, is reported as such in its section ("missing" or
-"error"), never filled with made-up figures. `highlights` repeats the
-figures the README table shows.
+there, or that fails, is reported as such in its section ("missing" or
+"error"), never filled with made-up figures, and makes the run exit 1.
+`highlights` repeats the figures the README table shows.
+
+$VEILPOST_BENCH_SECTIONS replaces the table of sections for one run:
+comma-separated `name=module:function` (the function is called with no
+arguments), to run a benchmark of your own or to see how a failing one is
+reported.
 
 Quick mode is sized for CI (well under two minutes on two cores); full mode
 runs 200 devices x 50 reveals per configuration and the longer crypto and
@@ -41,6 +48,21 @@ SECTIONS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("revoke", "tools.bench.revoke_latency", "run", {"rounds": 3}, {"rounds": 20}),
     ("rotation", "tools.bench.rotation_time", "run", {"rounds": 1}, {"rounds": 5}),
 ]
+
+
+def sections() -> list[tuple[str, str, str, dict[str, Any], dict[str, Any]]]:
+    """SECTIONS, or the ones $VEILPOST_BENCH_SECTIONS names instead."""
+    spec = os.environ.get("VEILPOST_BENCH_SECTIONS", "").strip()
+    if not spec:
+        return SECTIONS
+    out: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = []
+    for item in spec.split(","):
+        name, _, target = item.strip().partition("=")
+        module, _, function = target.partition(":")
+        if not (name and module and function):
+            raise click.UsageError("VEILPOST_BENCH_SECTIONS: %r is not name=module:function" % item)
+        out.append((name, module, function, {}, {}))
+    return out
 
 
 def section(module: str, function: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +157,12 @@ def run_all(quick: bool, only: list[str] | None = None,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "system": platform.system()},
         "sections": {}, "seconds": {},
     }
-    for name, module, function, quick_kwargs, full_kwargs in SECTIONS:
+    table = sections()
+    unknown = sorted(set(only or ()) - {s[0] for s in table})
+    if unknown:
+        raise click.UsageError("no bench section %s (have: %s)" % (", ".join(unknown),
+                                                                   ", ".join(s[0] for s in table)))
+    for name, module, function, quick_kwargs, full_kwargs in table:
         if only and name not in only:
             continue
         echo("bench %s ..." % name)
@@ -196,17 +223,24 @@ def summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-@click.command("bench")
-@click.option("--quick", is_flag=True, help="CI-sized run (well under two minutes).")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
-              help="Write the full report to this file.")
-@click.option("--only", multiple=True, type=click.Choice([s[0] for s in SECTIONS]),
-              help="Run only these sections (repeatable).")
-def bench_cmd(quick: bool, json_file: str | None, only: tuple[str, ...]) -> None:
-    """Measure throughput, latency, memory, label and message bytes, and
-    MicroPython cost; print a summary and optionally write JSON."""
-    report = run_all(quick, list(only) or None, echo=lambda line: click.echo(line, err=True))
+def incomplete(report: dict[str, Any]) -> list[str]:
+    """The sections that failed or are missing."""
+    h = highlights(report) if "highlights" not in report else report["highlights"]
+    return sorted(set(h["missing"]) | set(h["failed"]))
+
+
+def main(quick: bool, json_file: str | None = None, only: list[str] | None = None,
+         progress: Callable[[str], None] = lambda _line: None,
+         out: Callable[[str], None] = print) -> int:
+    """Run the benchmarks, print a summary (and write the JSON report):
+    0 when every section completed, 1 when one failed or is missing."""
+    report = run_all(quick, list(only or ()) or None, echo=progress)
     if json_file:
         Path(json_file).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for line in summary(report):
-        click.echo(line)
+        out(line)
+    bad = incomplete(report)
+    if bad:
+        out("bench: not every section completed (%s)" % ", ".join(bad))
+        return 1
+    return 0

@@ -31,8 +31,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.aead import CryptographyAEAD
 from protocol import topics
-from protocol._fast import CryptographyAEAD
 from protocol.session import HANDHELD, Channel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,7 +121,8 @@ def write_config(folder: Path, gateway_id: str, port: int, store: str = "") -> N
         '[mqtt]\nbroker = "%s"\nport = %d\nclient_id = "bench-%s"\n'
         '[reveal]\nignore_window = true\nscan_fresh_minutes = 600\n'
         '[sentinel]\nper_minute = 1000000\ndistinct_per_minute = 1000000\nper_shift = 1000000\n'
-        'per_parcel_on_route = 1000000\nstrikes = 1000000\nsequential_run = 0\n'
+        'route_share = 1000000.0\nstrikes = 1000000\nsequential_run = 0\ndepot_floor = 1000000\n'
+        'ratio_slack = 1000000\n'
         % (gateway_id, store, HOST, port, gateway_id), encoding="utf-8")
 
 
@@ -392,7 +393,7 @@ def _raw_device(port: int, d: dict[str, Any], aead: Any) -> socket.socket:
 
 
 def memory_figures(root: Path, broker: BenchBroker, n: int) -> dict[str, Any]:
-    from gateway.store import Store
+    from gateway.store import SqliteStore as Store
 
     folder = _home(root, "gw-memory", broker.port)
     devices = seed(folder, n, "M")

@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import click
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.broker_access import BrokerAdminError, Grant, new_password
+from protocol.errors import VeilpostError
 
 HOST = "127.0.0.1"
 
 
-class StageError(click.ClickException):
+class StageError(VeilpostError):
     """A part of the demo could not start; the message says which and why."""
 
 

@@ -1,13 +1,15 @@
-"""CPython-only AES-CCM-16-64-128 from `cryptography`, a drop-in for
-`protocol.ccm.PureAEAD` with identical output. Never imported on a handheld."""
+"""AES-CCM-16-64-128 through OpenSSL (`cryptography`), a drop-in for
+`protocol.ccm.PureAEAD` with identical output, for the CPython side: the
+gateway, the tools and the simulated handhelds (which hand it to the host
+board, firmware/hal/host). protocol/ holds only what also runs on a handheld."""
 
 from __future__ import annotations
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from .ccm import MAX_PLAINTEXT, NONCE_SIZE, TAG_SIZE
-from .errors import BAD_KEY, MALFORMED, ProtocolError
+from protocol.ccm import MAX_PLAINTEXT, NONCE_SIZE, TAG_SIZE
+from protocol.errors import BAD_KEY, MALFORMED, RemoteProtocolError
 
 
 class CryptographyAEAD:
@@ -34,12 +36,13 @@ class CryptographyAEAD:
 
     def open(self, key: bytes, nonce: bytes, aad: bytes, data: bytes) -> bytes:
         if len(nonce) != NONCE_SIZE:
-            raise ProtocolError("CCM nonce must be 13 bytes", -1, MALFORMED)
+            raise RemoteProtocolError("CCM nonce must be 13 bytes", -1, MALFORMED)
         if len(data) < TAG_SIZE:
-            raise ProtocolError("CCM input shorter than its tag", -1, MALFORMED)
+            raise RemoteProtocolError("CCM input shorter than its tag", -1, MALFORMED)
         if len(data) - TAG_SIZE > MAX_PLAINTEXT:
-            raise ProtocolError("CCM input longer than 65535 bytes", -1, MALFORMED)
+            raise RemoteProtocolError("CCM input longer than 65535 bytes", -1, MALFORMED)
         try:
             return self._cipher(key).decrypt(bytes(nonce), bytes(data), bytes(aad))
         except InvalidTag:
-            raise ProtocolError("authentication failed: wrong key or forged message", -1, BAD_KEY) from None
+            raise RemoteProtocolError("authentication failed: wrong key or forged message", -1,
+                                      BAD_KEY) from None

@@ -20,8 +20,9 @@ Why this is exactly-once, and where it cannot be:
   automatic second label.
 
 The spool is the only sender to its printers; a counter that moves is ours.
-The table is small and its interface narrow, so it can move into the gateway
-store later.
+This module keeps the jobs; printer_drivers/delivery.py feeds them to the
+printer. The table is small and its interface narrow, so it can move into
+the gateway store later.
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from printer_drivers.status import PrinterStatus
-from printer_drivers.transport import PrinterOffline
+from protocol.errors import PrinterError
 
 QUEUED, SENDING, PRINTED, UNCERTAIN, CANCELLED = "queued", "sending", "printed", "uncertain", "cancelled"
 OPEN_STATES = (QUEUED, SENDING)
@@ -67,7 +67,7 @@ CREATE INDEX IF NOT EXISTS print_jobs_open ON print_jobs (printer, state, id);
 """
 
 
-class SpoolError(ValueError):
+class SpoolError(PrinterError, ValueError):
     pass
 
 
@@ -291,120 +291,3 @@ def _job(row: tuple[Any, ...]) -> Job:
     fields = list(row)
     fields[3] = bytes(fields[3])
     return Job(*fields)
-
-
-class PrinterPort(Protocol):
-    """What the spool needs from a printer (printer_drivers.transport.Printer)."""
-
-    @property
-    def has_counter(self) -> bool: ...
-    def status(self) -> PrinterStatus: ...
-    def label_count(self) -> int | None: ...
-    def send(self, data: bytes) -> None: ...
-    def close(self) -> None: ...
-
-
-@dataclass
-class Delivery:
-    printed: list[int] = field(default_factory=list)
-    uncertain: list[int] = field(default_factory=list)
-    resent: list[int] = field(default_factory=list)
-    waited_for: list[str] = field(default_factory=list)
-    reconnects: int = 0
-    stalled: str | None = None
-
-
-def deliver(
-    spool: Spool,
-    name: str,
-    printer: PrinterPort,
-    *,
-    retry_delay: float = 0.2,
-    give_up_after: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> Delivery:
-    """Send every open job of printer `name`, in order, until none is left
-    or the printer has been unusable for `give_up_after` seconds."""
-    with spool.feeding(name):
-        return _deliver(spool, name, printer, retry_delay, give_up_after, sleep, clock)
-
-
-def _deliver(
-    spool: Spool,
-    name: str,
-    printer: PrinterPort,
-    retry_delay: float,
-    give_up_after: float | None,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-) -> Delivery:
-    report = Delivery()
-    last_progress = clock()
-
-    def stalled(why: str) -> bool:
-        if give_up_after is not None and clock() - last_progress > give_up_after:
-            report.stalled = why
-            return True
-        return False
-
-    def wait(good: Callable[[PrinterStatus], bool]) -> PrinterStatus | None:
-        while True:
-            st = printer.status()
-            if good(st):
-                return st
-            why = st.describe()
-            if not report.waited_for or report.waited_for[-1] != why:
-                report.waited_for.append(why)
-            if stalled(why):
-                return None
-            sleep(retry_delay)
-
-    while True:
-        job = spool.next_job(name)
-        if job is None:
-            return report
-        try:
-            if job.state == SENDING:
-                # an earlier attempt lost the link before the label was confirmed
-                if wait(lambda s: s.idle) is None:
-                    return report
-                if job.counter_before is not None and printer.has_counter:
-                    now = printer.label_count()
-                    if now is not None and now > job.counter_before:
-                        spool.mark_printed(job.id)
-                        report.printed.append(job.id)
-                    else:
-                        spool.requeue(job.id, "not printed before the link dropped")
-                        report.resent.append(job.id)
-                else:
-                    spool.mark_uncertain(job.id, "link dropped mid-job and the printer has no label counter")
-                    report.uncertain.append(job.id)
-                last_progress = clock()
-                continue
-            if wait(lambda s: s.idle) is None:
-                return report
-            before = printer.label_count()
-            spool.mark_sending(job.id, before)
-            printer.send(job.data)
-            # paper-out or head-open now: the printer keeps the label and
-            # prints it once the fault clears; wait, do not resend
-            if wait(lambda s: s.idle) is None:
-                return report
-            if before is not None:
-                after = printer.label_count()
-                if after is None or after <= before:
-                    spool.requeue(job.id, "printer did not count the label")
-                    report.resent.append(job.id)
-                    continue
-            spool.mark_printed(job.id)
-            report.printed.append(job.id)
-            last_progress = clock()
-        except PrinterOffline as exc:
-            printer.close()
-            report.reconnects += 1
-            if not report.waited_for or report.waited_for[-1] != "offline":
-                report.waited_for.append("offline")
-            if stalled("offline: %s" % exc):
-                return report
-            sleep(retry_delay)

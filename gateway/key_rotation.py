@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from gateway import registry
 from gateway.broker_access import new_password
 from gateway.home import Home
-from tools.provision import ProvisionError
+from gateway.provision import ProvisionError
 
 
 @dataclass

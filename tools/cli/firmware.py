@@ -13,15 +13,18 @@ from pathlib import Path
 
 import click
 
-REPO = Path(__file__).resolve().parents[1]
+from protocol.errors import ConfigurationError
+
+REPO = Path(__file__).resolve().parents[2]  # where firmware/ and protocol/ are, checkout or site-packages
 # CPython-only files that never go to a handheld.
-SKIP = {Path("firmware/hal/host"), Path("protocol/_fast.py")}
+SKIP = {Path("firmware/hal/host")}
 BOOT_MAIN = "# Written by `veilpost firmware build`: start the handheld.\nimport firmware.hal.esp32.start\n"
 DEVICE_DATA_DIR = "/vp"
 
 
-class FirmwareError(click.ClickException):
-    pass
+class FirmwareError(ConfigurationError):
+    """The firmware could not be built or deployed: the message says what to
+    fix (mpy-cross, the bundle, the serial port)."""
 
 
 def _skipped(rel: Path) -> bool:
@@ -112,11 +115,11 @@ def check_port(port: str) -> None:
 
 
 @click.group("firmware")
-def firmware_cmd() -> None:
+def firmware_group() -> None:
     """Build and install the handheld firmware."""
 
 
-@firmware_cmd.command("build")
+@firmware_group.command("build")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build/firmware"), show_default=True, help="Output folder for the .mpy files.")
 def build_cmd(out: Path) -> None:
@@ -126,7 +129,7 @@ def build_cmd(out: Path) -> None:
     click.echo(f"built {len(files)} files, {size} bytes, in {out}")
 
 
-@firmware_cmd.command("deploy")
+@firmware_group.command("deploy")
 @click.option("--port", required=True, help="Serial port of the board, e.g. /dev/ttyUSB0.")
 @click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Provisioning bundle folder (provision.json, optional ca.crt).")
@@ -151,3 +154,6 @@ def deploy_cmd(port: str, bundle: Path | None, build_dir: Path, dry_run: bool) -
             raise FirmwareError(f"mpremote failed ({' '.join(cmd[3:5])}): {why}")
     if not dry_run:
         click.echo(f"deployed to {port}")
+
+
+COMMANDS = (firmware_group,)

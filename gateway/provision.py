@@ -1,5 +1,5 @@
 """Enrolling handhelds and cutting them off: the operations behind
-`veilpost device ...` (tools/provision_cli.py holds the commands).
+`veilpost device ...` (tools/cli/device.py holds the commands).
 
 Each operation touches three places in a fixed order and writes the audit
 entry first: the gateway registry (gateway/registry.py), the broker's
@@ -24,13 +24,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway import registry
-from gateway.broker_access import BrokerAdmin, BrokerAdminError, check_device_id, new_password
+from gateway.aead import CryptographyAEAD
+from gateway.broker_access import BrokerAdmin, BrokerAdminError, new_password
 from gateway.broker_accounts import ACCOUNTS_FILE, AccountsFileAdmin, read_endpoint
 from gateway.deploy.depot import read_admin_secret
 from gateway.home import Home
 from protocol import messages, topics
-from protocol._fast import CryptographyAEAD
-from protocol.errors import ProtocolError
+from protocol.errors import ConfigurationError, ProtocolError, VeilpostError
 from protocol.session import GATEWAY, MAX_SEQ, Channel
 
 BROKER_DIR = "broker"  # under the home: admin.secret and ca.crt (make-depot.sh), operator.secret
@@ -39,8 +39,9 @@ ACK_WAIT = 0.25  # seconds a connected handheld gets to acknowledge its wipe bef
 TLS_PORT = 8883
 
 
-class ProvisionError(Exception):
-    """An operation could not be done; the message says what to fix."""
+class ProvisionError(VeilpostError):
+    """An operation on a handheld could not be done; the message says what
+    to fix (the CLI exits 1: refused or not done)."""
 
 
 @dataclass
@@ -78,20 +79,18 @@ def open_broker(home: Home, admin_secret: Path | None = None, device_broker: str
 
         secret_file = admin_secret or folder / "admin.secret"
         if not secret_file.exists():
-            raise ProvisionError(f"no broker admin credentials at {secret_file}: copy admin.secret "
+            raise ConfigurationError(f"no broker admin credentials at {secret_file}: copy admin.secret "
                                  "from make-depot.sh there, or pass --admin-secret")
         user, password = read_admin_secret(secret_file)
-        try:
-            tls_ca = str(ca_file) if ca_file is not None and cfg.mqtt.port == TLS_PORT else None
-            admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password, ca_file=tls_ca)
-        except BrokerAdminError as e:
-            raise ProvisionError(str(e)) from None
+        tls_ca = str(ca_file) if ca_file is not None and cfg.mqtt.port == TLS_PORT else None
+        # An unreachable broker is a BrokerAdminError (the CLI exits 4).
+        admin = DynsecAdmin(cfg.mqtt.broker, cfg.mqtt.port, user, password, ca_file=tls_ca)
         link = BrokerLink(admin, cfg.mqtt.broker, cfg.mqtt.port, ca_file)
     link.operator_file = folder / "operator.secret"
     if device_broker:
         host, _, port = device_broker.rpartition(":")
         if not host or not port.isdigit():
-            raise ProvisionError(f"--device-broker {device_broker!r} is not HOST:PORT")
+            raise ConfigurationError(f"--device-broker {device_broker!r} is not HOST:PORT")
         link.device_host, link.device_port = host, int(port)
     else:
         link.device_host = link.host
@@ -122,9 +121,8 @@ def provision(home: Home, link: BrokerLink, device_id: str, out_dir: Path, model
     out_dir/DEVICE_ID. Returns the bundle folder."""
     now = time.time() if now is None else now
     try:
-        check_device_id(device_id)
         secret = registry.add_device(home.store, home.keys.kek, device_id, model, fw, now)
-    except (ValueError, registry.RegistryError) as e:
+    except registry.RegistryError as e:
         raise ProvisionError(f"{device_id}: {e}") from None
     operator_credentials(link)  # ready before this handheld's first revoke
     password = new_password()
@@ -142,7 +140,7 @@ def provision(home: Home, link: BrokerLink, device_id: str, out_dir: Path, model
 def _write_bundle(link: BrokerLink, bundle: Path, device_id: str, secret: bytes, password: str,
                   lang: str = "zh-Hans") -> Path:
     """provision.json (master secret, broker address and credentials) and the
-    depot CA, as tools/firmware_cli.py deploys them to /vp on the handheld."""
+    depot CA, as `veilpost firmware deploy` copies them to /vp on the handheld."""
     bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
     mqtt_cfg: dict[str, object] = {"host": link.device_host, "port": link.device_port,
                                    "username": device_id, "password": password}
@@ -152,26 +150,6 @@ def _write_bundle(link: BrokerLink, bundle: Path, device_id: str, secret: bytes,
     doc = {"device_id": device_id, "master_secret": secret.hex(), "mqtt": mqtt_cfg, "lang": lang}
     _private(bundle / "provision.json", (json.dumps(doc, indent=1) + "\n").encode())
     return bundle
-
-
-def deploy(bundle: Path, port: str, keep_bundle: bool = False,
-           run: Callable[[list[str]], int] | None = None) -> None:
-    """Install firmware and bundle on the board at `port` with mpremote
-    (tools/firmware_cli.py), then shred the bundle's secret."""
-    import subprocess
-
-    from tools import firmware_cli
-
-    build_dir = Path("build/firmware")
-    firmware_cli.check_port(port)
-    if not (build_dir / "main.py").exists():
-        firmware_cli.build(build_dir)
-    for cmd in firmware_cli.deploy_commands(port, build_dir, bundle):
-        rc = run(cmd) if run else subprocess.run(cmd, check=False).returncode
-        if rc != 0:
-            raise ProvisionError(f"mpremote failed ({' '.join(cmd[3:5])}); the bundle stays in {bundle}")
-    if not keep_bundle:
-        shred(bundle / "provision.json")
 
 
 # --- commands to a handheld -------------------------------------------------------------

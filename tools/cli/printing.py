@@ -1,4 +1,7 @@
-"""`veilpost print`, `reprint`, `printers status` and `label preview`."""
+"""`veilpost print`, `reprint`, `printers status|drain|settle|emulate` and
+`label preview`. Labels come from a ParcelSource (the gateway's masked
+parcels when the home has a gateway, else a JSON file of masked views) and
+go through printer_drivers.render_label and the print spool."""
 
 from __future__ import annotations
 
@@ -10,28 +13,20 @@ from typing import Any
 
 import click
 
-from gateway.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError, deliver
+from gateway.config import CONFIG_NAME
+from gateway.home import Home, open_home
+from gateway.label_source import GatewayParcels
+from printer_drivers import render_label
 from printer_drivers.config import PrinterConfig, load_printers
-from printer_drivers.dialects import dialect
-from printer_drivers.label import LabelError, MaskedLabel
+from printer_drivers.delivery import deliver
+from printer_drivers.label import MaskedLabel
 from printer_drivers.layout import layout, load_template
 from printer_drivers.source import JsonFileSource, ParcelNotFound, ParcelSource
+from printer_drivers.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError
 from printer_drivers.transport import PrinterOffline
+from tools.cli.common import home_of as _home
 
 PARCELS_HELP = "JSON file of masked parcel views (used instead of the gateway store)."
-
-
-def register(main: click.Group) -> None:
-    main.add_command(print_cmd)
-    main.add_command(reprint_cmd)
-    main.add_command(printers_group)
-    main.add_command(label_group)
-
-
-def _home(ctx: click.Context) -> Path:
-    from tools.cli import home_of
-
-    return home_of(ctx)
 
 
 def _source(ctx: click.Context, parcels: str | None) -> ParcelSource:
@@ -48,23 +43,17 @@ def _source(ctx: click.Context, parcels: str | None) -> ParcelSource:
     return source
 
 
-def _gateway(home: Path) -> Any | None:
+def _gateway(home: Path) -> Home | None:
     """The gateway home (store, keys, audit log) when this folder has one."""
-    from gateway.config import CONFIG_NAME
-    from gateway.home import open_home
-    from gateway.keys import KeyUnavailable
-
     if not (home / CONFIG_NAME).is_file():
         return None
     try:
         return open_home(home)
-    except (KeyUnavailable, OSError) as exc:
+    except OSError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 def _gateway_source(home: Path) -> ParcelSource | None:
-    from printer_drivers.gateway_source import GatewayParcels
-
     gw = _gateway(home)
     return GatewayParcels(gw) if gw is not None else None
 
@@ -116,11 +105,7 @@ def _printer(ctx: click.Context, name: str) -> PrinterConfig:
 
 
 def _encode(cfg: PrinterConfig, view: Any, template: str | None) -> bytes:
-    try:
-        lay = layout(load_template(template or cfg.template, cfg.dpi), MaskedLabel.from_mapping(view))
-    except LabelError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return dialect(cfg.language, cfg.zpl_font).encode(lay)
+    return render_label(view, cfg.language, template or cfg.template, cfg.dpi, cfg.zpl_font)
 
 
 def _labels(cfg: PrinterConfig, source: ParcelSource, tracking_nos: list[str], template: str | None,
@@ -142,10 +127,7 @@ def _labels(cfg: PrinterConfig, source: ParcelSource, tracking_nos: list[str], t
 
 
 def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
-    try:
-        report = deliver(spool, cfg.name, cfg.open(), give_up_after=give_up, retry_delay=0.5)
-    except SpoolError as exc:
-        raise click.ClickException(str(exc)) from exc
+    report = deliver(spool, cfg.name, cfg.open(), give_up_after=give_up, retry_delay=0.5)
     click.echo("%s: %d printed" % (cfg.name, len(report.printed)))
     for job_id in report.uncertain:
         job = spool.job(job_id)
@@ -356,15 +338,15 @@ def label_preview(
     ctx: click.Context, tracking_no: str, out: str, template: str, dpi: str | None, parcels: str | None
 ) -> None:
     """Render TRACKING_NO's label to a PNG, as the printer would print it."""
-    from printer_drivers.preview import FontMissing, save_png
+    from printer_drivers.preview import save_png
 
     source = _source(ctx, parcels)
-    try:
-        lay = layout(
-            load_template(template, int(dpi) if dpi else None),
-            MaskedLabel.from_mapping(source.masked_view(tracking_no)),
-        )
-        path = save_png(lay, out)
-    except (ParcelNotFound, LabelError, FontMissing) as exc:
-        raise click.ClickException(str(exc)) from exc
+    lay = layout(
+        load_template(template, int(dpi) if dpi else None),
+        MaskedLabel.from_mapping(source.masked_view(tracking_no)),
+    )
+    path = save_png(lay, out)
     click.echo("wrote %s (%dx%d dots, %s)" % (path, lay.width, lay.height, lay.template.name))
+
+
+COMMANDS = (print_cmd, reprint_cmd, printers_group, label_group)

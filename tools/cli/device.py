@@ -1,11 +1,14 @@
-"""`veilpost device provision|revoke|suspend|resume|rotate-keys|list` and
-`veilpost courier suspend|resume|reset-pin`. The work is in tools/provision.py."""
+"""`veilpost device provision|revoke|suspend|resume|rotate-keys|list`:
+handhelds. The work is in gateway/provision.py and gateway/key_rotation.py;
+deploying a bundle to a docked handheld uses `veilpost firmware`'s build and
+mpremote commands (tools/cli/firmware.py)."""
 
 from __future__ import annotations
 
 import csv
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,21 +17,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway import registry
+from gateway import key_rotation, registry
+from gateway import provision as ops
 from gateway.broker_access import BrokerAdminError
-from gateway.home import Home, open_home
-from gateway.keys import KeyUnavailable
-from tools import key_rotation
-from tools import provision as ops
+from gateway.home import Home
+from protocol.errors import VeilpostError
+from tools.cli import firmware
+from tools.cli.common import open_gateway_home as _home
 
-
-def _home(ctx: click.Context) -> Home:
-    from tools.cli import home_of
-
-    try:
-        return open_home(home_of(ctx))
-    except (KeyUnavailable, OSError) as e:
-        raise click.ClickException(str(e)) from None
+BUILD_DIR = Path("build/firmware")
 
 
 @contextmanager
@@ -40,8 +37,6 @@ def _session(ctx: click.Context) -> Iterator[tuple[Home, ops.BrokerLink]]:
     try:
         link = ops.open_broker(home, opts.get("admin_secret"), opts.get("device_broker"))
         yield home, link
-    except (ops.ProvisionError, BrokerAdminError, registry.RegistryError) as e:
-        raise click.ClickException(str(e)) from None
     finally:
         if link is not None:
             link.close()
@@ -93,7 +88,7 @@ def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | No
             bundle = ops.provision(home, link, device_id, out, model, fw, lang)
             click.echo(f"{device_id} provisioned; bundle in {bundle}")
             if port:
-                ops.deploy(bundle, port, keep_bundle)
+                deploy(bundle, port, keep_bundle)
                 click.echo(f"deployed to {port}")
             else:
                 click.echo("deploy it with `veilpost firmware deploy --bundle`, then delete it: "
@@ -140,11 +135,9 @@ def revoke_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
     try:
         try:
             link = ops.open_broker(home, opts.get("admin_secret"), opts.get("device_broker"))
-        except (ops.ProvisionError, BrokerAdminError) as e:
+        except VeilpostError as e:  # whatever keeps the broker out of reach, the gateway refuses it now
             click.echo(f"broker: {e}; denying {device_id} at the gateway anyway", err=True)
         report = ops.revoke(home, link, device_id, reason, clock=time.monotonic)
-    except (ops.ProvisionError, registry.RegistryError) as e:
-        raise click.ClickException(str(e)) from None
     finally:
         if link is not None:
             link.close()
@@ -194,8 +187,6 @@ def rotate_keys_cmd(ctx: click.Context, device_id: str, grace: float, wait_s: fl
     home = _home(ctx)
     try:
         report = key_rotation.rotate_keys(home, device_id, grace=grace, wait=wait_s)
-    except ops.ProvisionError as e:
-        raise click.ClickException(str(e)) from None
     finally:
         home.close()
     if report.switched_ms is None:
@@ -225,82 +216,19 @@ def list_cmd(ctx: click.Context) -> None:
     Console(width=120).print(table)
 
 
-# --- couriers -------------------------------------------------------------------------------
+def deploy(bundle: Path, port: str, keep_bundle: bool = False,
+           run: Callable[[list[str]], int] | None = None) -> None:
+    """Install firmware and bundle on the board at `port` with mpremote
+    (`veilpost firmware deploy`'s commands), then shred the bundle's secret."""
+    firmware.check_port(port)
+    if not (BUILD_DIR / "main.py").exists():
+        firmware.build(BUILD_DIR)
+    for cmd in firmware.deploy_commands(port, BUILD_DIR, bundle):
+        rc = run(cmd) if run else subprocess.run(cmd, check=False).returncode
+        if rc != 0:
+            raise ops.ProvisionError(f"mpremote failed ({' '.join(cmd[3:5])}); the bundle stays in {bundle}")
+    if not keep_bundle:
+        ops.shred(bundle / "provision.json")
 
 
-def _courier_home(ctx: click.Context, badge: str) -> Home:
-    home = _home(ctx)
-    if registry.courier_state(home.store, badge) is None:
-        home.close()
-        raise click.ClickException(f"no courier {badge}")
-    return home
-
-
-@click.command("suspend")
-@click.argument("badge")
-@click.option("--reason", required=True)
-@click.pass_context
-def courier_suspend(ctx: click.Context, badge: str, reason: str) -> None:
-    """Refuse a courier's logins and reveals until resumed."""
-    home = _courier_home(ctx, badge)
-    try:
-        with home.store.transaction() as tx:
-            home.audit.append(tx, time.time(), "operator", "", "courier-suspend", "", "ok",
-                              home.audit.person("courier", badge) + " " + reason)
-            registry.set_courier_state(tx, badge, "suspended")
-            tx.run("UPDATE sessions SET ended = ? WHERE courier_id = ? AND ended IS NULL", time.time(), badge)
-    except registry.RegistryError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        home.close()
-    click.echo(f"courier {badge} suspended")
-
-
-@click.command("resume")
-@click.argument("badge")
-@click.pass_context
-def courier_resume(ctx: click.Context, badge: str) -> None:
-    """Let a suspended courier log in again."""
-    home = _courier_home(ctx, badge)
-    try:
-        with home.store.transaction() as tx:
-            home.audit.append(tx, time.time(), "operator", "", "courier-resume", "", "ok",
-                              home.audit.person("courier", badge))
-            registry.set_courier_state(tx, badge, "active")
-    except registry.RegistryError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        home.close()
-    click.echo(f"courier {badge} active again")
-
-
-@click.command("reset-pin")
-@click.argument("badge")
-@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.pass_context
-def courier_reset_pin(ctx: click.Context, badge: str, pin: str) -> None:
-    """Give a courier a new PIN (4 to 12 digits)."""
-    if not (pin.isdigit() and 4 <= len(pin) <= 12):
-        raise click.ClickException("PIN must be 4 to 12 digits")
-    home = _courier_home(ctx, badge)
-    try:
-        with home.store.transaction() as tx:
-            home.audit.append(tx, time.time(), "operator", "", "courier-reset-pin", "", "ok",
-                              home.audit.person("courier", badge))
-            registry.set_pin(tx, badge, pin)
-    except registry.RegistryError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        home.close()
-    click.echo(f"courier {badge}: new PIN set")
-
-
-def register(root: click.Group) -> None:
-    """Add `device`, and suspend/resume/reset-pin to the gateway's `courier` group."""
-    root.add_command(device_group)
-    courier = root.commands.get("courier")
-    if not isinstance(courier, click.Group):
-        courier = click.Group("courier", help="Courier accounts.")
-        root.add_command(courier)
-    for command in (courier_suspend, courier_resume, courier_reset_pin):
-        courier.add_command(command)
+COMMANDS = (device_group,)

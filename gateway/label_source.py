@@ -1,4 +1,5 @@
-"""Masked parcel views from the gateway store, for the printing commands.
+"""Masked parcel views from the gateway store, for the printing commands and
+the print desk: the gateway's side of printer_drivers.source.ParcelSource.
 
 Reads only the masked columns of `parcels` (never the vault). The label's
 QR is the gateway's per-label possession proof (gateway/labels.py): a
