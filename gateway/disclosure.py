@@ -164,8 +164,8 @@ class Disclosure:
         as the parcel in hand; anything else is refused and is a strike."""
         state, who = self.courier_on(tx, device_id, session)
         if state != "active":
-            return Decision(False, messages.DENY_DEVICE, "scan refused: device %s is %s" % (device_id, state),
-                            "device"), None
+            code = messages.DENY_SUSPENDED if state == "suspended" else messages.DENY_DEVICE
+            return Decision(False, code, "scan refused: device %s is %s" % (device_id, state), "device"), None
         if who.name is None:
             return Decision(False, messages.DENY_NOT_LOGGED_IN, "scan refused: no courier is logged in on"
                             " device " + device_id, "session"), None

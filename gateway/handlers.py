@@ -48,6 +48,7 @@ SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
 CLOCK_TOLERANCE = 600  # a handheld clock further off than this is logged (docs/scale-out.md)
 ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
 PREISSUE_CHUNK = 16  # offline tokens per preissue message
+SESSION_GRACE = 86400.0  # a delivery queued under a session that ended less than this ago still counts
 REPLY_MAX = 8192  # largest reply the gateway builds (the handheld decodes up to 16 KiB)
 BATCHABLE = ("scan", "delivered", "token_use")  # what a handheld's offline queue holds
 _AEAD = CryptographyAEAD(cache_size=4096)
@@ -167,7 +168,7 @@ class Handlers:
             _drop(device_id, ERROR_NAMES[UNKNOWN_DEVICE], "")
             return None
         try:
-            name, fields, _seq = self.unwrap(tx, device_id, channel, payload, now)
+            name, fields, work.seq = self.unwrap(tx, device_id, channel, payload, now)
         except ProtocolError as e:
             why = ERROR_NAMES.get(e.code, "error")
             _drop(device_id, why, e.message)
@@ -183,12 +184,13 @@ class Handlers:
 
     def _failed(self, device_id: str, name: str, fields: Msg, e: Exception, work: Work) -> None:
         """The answer for a message whose handling was rolled back."""
+        ref = {"ref": work.seq} if name else {}
         if isinstance(e, Refused):
             log_event("refused", device=device_id, message=name, detail=e.text)
-            work.replies.append(Reply(device_id, "error", _error_fields(e)))
+            work.replies.append(Reply(device_id, "error", dict(_error_fields(e), **ref)))
         elif isinstance(e, ProtocolError):
             log_event("bad-message", device=device_id, message=name, detail=e.message)
-            work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message[:200]}))
+            work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message[:200], **ref}))
         elif isinstance(e, STORE_ERRORS):
             # Most likely the audit log could not be written: undone, and denied.
             log_event("handler-failed", device=device_id, message=name, error=type(e).__name__)
@@ -200,7 +202,8 @@ class Handlers:
             if name == "reveal_request":
                 work.replies.append(unavailable(Request(device_id, name, fields, work.t0)))  # type: ignore[arg-type]
             else:
-                work.replies.append(Reply(device_id, "error", {"code": INTERNAL, "detail": "internal error"}))
+                work.replies.append(Reply(device_id, "error", {"code": INTERNAL, "detail": "internal error",
+                                                               **ref}))
 
     def dispatch(self, tx: Handle, device_id: str, name: str, f: Msg, now: float, work: Work) -> int:
         """Run the handler for a message (nested inside a batch or not)."""
@@ -221,7 +224,7 @@ class Handlers:
         entry): answered directly, or as the item's outcome inside a batch."""
         e = refused(text, deny)
         if not self._nested:
-            work.replies.append(Reply(device_id, "error", _error_fields(e)))
+            work.replies.append(Reply(device_id, "error", dict(_error_fields(e), ref=work.seq)))
         log_event("refused", device=device_id, detail=text)
         return e.code
 
@@ -333,12 +336,18 @@ class Handlers:
             self._reserved[device_id] = ch.send_seq + block
         return bytes(ch.wrap(name, fields, int(now)))
 
-    def _session(self, tx: Handle, device_id: str, session: bytes) -> str:
-        """The courier logged in on the device under this session."""
+    def _session(self, tx: Handle, device_id: str, session: bytes, since: float | None = None) -> str:
+        """The courier logged in on the device under this session; with
+        `since`, also a session of this device that ended after it."""
         row = registry.session_on(tx, device_id)
-        if row is None or row[0] != bytes(session).hex():
-            raise refused("not logged in on device " + device_id, messages.DENY_NOT_LOGGED_IN)
-        return row[1]
+        if row is not None and row[0] == bytes(session).hex():
+            return row[1]
+        if since is not None:
+            old = tx.one("SELECT courier_id FROM sessions WHERE session_id = ? AND device_id = ?"
+                         " AND ended >= ?", bytes(session).hex(), device_id, since)
+            if old is not None:
+                return str(old[0])
+        raise refused("not logged in on device " + device_id, messages.DENY_NOT_LOGGED_IN)
 
     def _fits(self, name: str, fields: Msg) -> None:
         size = len(messages.encode(name, fields, 0))
@@ -373,8 +382,13 @@ class Handlers:
             audit.append(tx, now, actor, device_id, "login", "", "denied", v.reason)
             if v.lockout:
                 self._lockout(tx, badge, device_id, tries, v, now, work)
-            work.replies.append(Reply(device_id, "login_result", {"ok": False, "reason": v.reason,
-                                                                  "code": v.code}))
+            code, reason = v.code, v.reason
+            if v.lockout:
+                code = messages.DENY_SUSPENDED if v.suspend else messages.DENY_LOCKED_OUT
+                reason = "badge or PIN is wrong; now %s" % ("suspended" if v.suspend else "locked out for %d"
+                                                           " minutes" % self.cfg.sentinel.lockout_minutes)
+            work.replies.append(Reply(device_id, "login_result", {"ok": False, "reason": reason,
+                                                                  "code": code}))
             return 0
         session = bytes.fromhex(registry.login(tx, badge, device_id, now))
         tx.run("UPDATE devices SET last_seen = ? WHERE device_id = ?", now, device_id)
@@ -441,6 +455,9 @@ class Handlers:
             work.alarms.append(alarm)
         if d.granted:
             return 0
+        if alarm is not None:
+            return self.refuse(device_id, d.reason + "; account and handheld suspended",
+                               messages.DENY_SUSPENDED, work)
         return self.refuse(device_id, d.reason, d.code, work)
 
     def _on_reveal_request(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
@@ -459,8 +476,11 @@ class Handlers:
                 "req": f["req"], "tracking_no": f["tracking_no"], "cti": out.cti, "exp": exp,
                 "fields": fields, "token": token}, t0=work.t0))
         else:
+            code, reason = d.code, d.reason
+            if out.alarm is not None:  # the handheld learns it now, not at its next request
+                code, reason = messages.DENY_SUSPENDED, reason + "; account and handheld suspended"
             work.replies.append(Reply(device_id, "reveal_denied", {
-                "req": f["req"], "tracking_no": f["tracking_no"], "code": d.code, "reason": d.reason},
+                "req": f["req"], "tracking_no": f["tracking_no"], "code": code, "reason": reason},
                 t0=work.t0))
         if out.alarm is not None:
             metrics.SUSPENSIONS.inc()
@@ -468,7 +488,9 @@ class Handlers:
         return 0
 
     def _on_delivered(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
-        courier = self._session(tx, device_id, f["session"])
+        # A delivery queued offline may arrive after its courier logged out or
+        # another logged in: its proof still counts (sealing only takes away).
+        courier = self._session(tx, device_id, f["session"], since=now - SESSION_GRACE)
         row = tx.one("SELECT r.courier_id FROM parcels p JOIN routes r ON r.route_id = p.route_id"
                      " WHERE p.tracking_no = ?", f["tracking_no"])
         if row is None or row[0] != courier:
