@@ -19,6 +19,7 @@ from gateway.store import Handle
 
 BASELINE_DAYS = 7  # the same time of day over the past week
 BASELINE_TTL = 30.0  # seconds a depot's baseline is reused
+WINDOW_TTL = 2.0  # seconds a depot's window is reused (this gateway's own releases are added at once)
 
 
 def record(tx: Handle, account: str, shift_start: float, tracking_no: str, fields: Iterable[int],
@@ -43,26 +44,32 @@ def shown(tx: Handle, account: str, tracking_no: str, at: float) -> None:
 
 
 def usage(tx: Handle, account: str, device_id: str, tracking_no: str, shift_start: float, now: float,
-          delivered: int) -> Usage:
-    """The account's counts for one ask, in four queries."""
+          delivered: int, depot: DepotWatch | None = None, depot_id: str = "") -> tuple[Usage, DepotUsage]:
+    """The account's counts for one ask (two queries), and the depot's."""
     shift = tx.all("SELECT r.tracking_no, r.field, r.path, r.at, r.audit_seq, r.shown_at, p.window_end,"
                    " p.state FROM releases r LEFT JOIN parcels p ON p.tracking_no = r.tracking_no"
                    " WHERE r.account = ? AND r.shift_start = ?", account, shift_start)
     minute = now - 60
     mine = [r for r in shift if r[3] > minute and r[2] in INTERACTIVE]
     late = {r[0] for r in shift if r[6] is not None and r[6] < now and r[7] == "out_for_delivery"}
-    device = tx.all("SELECT 'r', COUNT(DISTINCT audit_seq) FROM releases WHERE device_id = ? AND at > ?"
-                    " AND path <> 'offline' UNION ALL"
-                    " SELECT 't', COUNT(*) FROM tokens WHERE device_id = ? AND issued > ? AND offline = 0",
-                    device_id, minute, device_id, minute)
-    counts = {str(r[0]): int(r[1] or 0) for r in device}
-    strikes, recent = suspicion(tx, account, now)
+    since = now - STRIKE_SECONDS
+    rows = tx.all(
+        "SELECT 'r', COUNT(DISTINCT audit_seq), '' FROM releases WHERE device_id = ? AND at > ?"
+        " AND path <> 'offline'"
+        " UNION ALL SELECT 's', COUNT(*), '' FROM requests WHERE courier_id = ? AND strike = 1 AND at > ?"
+        " UNION ALL SELECT * FROM (SELECT 'q', 0, tracking_no FROM requests WHERE courier_id = ? AND at > ?"
+        " ORDER BY at DESC LIMIT 8) recent",
+        device_id, minute, account, since, account, since)
+    counts = {str(r[0]): int(r[1] or 0) for r in rows if r[0] != "q"}
+    recent = tuple(str(r[2]) for r in rows if r[0] == "q")
+    depot_usage = DepotUsage()
+    if depot is not None and depot_id:
+        depot_usage = depot.usage(tx, depot_id, tracking_no, now)
     return Usage(
         held=frozenset(int(r[1]) for r in shift if r[0] == tracking_no),
         minute_grants=len({r[4] for r in mine}),
         device_minute_grants=counts.get("r", 0),
         minute_parcels=frozenset(r[0] for r in mine),
-        device_any_grants=counts.get("t", 0),
         shift_releases=len(shift),
         shift_parcels=frozenset(r[0] for r in shift),
         damaged_parcels=frozenset(r[0] for r in shift if r[2] == "damaged"),
@@ -70,9 +77,9 @@ def usage(tx: Handle, account: str, device_id: str, tracking_no: str, shift_star
         shown_parcels=frozenset(r[0] for r in shift if r[5] is not None),
         delivered=delivered,
         undelivered=len(late),
-        strikes=strikes,
+        strikes=counts.get("s", 0),
         recent=recent,
-    )
+    ), depot_usage
 
 
 def suspicion(tx: Handle, account: str, now: float) -> tuple[int, tuple[str, ...]]:
@@ -101,16 +108,35 @@ class DepotWatch:
         self.hours = baseline_hours
         self._clock = clock
         self._baselines: dict[str, _Baseline] = {}
+        # depot -> (valid until, {parcel: its last release in the window})
+        self._windows: dict[str, tuple[float, dict[str, float]]] = {}
 
     def usage(self, tx: Handle, depot: str, tracking_no: str, now: float) -> DepotUsage:
         """Distinct parcels released in the depot's window, and whether this
-        parcel is one of them (counted in the store: a depot may be large)."""
-        paths = ", ".join("'%s'" % p for p in INTERACTIVE)
-        row = tx.one("SELECT COUNT(DISTINCT tracking_no), MAX(CASE WHEN tracking_no = ? THEN 1 ELSE 0 END)"
-                     " FROM releases WHERE depot = ? AND at > ? AND path IN (%s)" % paths,
-                     tracking_no, depot, now - self.window)
-        count, has = (int(row[0] or 0), bool(row[1])) if row else (0, False)
+        parcel is one of them. The window is read from the store at most every
+        WINDOW_TTL seconds (other gateways' releases reach it that late);
+        this gateway's own releases count at once (`released`)."""
+        window = self._windows.get(depot)
+        if window is None or window[0] <= self._clock():
+            paths = ", ".join("'%s'" % p for p in INTERACTIVE)
+            rows = tx.all("SELECT tracking_no, MAX(at) FROM releases WHERE depot = ? AND at > ?"
+                          " AND path IN (%s) GROUP BY tracking_no" % paths, depot, now - self.window)
+            if len(self._windows) > 1024:
+                self._windows.clear()
+            window = (self._clock() + WINDOW_TTL, {str(r[0]): float(r[1]) for r in rows})
+            self._windows[depot] = window
+        parcels = window[1]
+        cutoff = now - self.window
+        count = sum(1 for at in parcels.values() if at > cutoff)
+        has = parcels.get(tracking_no, 0.0) > cutoff
         return DepotUsage(count=count, has_parcel=has, baseline=self.baseline(tx, depot, now))
+
+    def released(self, depot: str, tracking_no: str, at: float) -> None:
+        """This gateway released the parcel just now (after its commit, or in
+        the transaction: a rolled back release only makes the sign earlier)."""
+        window = self._windows.get(depot)
+        if window is not None:
+            window[1][tracking_no] = max(at, window[1].get(tracking_no, 0.0))
 
     def accounts(self, tx: Handle, depot: str, now: float) -> dict[str, set[str]]:
         """Every account with releases in the depot's window, and its devices."""
