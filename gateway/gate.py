@@ -71,6 +71,7 @@ class DepotUsage:
     count: int = 0  # distinct parcels released in the depot's window (interactive paths)
     has_parcel: bool = False  # this ask's parcel is one of them
     baseline: float = 0.0  # the depot's mean for such a window
+    couriers: int = 0  # couriers logged in at the depot now
 
 
 @dataclass
@@ -270,7 +271,8 @@ def _sign(ask: Ask, facts: Facts, cfg: Config, path: str) -> Trip | None:
     if interactive:
         depot = facts.depot_usage
         count = depot.count + (0 if depot.has_parcel else 1)
-        limit = max(float(s.depot_floor), s.depot_factor * depot.baseline)
+        limit = max(float(s.depot_floor), s.depot_per_courier * depot.couriers,
+                    s.depot_factor * depot.baseline)
         if count > limit:
             return Trip("%d parcels released in %d minutes across the depot (baseline %.1f)"
                         % (count, s.depot_window_minutes, depot.baseline), scope="depot")

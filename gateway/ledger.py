@@ -19,6 +19,7 @@ from gateway.store import Handle
 
 BASELINE_DAYS = 7  # the same time of day over the past week
 BASELINE_TTL = 30.0  # seconds a depot's baseline is reused
+SESSION_DAY = 16 * 3600.0  # a courier logged in longer ago than this is not counted as at the depot
 WINDOW_TTL = 2.0  # seconds a depot's window is reused (this gateway's own releases are added at once)
 
 
@@ -97,6 +98,7 @@ def suspicion(tx: Handle, account: str, now: float) -> tuple[int, tuple[str, ...
 class _Baseline:
     value: float
     until: float
+    couriers: int = 0
 
 
 class DepotWatch:
@@ -129,7 +131,8 @@ class DepotWatch:
         cutoff = now - self.window
         count = sum(1 for at in parcels.values() if at > cutoff)
         has = parcels.get(tracking_no, 0.0) > cutoff
-        return DepotUsage(count=count, has_parcel=has, baseline=self.baseline(tx, depot, now))
+        baseline, couriers = self.baseline(tx, depot, now)
+        return DepotUsage(count=count, has_parcel=has, baseline=baseline, couriers=couriers)
 
     def released(self, depot: str, tracking_no: str, at: float) -> None:
         """This gateway released the parcel just now (after its commit, or in
@@ -147,12 +150,13 @@ class DepotWatch:
             out.setdefault(account, set()).add(device)
         return out
 
-    def baseline(self, tx: Handle, depot: str, now: float) -> float:
+    def baseline(self, tx: Handle, depot: str, now: float) -> tuple[float, int]:
         """The larger of: the mean per window over the hours before this
-        window, and the mean of this window's time of day over the past week."""
+        window, and the mean of this window's time of day over the past week;
+        and how many of the depot's couriers are logged in."""
         cached = self._baselines.get(depot)
         if cached is not None and cached.until > self._clock():
-            return cached.value
+            return cached.value, cached.couriers
         paths = ", ".join("'%s'" % p for p in INTERACTIVE)
         count = "SELECT COUNT(DISTINCT tracking_no) FROM releases WHERE depot = ? AND at > ? AND at <= ?" \
                 " AND path IN (%s)" % paths
@@ -166,10 +170,15 @@ class DepotWatch:
             row = tx.one(count, depot, now - d * 86400 - self.window, now - d * 86400)
             days.append(int(row[0]) if row else 0)
         value = max(recent, sum(days) / len(days))
+        # Logged in this day: a session never logged out does not count forever.
+        row = tx.one("SELECT COUNT(DISTINCT s.courier_id) FROM sessions s JOIN couriers c"
+                     " ON c.courier_id = s.courier_id WHERE s.ended IS NULL AND s.started > ?"
+                     " AND c.depot = ?", now - SESSION_DAY, depot)
+        couriers = int(row[0]) if row else 0
         if len(self._baselines) > 1024:
             self._baselines.clear()
-        self._baselines[depot] = _Baseline(value, self._clock() + BASELINE_TTL)
-        return value
+        self._baselines[depot] = _Baseline(value, self._clock() + BASELINE_TTL, couriers)
+        return value, couriers
 
 
 def received(tx: Handle, accounts: Iterable[str], devices: Iterable[str],

@@ -138,6 +138,8 @@ def test_the_depot_sign_compares_the_window_with_the_depots_baseline() -> None:
     assert d.trip is not None and d.trip.scope == "depot"
     f.depot_usage = DepotUsage(count=6, has_parcel=True, baseline=0.0)
     assert gate.decide(_ask(), f, NOW, cfg).granted  # a parcel already counted adds nothing
+    f.depot_usage = DepotUsage(count=6, couriers=50)
+    assert gate.decide(_ask(), f, NOW, cfg).granted  # fifty couriers on their first morning, no history yet
     f.depot_usage = DepotUsage(count=6, baseline=4.0)
     assert gate.decide(_ask(), f, NOW, cfg).granted  # a busy depot: 7 is below 3 x 4
 
