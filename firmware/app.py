@@ -1,14 +1,13 @@
-# The courier's handheld, as a plain state machine. It takes events (badge
-# and parcel scans, key presses, MQTT payloads, link up/down, clock ticks with
-# `now` passed in) and produces outputs: screens on hal.display and
-# (topic, payload, qos, tag) tuples in `outbox` for the transport to publish.
+# The courier's handheld: the actions the table in firmware/states.py names,
+# carried out by firmware/engine.py's fire().
 #
-# Flow: boot -> identity check -> login (badge + PIN) -> route -> scan ->
-# reveal (reason -> token -> plaintext for at most the display TTL) ->
-# proof of delivery -> that parcel's tokens dropped.
+# Flow: boot -> identity check -> login (badge + PIN) -> route -> scan the
+# label's QR (the gateway's proof that the parcel is in hand) -> reveal
+# (fields, reason -> token -> plaintext for at most the display TTL) ->
+# proof of delivery (into the flash queue) -> that parcel's tokens dropped.
 
-from firmware import batch, commands, i18n, screen, wire
-from firmware.offline import OfflineQueue, SequenceBlock
+from firmware import commands, i18n, states, wire
+from firmware.engine import Engine
 from firmware.states import (
     BADGE,
     BOOT,
@@ -26,81 +25,83 @@ from firmware.states import (
     REASON,
     REVEAL_WAIT,
     ROUTE_WAIT,
+    SUSPENDED,
     UNPROVISIONED,
     WIPED,
 )
-from firmware.tokens import TokenStore
-from protocol import cbor, masking, messages, topics
-from protocol.errors import REPLAYED, ProtocolError
+from protocol import cbor, masking, messages
+from protocol.errors import ProtocolError
+
+__all__ = ["App", "BADGE", "BOOT", "FIELDS", "KEY_BACK", "KEY_DELIVER", "KEY_ENTER", "KEY_REVEAL", "LOCKED",
+           "LOGIN_WAIT", "PARCEL", "PIN", "POD", "READY", "REASON", "REVEAL_WAIT", "ROUTE_WAIT", "SUSPENDED",
+           "UNPROVISIONED", "WIPED"]
 
 ROUTE_MAX_BYTES = 262144
-LOG_LINES = 20
-FW_VERSION = "0.1.0"
+FW_VERSION = "0.2.0"
+CODE_DIGITS = (4, 12)   # a receiver's code, as the gateway checks it
+SCAN_FRESH = 600        # seconds a label scan stands for a reveal (the gateway's default)
 
 
-class App:
-    def __init__(self, hal, config):
-        self.hal = hal
-        self.config = config
-        self.lang = config.get("lang", "zh-Hans")
-        self.device_id = config.get("device_id")
-        self.tokens = TokenStore(config.get("display_ttl", 30))
-        self.queue = OfflineQueue(hal.flash, config.get("queue_limit", 200))
-        self.outbox = []
-        self.state = BOOT
-        self.online = False
-        self.channel = None
-        self.retiring = None       # the channel before a key rotation, to open what was sealed under it
-        self.master = None
-        self.session = None
-        self.courier = None
-        self.badge = None
+class App(Engine):
+    # ---- actions: login
+    def take_badge(self, text, now):
+        self.badge = text
         self.pin = ""
-        self.route_id = None
-        self.routes = []
-        self.parcels = {}          # tracking_no -> masked parcel fields
-        self.delivered = {}        # tracking_no -> True, sealed on this device
-        self.current = None        # tracking_no on screen
-        self.pick = []             # fields picked for the next reveal
-        self.code = ""             # proof-of-delivery code being typed
-        self.req = 0
-        self.pending_at = 0
-        self.scans_since_preissue = 0
-        self.pending = None        # (req, tracking_no, fields, reason) awaiting the gateway
-        self.batch_in_flight = 0
-        self.batch_sent_at = 0
-        self.log_lines = []        # the last LOG_LINES lines, for the simulator and the tests
-        self.last_denial = None
         self.notice = None
 
-    # ---- screen
-    def t(self, key, *values):
-        return i18n.text(self.lang, key, *values)
+    def say_scan_badge(self, value, now):
+        self.notice = self.t("scan_badge")
 
-    def render(self, now):
-        screen.render(self, now)
+    def pin_digit(self, key, now):
+        if len(self.pin) < 12:
+            self.pin += key
 
-    def parcel_lines(self, tracking_no, now):
-        return screen.parcel_lines(self, tracking_no, now)
+    def pin_back(self, key, now):
+        self.pin = self.pin[:-1]
 
-    # ---- boot and identity
-    def boot(self, now):
-        wire.adopt_provisioning(self.hal, self.config)
-        wire.commit_key(self.hal)    # a rotation a reboot interrupted
-        self.device_id = self.config.get("device_id")
-        master = self.hal.keystore.get("master")
-        if not master or not self.device_id or not topics.valid_id(self.device_id):
-            self.state = UNPROVISIONED
-            self.render(now)
-            return
-        self.master = bytearray(master)
-        self.channel = wire.open_channel(self.master, self.device_id, self.hal,
-                                         SequenceBlock(self.hal.flash))
-        self._load_route()
-        self.state = BADGE
-        self.render(now)
+    def login(self, key, now):
+        if not self.pin:
+            return states.STAY
+        if not self.online:
+            self.pin = ""
+            return states.OFFLINE
+        proof = wire.pin_proof(self.master, self.device_id, self.badge, self.pin, now)
+        self.pin = ""
+        self.notice = None
+        self.send("login", {"badge": self.badge, "pin_proof": proof}, now)
 
-    def _load_route(self):
+    def say_login_needs_network(self, value, now):
+        self.notice = self.t("login_needs_network")
+
+    def say_login_denied(self, f, now):
+        code = f.get("code")
+        self.log("login denied: " + str(f.get("reason") or code))
+        self.notice = self.t("login_denied", i18n.denial(self.lang, code)) if code else \
+            self.t("login_refused")
+
+    def start_session(self, f, now):
+        self.session = f.get("session")
+        self.courier = f.get("courier") or self.badge
+        self.notice = None
+        self.routes = []
+        self.parcels = {}
+        self.delivered = {}
+
+    def ask_route(self, value, now):
+        self.since = now
+        if self.online:
+            self.send("route_request", {"session": self.session}, now)
+
+    def add_route(self, f, now):
+        # A long route comes in several messages with the same route id.
+        if f["route"] not in self.routes:
+            self.routes.append(f["route"])
+        for p in f["parcels"]:
+            self.parcels[p["tracking_no"]] = _masked(p)
+        self.route_id = ",".join(self.routes)
+        self.hal.flash.write(wire.ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
+
+    def load_route(self, value, now):
         # The masked route survives a reboot so that offline scans still show it.
         data = self.hal.flash.read(wire.ROUTE_FILE)
         if not data:
@@ -116,106 +117,163 @@ class App:
         except (ProtocolError, KeyError, TypeError):
             self.hal.flash.remove(wire.ROUTE_FILE)
 
-    def _save_route(self):
-        self.hal.flash.write(wire.ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
+    # ---- actions: a parcel on screen
+    def show_label(self, value, now):
+        tn, raw = value
+        if tn not in self.parcels:
+            return states.NOT_ON_ROUTE
+        self.current, self.proof, self.scanned_at, self.notice = tn, raw, now, None
+        if self.online:
+            self._send_scan(now)
+            every = self.config.get("preissue_after_scans", 5)
+            self.scans_since_preissue += 1
+            if every and self.scans_since_preissue >= every:
+                self.request_preissue(now)
+        else:
+            self._queue("scan", {"tracking_no": tn, "session": self.session or b"", "label": raw}, now)
 
-    # ---- sending
-    def send(self, name, fields, now, qos=1, tag=None):
-        ch = self.channel
-        if ch is None:
-            return
-        payload = ch.wrap(name, fields, now)
-        self.outbox.append((topics.up(self.device_id), payload, qos, tag))
+    def show_unproven(self, text, now):
+        """A barcode read or typed number: shown masked, never sent as a scan."""
+        if text not in self.parcels:
+            return states.NOT_ON_ROUTE
+        self.current, self.proof, self.notice = text, None, None
 
-    # ---- link and transport events
-    def on_link(self, up, now):
-        self.online = up
-        self.batch_in_flight = 0   # an unacked batch is resent whole by its sender
-        if up and self.channel is not None:
-            if self.state in (LOCKED, WIPED):
-                return
-            # QoS 1: the gateway activates a newly provisioned device on its first hello.
-            self.send("hello", {"device": self.device_id, "fw": FW_VERSION, "lang": self.lang}, now)
-            if self.state == ROUTE_WAIT and self.session:
-                self.send("route_request", {"session": self.session}, now)
-            batch.flush(self, now)
-        self.render(now)
+    def say_not_on_route(self, value, now):
+        tn = value[0] if isinstance(value, tuple) else value
+        self.notice = self.t("not_on_route", tn[:32])
 
-    def on_acked(self, tag, now):
-        pass   # the broker has a message; only the gateway's batch_ack frees the queue
+    def leave_parcel(self, key, now):
+        self.proof = None
 
-    def _on_batch_ack(self, f, now):
-        batch.on_ack(self, f, now)
-
-    def log(self, line):
-        self.log_lines.append(line)
-        del self.log_lines[:-LOG_LINES]
-        print("veilpost: " + line)
-
-    def on_message(self, topic, payload, now):
-        if self.channel is None or self.state == WIPED or not payload:
-            return                     # an empty payload clears a retained command
-        if topic != topics.down(self.device_id) and topic != topics.cmd(self.device_id):
-            # A broker may deliver another topic's retained message: not ours to read.
-            self.log("ignored a message on " + str(topic) + ", not this device's topic")
-            return
-        try:
-            opened = commands.open_payload(self, payload, now)
-        except ProtocolError as e:
-            if e.code != REPLAYED:     # a retained command seen again is not news
-                self.notice = self.t("error", e.message)
-                self.render(now)
-            return
-        name, fields, _seq = opened
-        handler = getattr(self, "_on_" + name, None)
-        if handler is not None:
-            handler(fields, now)
-        self.render(now)
-
-    def _on_login_result(self, f, now):
-        if self.state != LOGIN_WAIT:
-            return
-        if not f["ok"]:
-            self.state = BADGE
-            self.notice = self.t("login_denied", f.get("reason") or "")
-            return
-        self.session = f.get("session")
-        self.courier = f.get("courier") or self.badge
+    def start_pick(self, key, now):
+        if self.current in self.delivered:
+            return states.SEALED
+        self.pick = []
         self.notice = None
-        self.state = ROUTE_WAIT
-        self.routes = []
-        self.parcels = {}
-        self.delivered = {}
-        self.send("route_request", {"session": self.session}, now)
 
-    def _on_route(self, f, now):
-        # A long route comes in several messages with the same route id.
-        if f["route"] not in self.routes:
-            self.routes.append(f["route"])
-        for p in f["parcels"]:
-            self.parcels[p["tracking_no"]] = self._masked(p)
-        self.route_id = ",".join(self.routes)
-        self._save_route()
-        if self.state == ROUTE_WAIT:
-            self.state = READY
+    def say_sealed(self, key, now):
+        self._refused(messages.DENY_SEALED, None)
+        self.notice = self.t("sealed", self.current)
 
-    def _masked(self, parcel):
-        """Defence in depth for flash and screen: a route field that does not
-        meet the masking rules (a gateway bug) is masked here, by protocol's rules."""
-        for name in ("name", "phone", "address"):
-            value = parcel.get(name)
-            if isinstance(value, str) and not masking.check_compliant(name, value):
-                parcel[name] = masking.mask_field(name, value)
-        return parcel
+    def toggle_field(self, key, now):
+        f = int(key)
+        if f in self.pick:
+            self.pick.remove(f)
+        elif f in messages.FIELD_NAMES:
+            self.pick.append(f)
 
-    def request_preissue(self, now):
-        """Ask for offline tokens (the gateway decides which parcels: those
-        this device scanned during the shift)."""
-        if self.online and self.session:
-            self.scans_since_preissue = 0
-            self.send("preissue_request", {"session": self.session}, now)
+    def check_pick(self, key, now):
+        if not self.pick:
+            return states.STAY
 
-    def _on_preissue(self, f, now):
+    def check_reason(self, key, now):
+        r = int(key)
+        if r not in messages.REASONS:
+            return states.STAY
+        if self.proof is None:
+            stale = r != states.REASON_DAMAGED          # without a label scan only "label damaged"
+        elif r not in states.REASONS_IN_HAND:
+            return states.STAY
+        else:
+            stale = now - self.scanned_at > self.config.get("scan_fresh", SCAN_FRESH)
+        if stale:
+            self._refused(messages.DENY_SCAN_FIRST, None)
+            return states.SCAN_AGAIN
+
+    def reveal(self, key, now):
+        """Online the gateway decides; offline only a pre-issued token can."""
+        if not self.online:
+            return states.OFFLINE
+        self.req += 1
+        fields = sorted(self.pick)
+        self.pending = (self.req, self.current, fields, int(key))
+        self.send("reveal_request", {"req": self.req, "tracking_no": self.current, "fields": fields,
+                                     "reason": int(key), "session": self.session or b""}, now)
+
+    def reveal_offline(self, key, now):
+        tn = self.current
+        if self.proof is None:
+            self._refused(0, self.t("damaged_needs_network"))
+            return
+        tok = self.tokens.take_offline(tn, sorted(self.pick), now)
+        if tok is None:
+            self._refused(0, self.t("offline_no_token"))
+            return
+        if self._show_token(tok, now):
+            self._queue("token_use", {"cti": tok["cti"], "tracking_no": tn, "used_at": int(now)}, now)
+
+    def show_grant(self, f, now):
+        p = self.pending
+        if p is None or f["req"] != p[0] or f["tracking_no"] != p[1]:
+            return states.STAY
+        self.pending = None
+        self._show_token(f, now)
+
+    def show_denial(self, f, now):
+        p = self.pending
+        if p is None or f["req"] != p[0]:
+            return states.STAY
+        self.pending = None
+        self.log("reveal denied: " + str(f.get("reason") or f["code"]))
+        self._refused(f["code"], None)
+        self.notice = self.t("reveal_denied", self.last_denial)
+
+    def no_answer(self, value, now):
+        self.notice = self.t("no_answer")
+        if self.pending is not None:
+            self.pending = None
+            self.last_denial, self.last_code = self.notice, 0
+
+    def start_pod(self, key, now):
+        self.code = ""
+
+    def pod_digit(self, key, now):
+        if len(self.code) < CODE_DIGITS[1]:
+            self.code += key
+
+    def deliver(self, key, now):
+        """The receiver's code, checked here before it goes into the flash
+        queue; the parcel's tokens go at once, online or not."""
+        tn = self.current
+        if not CODE_DIGITS[0] <= len(self.code) <= CODE_DIGITS[1]:
+            self.notice = self.t("pod_code_bad")
+            return states.STAY
+        fields = {"tracking_no": tn, "session": self.session or b"", "proof": self.code.encode(), "kind": 3}
+        if not self._queue("delivered", fields, now):
+            return states.STAY
+        self.tokens.drop(tn)
+        self.delivered[tn] = True
+        self.proof = None
+        self.code = ""
+        if self.online:
+            self.notice = self.t("delivered", tn)
+
+    def _refused(self, code, text):
+        self.last_code = code
+        self.last_denial = text or i18n.denial(self.lang, code)
+        self.notice = self.last_denial
+
+    def _show_token(self, grant, now):
+        try:
+            opened = wire.open_token(self.channel, grant["token"], now)
+        except ProtocolError as e:
+            self.log("token not opened: " + e.message)
+            self._refused(0, self.t("token_bad"))
+            return False
+        if opened["tracking_no"] != grant["tracking_no"]:
+            self._refused(0, self.t("token_other_parcel"))
+            return False
+        self.last_denial, self.last_code, self.notice = None, 0, None
+        self.tokens.show(grant["tracking_no"], opened["fields"], now, opened.get("exp"))
+        opened["fields"] = None
+        return True
+
+    # ---- actions: what the gateway says
+    def seal(self, f, now):
+        self.tokens.drop(f["tracking_no"])
+        self.delivered[f["tracking_no"]] = True
+
+    def add_preissued(self, f, now):
         fresh = {}
         for tok in f["tokens"]:
             if tok["tracking_no"] in self.parcels:
@@ -225,196 +283,104 @@ class App:
             for tok in fresh[tn]:
                 self.tokens.add_offline(tn, tok["fields"], tok["exp"], tok)
 
-    def _on_reveal_grant(self, f, now):
-        p = self.pending
-        if p is None or f["req"] != p[0] or f["tracking_no"] != p[1]:
-            return
-        self.pending = None
-        self.state = PARCEL
-        self._show_token(f, now)
+    def batch_acked(self, f, now):
+        refused = self.uploads.acked(f)
+        if refused is None:
+            return    # a second ack for a batch sent twice: the one in flight is not answered yet
+        self.notice = None if not len(self.queue) else self.t("queued", len(self.queue))
+        for item, outcome, name, fields in refused:
+            self.log("batch item " + str(item) + " (" + name + ") refused by the gateway, code "
+                     + str(outcome) + "; dropped")
+            if name == "delivered":
+                # Not sealed at the gateway: the courier has to deliver it again.
+                tn = fields["tracking_no"]
+                self.delivered.pop(tn, None)
+                self.notice = self.t("delivery_refused", tn, i18n.error(self.lang, outcome))
+        self.upload(None, now)
 
-    def _show_token(self, grant, now):
-        try:
-            opened = wire.open_token(self.channel, grant["token"], now)
-        except ProtocolError as e:
-            self.last_denial = e.message
-            self.notice = self.t("reveal_denied", e.message)
-            return False
-        if opened["tracking_no"] != grant["tracking_no"]:
-            self.last_denial = "token is for another parcel"
-            self.notice = self.t("reveal_denied", self.last_denial)
-            return False
-        self.last_denial = None
-        self.notice = None
-        self.tokens.show(grant["tracking_no"], opened["fields"], now, opened.get("exp"))
-        opened["fields"] = None
-        return True
-
-    def _on_reveal_denied(self, f, now):
-        p = self.pending
-        if p is None or f["req"] != p[0]:
-            return
-        self.pending = None
-        self.state = PARCEL
-        reason = f.get("reason") or messages.DENIALS.get(f["code"], "code " + str(f["code"]))
-        self.last_denial = reason
-        self.notice = self.t("reveal_denied", reason)
-
-    def _on_seal(self, f, now):
-        self.tokens.drop(f["tracking_no"])
-        self.delivered[f["tracking_no"]] = True
-
-    def _on_error(self, f, now):
-        self.notice = self.t("error", f.get("detail") or str(f["code"]))
-        ref = f.get("ref")
-        if self.pending is not None and (ref is None or ref == self.pending[0]):
-            self.last_denial = f.get("detail") or "error " + str(f["code"])
+    def say_error(self, f, now):
+        self.log("gateway error " + str(f["code"]) + ": " + str(f.get("detail") or ""))
+        self.notice = self.t("error", i18n.error(self.lang, f["code"]))
+        if self.pending is not None:
             self.pending = None
-            self.state = PARCEL
-        elif self.state == LOGIN_WAIT:
-            self.state = BADGE
+            self.last_denial, self.last_code = self.notice, 0
 
-    def _on_command(self, f, now):
-        commands.on_command(self, f, now)
+    def say_refusal(self, f, now):
+        self.log("refused: " + str(f.get("detail") or f["deny"]))
+        self.notice = i18n.denial(self.lang, f["deny"])
 
-    # ---- lock and wipe (depot commands, firmware/commands.py)
-    def lock(self, now):
-        commands.lock(self, now)
+    def retry_later(self, f, now):
+        self.log("gateway unavailable: " + str(f.get("detail") or ""))
+        self.uploads.unavailable(now)
+        if self.proof is not None:
+            self.rescan_at = now + self.uploads.retry
+        self.notice = self.t("retry_later")
 
-    def wipe(self, now):
-        commands.wipe(self, now)
+    def end_session(self, f, now):
+        self._forget()
+        self.notice = i18n.denial(self.lang, messages.DENY_NOT_LOGGED_IN)
 
-    # ---- courier input
-    def on_scan(self, code, now):
-        s = self.state
-        if s == BADGE:
-            self.badge = code
-            self.pin = ""
-            self.state = PIN
-        elif s in (READY, PARCEL, FIELDS, REASON, POD):
-            self.scan(code, now)
-        self.render(now)
+    def suspend(self, value, now):
+        self._forget()
 
-    def scan(self, tracking_no, now):
-        if tracking_no not in self.parcels:
-            self.notice = self.t("not_on_route", tracking_no)
-            self.state = READY
-            return False
-        self.notice = None
-        self.current = tracking_no
-        self.state = PARCEL
-        batch.record(self, "scan", {"tracking_no": tracking_no, "session": self.session or b""}, now)
-        every = self.config.get("preissue_after_scans", 5)
-        if self.online and every:
-            self.scans_since_preissue += 1
-            if self.scans_since_preissue >= every:
-                self.request_preissue(now)
-        return True
+    def say_suspended(self, value, now):
+        self.notice = self.t("suspended")
 
-    def on_key(self, key, now):
-        s = self.state
-        if s == PIN:
-            if key == KEY_ENTER and self.pin:
-                self.login(now)
-            elif key == KEY_BACK:
-                self.pin = self.pin[:-1]
-            elif key.isdigit() and len(self.pin) < 12:
-                self.pin += key
-        elif s == PARCEL:
-            if key == KEY_REVEAL:
-                self.pick = []
-                self.state = FIELDS
-            elif key == KEY_DELIVER:
-                self.code = ""
-                self.state = POD
-            elif key == KEY_BACK:
-                self.state = READY
-        elif s == FIELDS:
-            if key in ("1", "2", "3"):
-                f = int(key)
-                if f in self.pick:
-                    self.pick.remove(f)
-                else:
-                    self.pick.append(f)
-            elif key == KEY_ENTER and self.pick:
-                self.state = REASON
-            elif key == KEY_BACK:
-                self.state = PARCEL
-        elif s == REASON:
-            if key.isdigit() and int(key) in messages.REASONS:
-                self.reveal(sorted(self.pick), int(key), now)
-            elif key == KEY_BACK:
-                self.state = PARCEL
-        elif s == POD:
-            if key.isdigit() and len(self.code) < 16:
-                self.code += key
-            elif key == KEY_ENTER and self.code:
-                self.deliver(3, self.code.encode(), now)
-            elif key == KEY_BACK:
-                self.state = PARCEL
-        self.render(now)
+    def say_broker_refused(self, value, now):
+        self.notice = self.t("broker_refused")
 
-    def login(self, now):
-        if not self.online:
-            self.notice = self.t("login_needs_network")
-            self.state = BADGE
+    # ---- actions: the link and depot commands
+    def hello(self, value, now):
+        # QoS 1: the gateway activates a newly provisioned device on its first hello.
+        self.send("hello", {"device": self.device_id, "fw": FW_VERSION, "lang": self.lang}, now)
+
+    def link_lost(self, value, now):
+        self.uploads.link_changed()
+
+    def ack_command(self, f, now):
+        self.send("command_ack", {"id": f["id"], "ok": True}, now, qos=0)
+
+    def lock(self, f, now):
+        """Tokens and RAM keys zeroized at once; the key stays in NVS so that a
+        restart after the depot's unlock can come back."""
+        self._forget()
+        commands.zeroize(self.master, (self.channel, self.retiring))
+        self.retiring = None
+
+    def wipe(self, f, now):
+        """Everything goes: tokens, keys (RAM and NVS), route, offline queue and
+        the provisioning file."""
+        self.lock(f, now)
+        commands.erase(self.hal, self.queue)
+        self.parcels = {}
+
+    def rotate_key(self, f, now):
+        """Key rotation: keep the new secret, acknowledge under the old key, then
+        switch; the old channel still opens replies the gateway sealed before it
+        saw the acknowledgement."""
+        secret, password, why = commands.rotation_secret(f)
+        if secret is None:
+            self.send("command_ack", {"id": f["id"], "ok": False, "detail": why}, now)
             return
-        proof = wire.pin_proof(self.master, self.device_id, self.badge, self.pin, now)
-        self.pin = ""
-        self.state = LOGIN_WAIT
-        self.send("login", {"badge": self.badge, "pin_proof": proof}, now)
+        wire.stage_key(self.hal, self.config, secret, password)
+        self.send("command_ack", {"id": f["id"], "ok": True}, now)
+        old = self.channel
+        commands.zeroize(self.master, (self.retiring,))
+        self.master, self.channel = commands.rotate(self.hal, self.device_id, secret)
+        self.retiring = old
 
-    def reveal(self, fields, reason, now):
-        """Ask for `fields` of the parcel on screen; online the gateway decides,
-        offline only a pre-issued token for this parcel and window can."""
-        tn = self.current
-        if tn in self.delivered:
-            self.last_denial = messages.DENIALS[3]
-            self.notice = self.t("sealed", tn)
-            self.state = PARCEL
-            return
-        if self.online:
-            self.req += 1
-            self.pending = (self.req, tn, fields, reason)
-            self.pending_at = now
-            self.state = REVEAL_WAIT
-            self.send("reveal_request", {"req": self.req, "tracking_no": tn, "fields": fields,
-                                         "reason": reason, "session": self.session or b""}, now)
-            return
-        self.state = PARCEL
-        tok = self.tokens.take_offline(tn, fields, now)
-        if tok is None:
-            self.last_denial = self.t("offline_no_token")
-            self.notice = self.last_denial
-            return
-        if self._show_token(tok, now):
-            batch.record(self, "token_use", {"cti": tok["cti"], "tracking_no": tn, "used_at": int(now)}, now)
+    def _forget(self):
+        self.tokens.wipe()
+        self.session = None
+        self.pending = None
+        self.proof = None
 
-    def deliver(self, kind, proof, now):
-        """Proof of delivery (kind 3 = code, 1 = signature hash); the parcel's
-        tokens go at once, online or not."""
-        tn = self.current
-        if tn is None:
-            return False
-        ok = batch.record(self, "delivered", {"tracking_no": tn, "session": self.session or b"",
-                                              "proof": proof, "kind": kind}, now)
-        if not ok:
-            return False
-        self.tokens.drop(tn)
-        self.delivered[tn] = True
-        self.notice = self.t("delivered", tn)
-        self.code = ""
-        self.state = READY
-        return True
 
-    def tick(self, now):
-        if self.tokens.tick(now) and self.state in (PARCEL, READY):
-            self.render(now)
-        self.tokens.expire_offline(now)
-        batch.resend_if_due(self, now)
-        if self.pending is not None and now - self.pending_at >= self.config.get("reveal_timeout", 20):
-            self.pending = None
-            self.last_denial = self.t("reveal_denied", "no answer")
-            self.notice = self.last_denial
-            self.state = PARCEL
-            self.render(now)
+def _masked(parcel):
+    """Defence in depth for flash and screen: a route field that does not
+    meet the masking rules (a gateway bug) is masked here, by protocol's rules."""
+    for name in ("name", "phone", "address"):
+        value = parcel.get(name)
+        if isinstance(value, str) and not masking.check_compliant(name, value):
+            parcel[name] = masking.mask_field(name, value)
+    return parcel

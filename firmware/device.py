@@ -50,10 +50,10 @@ class Device:
     def step(self, now):
         app = self.app
         for kind, value in self.hal.inputs():
-            if kind == "scan":
-                app.on_scan(value, now)
-            elif kind == "key":
+            if kind == "key":
                 app.on_key(value, now)
+            elif kind == "scan" or kind == "typed":
+                app.on_input(kind, value, now)
         mq = self.mqtt
         if mq is None or self._stopped():
             if mq is not None and mq.sock is not None:
@@ -65,26 +65,33 @@ class Device:
         if mq.sock is None and now >= self.retry_at:
             self._connect(mq, now)
         for ev in mq.poll(now):
-            if ev[0] == "connected":
-                self.attempt = 0
-                self.last_error = None
-                mq.subscribe([(topics.down(app.device_id), 1), (topics.cmd(app.device_id), 1)], now)
-                app.on_link(True, now)
-            elif ev[0] == "message":
-                app.on_message(ev[1], ev[2], now)
-            elif ev[0] == "acked":
-                tag = self.tags.pop(ev[1], None)
-                if tag is not None:
-                    app.on_acked(tag, now)
-            elif ev[0] == "dropped":
-                self.last_error = ev[1]     # logged, acknowledged, never a crash
-            elif ev[0] == "closed":
-                self.last_error = ev[1]
-                if app.online:
-                    app.on_link(False, now)
-                self._schedule_retry(mq, now)
+            self._on_transport(mq, ev, now)
         self.flush(mq, now)
         app.tick(now)
+
+    def _on_transport(self, mq, ev, now):
+        app = self.app
+        kind = ev[0]
+        if kind == "connected":
+            self.attempt = 0
+            self.last_error = None
+            mq.subscribe([(topics.down(app.device_id), 1), (topics.cmd(app.device_id), 1)], now)
+            app.on_link(True, now)
+        elif kind == "message":
+            app.on_message(ev[1], ev[2], now)
+        elif kind == "acked":
+            tag = self.tags.pop(ev[1], None)
+            if tag is not None:
+                app.on_acked(tag, now)
+        elif kind == "refused" and ev[1] in (4, 5):
+            app.on_refused(ev[1], now)   # bad credentials or not authorised: the depot disabled us
+        elif kind == "dropped":
+            self.last_error = ev[1]     # logged, acknowledged, never a crash
+        elif kind == "closed":
+            self.last_error = ev[1]
+            if app.online:
+                app.on_link(False, now)
+            self._schedule_retry(mq, now)
 
     def flush(self, mq, now):
         out = self.app.outbox

@@ -192,6 +192,7 @@ class MQTTClient:
     connect(sock, now) sends CONNECT; poll(now) returns events:
       ("connected", session_present)  ("message", topic, payload, retain)
       ("acked", pid)  ("subscribed", pid, granted)  ("closed", reason)
+      ("refused", CONNACK return code), just before its ("closed", reason)
       ("dropped", reason): an oversize PUBLISH, acknowledged and skipped
     publish() queues bytes and returns at once (the pid for QoS 1). QoS 1
     messages stay in `inflight` until their PUBACK, and are resent with DUP
@@ -365,6 +366,7 @@ class MQTTClient:
                 raise MQTTError("CONNACK of " + str(len(body)) + " bytes")
             if body[1]:
                 reason = CONNACK_REASONS.get(body[1], "code " + str(body[1]))
+                self._events.append(("refused", body[1]))
                 self._lost("broker refused the connection: " + reason)
                 return
             self.connected = True

@@ -141,10 +141,13 @@ undelivered_limit = 8
 # Depot-wide: distinct parcels released in the last depot_window_minutes across
 # every courier and device, against depot_factor times the depot's own
 # baseline (the same window's mean over the preceding depot_baseline_hours,
-# and at this time of day over the past week), never below depot_floor.
+# and at this time of day over the past week), never below depot_floor nor
+# depot_per_courier for each courier logged in at the depot (a busy morning
+# with no history yet is not an attack).
 depot_window_minutes = 10
 depot_factor = 3.0
 depot_floor = 6
+depot_per_courier = 1.5
 depot_baseline_hours = 3
 # Wrong PINs per badge (twice as many per device) within lockout_minutes
 # before a lockout; each lockout raises an alarm, and lockouts_to_suspend
@@ -213,6 +216,7 @@ class SentinelConfig:
     depot_window_minutes: int = 10
     depot_factor: float = 3.0
     depot_floor: int = 6
+    depot_per_courier: float = 1.5
     depot_baseline_hours: int = 3
     pin_failures: int = 5
     lockout_minutes: int = 15

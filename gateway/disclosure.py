@@ -13,6 +13,7 @@ records a checked label proof, the fact that puts a parcel in hand."""
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -53,6 +54,7 @@ class Disclosure:
     def __init__(self, store_keys: LabelKeys, vault: Vault, audit: AuditLog, cfg: Config, zone) -> None:  # type: ignore[no-untyped-def]
         self.keys, self.vault, self.audit, self.cfg, self.zone = store_keys, vault, audit, cfg, zone
         self.depots = ledger.DepotWatch(cfg.sentinel.depot_window_minutes, cfg.sentinel.depot_baseline_hours)
+        self._grants: dict[str, deque[float]] = {}  # device -> times of its grants in the last minute
 
     # ---- facts
 
@@ -99,10 +101,20 @@ class Disclosure:
                 f.case_open_until = float(row[5])
                 f.case_fields = tuple(int(x) for x in str(row[6]).split(",") if x)
         delivered = sum(int(r[2] or 0) for r in routes)
-        f.usage = ledger.usage(tx, who.name, ask.device_id, ask.tracking_no, start, now, delivered)
-        if who.depot:
-            f.depot_usage = self.depots.usage(tx, who.depot, now)
+        f.usage, f.depot_usage = ledger.usage(tx, who.name, ask.device_id, ask.tracking_no, start, now,
+                                              delivered, self.depots, who.depot)
+        f.usage.device_any_grants = self._recent_grants(ask.device_id, now)
         return f
+
+    def _recent_grants(self, device_id: str, now: float) -> int:
+        """Grants to the device in the last minute, re-issues included, as this
+        gateway made them: a guard against a handheld asking in a loop."""
+        times = self._grants.get(device_id)
+        if times is None:
+            return 0
+        while times and times[0] <= now - 60:
+            times.popleft()
+        return len(times)
 
     # ---- the paths
 
@@ -164,8 +176,8 @@ class Disclosure:
         as the parcel in hand; anything else is refused and is a strike."""
         state, who = self.courier_on(tx, device_id, session)
         if state != "active":
-            return Decision(False, messages.DENY_DEVICE, "scan refused: device %s is %s" % (device_id, state),
-                            "device"), None
+            code = messages.DENY_SUSPENDED if state == "suspended" else messages.DENY_DEVICE
+            return Decision(False, code, "scan refused: device %s is %s" % (device_id, state), "device"), None
         if who.name is None:
             return Decision(False, messages.DENY_NOT_LOGGED_IN, "scan refused: no courier is logged in on"
                             " device " + device_id, "session"), None
@@ -207,7 +219,12 @@ class Disclosure:
                                             " destroyed" % ask.tracking_no, "shredded")
         if d.quiet and not d.granted and d.trip is None:
             return out  # a parcel a pre-issue left out: counted in its summary entry
-        if account and not account.startswith("agent:") and (ask.kind == gate.REVEAL or d.strike):
+        # The request log feeds the strike count and the sequence sign: denials and
+        # grants without a label proof; the audit log has every decision anyway.
+        if account and not account.startswith("agent:") and ask.kind == gate.REVEAL and \
+                (not d.granted or d.path != gate.ONLINE):
+            self._log_request(tx, account, ask.device_id, ask.tracking_no, now, d)
+        elif account and d.strike:
             self._log_request(tx, account, ask.device_id, ask.tracking_no, now, d)
         actor = self._actor(account)
         detail = "fields %s reason %d" % (",".join(str(f) for f in ask.fields), ask.reason)
@@ -219,6 +236,11 @@ class Disclosure:
         if d.granted:
             ledger.record(tx, account, facts.shift_bounds[0], ask.tracking_no, d.new_fields, ask.device_id,
                           facts.depot, d.path, now, seq)
+            if d.path in gate.INTERACTIVE:
+                self.depots.released(facts.depot, ask.tracking_no, now)
+                if len(self._grants) > 100_000:
+                    self._grants.clear()
+                self._grants.setdefault(ask.device_id, deque()).append(now)
             out.cti = secrets.token_bytes(8)
             out.exp = int(now) + lifetime
             tx.run("INSERT INTO tokens (cti, device_id, courier_id, tracking_no, fields, issued, exp, used,"
@@ -249,12 +271,7 @@ class Disclosure:
               facts: Facts) -> sentinel.Alarm:
         assert d.trip is not None
         also: dict[str, set[str]] = {}
-        if d.trip.scope == "depot":
-            since = now - self.cfg.sentinel.depot_window_minutes * 60
-            names = set(facts.depot_usage.accounts)  # every account with releases in the window
-            for account, device in tx.all("SELECT DISTINCT account, device_id FROM releases WHERE depot = ?"
-                                          " AND at > ?", facts.depot, since):
-                if account in names:
-                    also.setdefault(account, set()).add(device)
+        if d.trip.scope == "depot":  # every account with releases in the depot's window
+            also = self.depots.accounts(tx, facts.depot, now)
         return sentinel.trip(tx, self.audit, who.name or "", device_id, d.trip.why, now, self.cfg.sentinel,
                              also=also)

@@ -68,9 +68,10 @@ class Usage:
 
 @dataclass
 class DepotUsage:
-    parcels: frozenset[str] = frozenset()  # distinct parcels released in the depot window (interactive)
+    count: int = 0  # distinct parcels released in the depot's window (interactive paths)
+    has_parcel: bool = False  # this ask's parcel is one of them
     baseline: float = 0.0  # the depot's mean for such a window
-    accounts: dict[str, int] = field(default_factory=dict)  # account -> distinct parcels in the window
+    couriers: int = 0  # couriers logged in at the depot now
 
 
 @dataclass
@@ -269,8 +270,9 @@ def _sign(ask: Ask, facts: Facts, cfg: Config, path: str) -> Trip | None:
         return Trip("%d parcels revealed and never delivered by the end of their window" % u.undelivered)
     if interactive:
         depot = facts.depot_usage
-        count = len(depot.parcels | {parcel})
-        limit = max(float(s.depot_floor), s.depot_factor * depot.baseline)
+        count = depot.count + (0 if depot.has_parcel else 1)
+        limit = max(float(s.depot_floor), s.depot_per_courier * depot.couriers,
+                    s.depot_factor * depot.baseline)
         if count > limit:
             return Trip("%d parcels released in %d minutes across the depot (baseline %.1f)"
                         % (count, s.depot_window_minutes, depot.baseline), scope="depot")

@@ -12,7 +12,6 @@ sealed even when the store cannot be written."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -20,37 +19,32 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import events, gate, ledger, logins, metrics, registry, retention, sentinel
-from gateway.aead import CryptographyAEAD
 from gateway.audit import AuditUnavailable
+from gateway.channels import Channels, Unsendable
 from gateway.disclosure import Disclosure
 from gateway.home import Home
 from gateway.logs import log, log_event
 from gateway.print_desk import PrintDesk
 from gateway.replies import Msg, Refused, Reply, Request, Work, refused, unavailable
-from gateway.rotation import KeyRotation
 from gateway.store import Handle
 from protocol import messages
 from protocol.errors import (
     ERROR_NAMES,
     INTERNAL,
     MALFORMED,
-    REVOKED,
     UNAVAILABLE,
     UNKNOWN_DEVICE,
     UNKNOWN_MESSAGE,
     ProtocolError,
 )
-from protocol.replay import ReplayWindow
-from protocol.session import GATEWAY, REPLAY_WINDOW, Channel
+from protocol.session import Channel
 
-SEQ_BLOCK = 1024  # down-direction sequence numbers reserved per database write
-SHARED_SEQ_BLOCK = 8  # per device and batch when gateways share the store
 CLOCK_TOLERANCE = 600  # a handheld clock further off than this is logged (docs/scale-out.md)
 ROUTE_CHUNK = 40  # parcels per route message, to stay well under the CBOR size limit
 PREISSUE_CHUNK = 16  # offline tokens per preissue message
+SESSION_GRACE = 86400.0  # a delivery queued under a session that ended less than this ago still counts
 REPLY_MAX = 8192  # largest reply the gateway builds (the handheld decodes up to 16 KiB)
 BATCHABLE = ("scan", "delivered", "token_use")  # what a handheld's offline queue holds
-_AEAD = CryptographyAEAD(cache_size=4096)
 __all__ = ["CLOCK_TOLERANCE", "Handlers", "Msg", "Reply", "Work"]
 
 try:  # a store failure (full disk, lost connection) is "unavailable", not a bug
@@ -61,23 +55,14 @@ except ImportError:  # pragma: no cover - psycopg is a dependency
     STORE_ERRORS = (sqlite3.Error, AuditUnavailable, OSError)
 
 
-class Unsendable(Exception):
-    """No sequence number is reserved for this reply and none can be reserved now."""
-
-
 class Handlers:
     def __init__(self, home: Home, clock: Callable[[], float] = time.time) -> None:
         self.home = home
         self.cfg = home.config
         self.clock = clock
         self.desk = Disclosure(home.keys, home.vault, home.audit, home.config, home.zone)
-        self._channels: dict[str, Channel] = {}
-        self._reserved: dict[str, int] = {}
-        self._row_seq: dict[str, int] = {}  # down_seq as this batch's transaction read it
-        self._shared = bool(getattr(home.store, "shared", False))
-        self._touched: set[str] = set()
-        self._keys: dict[str, bytes] = {}  # the wrapped secret each cached channel was made from
-        self.rotation = KeyRotation(home, _AEAD, self.adopt)
+        self.channels = Channels(home)
+        self.rotation = self.channels.rotation
         self.print_desk = PrintDesk(home)
         self.skew = 0  # the current message's device clock minus ours, in seconds
         self._nested = False  # inside a batch: refusals become the item's outcome
@@ -167,7 +152,7 @@ class Handlers:
             _drop(device_id, ERROR_NAMES[UNKNOWN_DEVICE], "")
             return None
         try:
-            name, fields, _seq = self.unwrap(tx, device_id, channel, payload, now)
+            name, fields, work.seq = self.unwrap(tx, device_id, channel, payload, now)
         except ProtocolError as e:
             why = ERROR_NAMES.get(e.code, "error")
             _drop(device_id, why, e.message)
@@ -183,12 +168,13 @@ class Handlers:
 
     def _failed(self, device_id: str, name: str, fields: Msg, e: Exception, work: Work) -> None:
         """The answer for a message whose handling was rolled back."""
+        ref = {"ref": work.seq} if name else {}
         if isinstance(e, Refused):
             log_event("refused", device=device_id, message=name, detail=e.text)
-            work.replies.append(Reply(device_id, "error", _error_fields(e)))
+            work.replies.append(Reply(device_id, "error", dict(_error_fields(e), **ref)))
         elif isinstance(e, ProtocolError):
             log_event("bad-message", device=device_id, message=name, detail=e.message)
-            work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message[:200]}))
+            work.replies.append(Reply(device_id, "error", {"code": e.code, "detail": e.message[:200], **ref}))
         elif isinstance(e, STORE_ERRORS):
             # Most likely the audit log could not be written: undone, and denied.
             log_event("handler-failed", device=device_id, message=name, error=type(e).__name__)
@@ -200,7 +186,8 @@ class Handlers:
             if name == "reveal_request":
                 work.replies.append(unavailable(Request(device_id, name, fields, work.t0)))  # type: ignore[arg-type]
             else:
-                work.replies.append(Reply(device_id, "error", {"code": INTERNAL, "detail": "internal error"}))
+                work.replies.append(Reply(device_id, "error", {"code": INTERNAL, "detail": "internal error",
+                                                               **ref}))
 
     def dispatch(self, tx: Handle, device_id: str, name: str, f: Msg, now: float, work: Work) -> int:
         """Run the handler for a message (nested inside a batch or not)."""
@@ -221,124 +208,44 @@ class Handlers:
         entry): answered directly, or as the item's outcome inside a batch."""
         e = refused(text, deny)
         if not self._nested:
-            work.replies.append(Reply(device_id, "error", _error_fields(e)))
+            work.replies.append(Reply(device_id, "error", dict(_error_fields(e), ref=work.seq)))
         log_event("refused", device=device_id, detail=text)
         return e.code
 
-    # ---- channels
+    # ---- channels (gateway/channels.py)
 
     def begin(self) -> None:
-        self._touched = set()
+        self.channels.begin()
 
     def channel(self, tx: Handle, device_id: str) -> Channel | None:
-        """The device's channel, or None for an unknown device; a revoked
-        device raises (its messages are dropped, never answered)."""
-        row = tx.one("SELECT state, up_window, down_seq, secret_wrapped FROM devices WHERE device_id = ?",
-                     device_id)
-        if row is None:
-            return None
-        if row[0] == "revoked":
-            self._channels.pop(device_id, None)
-            raise ProtocolError("device " + device_id + " is revoked", -1, REVOKED)
-        ch = self._channels.get(device_id)
-        if ch is not None and self._keys.get(device_id) != bytes(row[3]):
-            ch = None  # a key rotation completed (by another gateway, or rolled back here)
-            self.rotation.forget(device_id)
-        if ch is None:
-            self._keys[device_id] = bytes(row[3])
-            secret = registry.device_secret(tx, self.home.keys.kek, device_id)
-            if secret is None:
-                return None
-            window = ReplayWindow.from_state(json.loads(row[1])) if row[1] else None
-            ch = Channel(secret, device_id, GATEWAY, aead=_AEAD, send_seq=int(row[2]), replay=window)
-            self._channels[device_id] = ch
-            self._reserved[device_id] = int(row[2])
-        elif device_id not in self._touched:
-            # The row is the truth: another gateway may have moved the window,
-            # or a failed commit left ours ahead of it.
-            ch.replay = ReplayWindow.from_state(json.loads(row[1])) if row[1] else ReplayWindow(REPLAY_WINDOW)
-        if device_id not in self._touched:
-            self._row_seq[device_id] = int(row[2])
-        self._touched.add(device_id)
-        return ch
+        return self.channels.get(tx, device_id)
 
     def save_windows(self, tx: Handle) -> None:
-        """In the batch commit: the replay windows, and enough reserved
-        sequence numbers that replies (even "unavailable" ones after a
-        failed commit) never need a write of their own."""
-        for device_id in self._touched:
-            ch = self._channels.get(device_id)
-            if ch is None:
-                continue
-            if self._shared:
-                # Reserve this batch's reply numbers in its own commit, after any
-                # other gateway's: the device sees them in commit order.
-                ch.send_seq = max(ch.send_seq, self._row_seq.get(device_id, 0))
-                self._reserved[device_id] = ch.send_seq + SHARED_SEQ_BLOCK
-                tx.run("UPDATE devices SET up_window = ?, down_seq = ? WHERE device_id = ?",
-                       json.dumps(ch.replay.state()), self._reserved[device_id], device_id)
-            elif self._reserved.get(device_id, 0) - ch.send_seq < SEQ_BLOCK // 2:
-                self._reserved[device_id] = ch.send_seq + SEQ_BLOCK
-                tx.run("UPDATE devices SET up_window = ?, down_seq = ? WHERE device_id = ?",
-                       json.dumps(ch.replay.state()), self._reserved[device_id], device_id)
-            else:
-                tx.run("UPDATE devices SET up_window = ? WHERE device_id = ?",
-                       json.dumps(ch.replay.state()), device_id)
+        self.channels.save_windows(tx)
 
     def after_failed_commit(self) -> None:
-        """Nothing of the batch was committed. Channels stay (their reserved
-        numbers are still ours); windows and keys are re-read from the row."""
-        for device_id in self._touched:
-            self.rotation.forget(device_id)
-        self._touched = set()
-        self.rotation.rotated = []
-
-    def adopt(self, device_id: str, ch: Channel, wrapped: bytes) -> Channel | None:
-        """A completed key rotation: `ch` is the device's channel from now on;
-        returns the one it replaces."""
-        old = self._channels.get(device_id)
-        self._keys[device_id] = wrapped
-        self._channels[device_id] = ch
-        self._reserved[device_id] = 0
-        self._row_seq[device_id] = 0
-        return old
+        self.channels.after_failed_commit()
 
     def unwrap(self, tx: Handle, device_id: str, ch: Channel, payload: bytes,
                now: float) -> tuple[str, Msg, int]:
-        return self.rotation.unwrap(tx, device_id, ch, payload, now)
+        return self.channels.unwrap(tx, device_id, ch, payload, now)
 
     def seal_reply(self, device_id: str, name: str, fields: dict[str, Any], now: float,
                    reserve: bool = True) -> bytes:
-        """The reply's bytes under the device's channel. With `reserve` false
-        (the store cannot be written) only numbers already reserved are used."""
-        ch = self._channels.get(device_id)
-        if ch is None:
-            if not reserve:
-                raise Unsendable("no channel for %s without reading the store" % device_id)
-            with self.home.store.transaction() as tx:
-                ch = self.channel(tx, device_id)
-            if ch is None:
-                raise Unsendable("no device " + device_id)
-        if ch.send_seq >= self._reserved.get(device_id, 0):
-            if not reserve:
-                raise Unsendable("no sequence number reserved for %s" % device_id)
-            # Reserve ahead before using: a restart never reuses a nonce. The
-            # reservation starts after any other gateway's; gateways sharing a
-            # store reserve one at a time so the device's 32-wide window takes both.
-            block = 1 if self._shared else SEQ_BLOCK
-            with self.home.store.transaction() as tx:
-                row = tx.one("SELECT down_seq FROM devices WHERE device_id = ?", device_id)
-                ch.send_seq = max(ch.send_seq, int(row[0]) if row else 0)
-                tx.run("UPDATE devices SET down_seq = ? WHERE device_id = ?", ch.send_seq + block, device_id)
-            self._reserved[device_id] = ch.send_seq + block
-        return bytes(ch.wrap(name, fields, int(now)))
+        return self.channels.seal_reply(device_id, name, fields, now, reserve)
 
-    def _session(self, tx: Handle, device_id: str, session: bytes) -> str:
-        """The courier logged in on the device under this session."""
+    def _session(self, tx: Handle, device_id: str, session: bytes, since: float | None = None) -> str:
+        """The courier logged in on the device under this session; with
+        `since`, also a session of this device that ended after it."""
         row = registry.session_on(tx, device_id)
-        if row is None or row[0] != bytes(session).hex():
-            raise refused("not logged in on device " + device_id, messages.DENY_NOT_LOGGED_IN)
-        return row[1]
+        if row is not None and row[0] == bytes(session).hex():
+            return row[1]
+        if since is not None:
+            old = tx.one("SELECT courier_id FROM sessions WHERE session_id = ? AND device_id = ?"
+                         " AND ended >= ?", bytes(session).hex(), device_id, since)
+            if old is not None:
+                return str(old[0])
+        raise refused("not logged in on device " + device_id, messages.DENY_NOT_LOGGED_IN)
 
     def _fits(self, name: str, fields: Msg) -> None:
         size = len(messages.encode(name, fields, 0))
@@ -373,8 +280,13 @@ class Handlers:
             audit.append(tx, now, actor, device_id, "login", "", "denied", v.reason)
             if v.lockout:
                 self._lockout(tx, badge, device_id, tries, v, now, work)
-            work.replies.append(Reply(device_id, "login_result", {"ok": False, "reason": v.reason,
-                                                                  "code": v.code}))
+            code, reason = v.code, v.reason
+            if v.lockout:
+                code = messages.DENY_SUSPENDED if v.suspend else messages.DENY_LOCKED_OUT
+                reason = "badge or PIN is wrong; now %s" % ("suspended" if v.suspend else "locked out for %d"
+                                                           " minutes" % self.cfg.sentinel.lockout_minutes)
+            work.replies.append(Reply(device_id, "login_result", {"ok": False, "reason": reason,
+                                                                  "code": code}))
             return 0
         session = bytes.fromhex(registry.login(tx, badge, device_id, now))
         tx.run("UPDATE devices SET last_seen = ? WHERE device_id = ?", now, device_id)
@@ -441,6 +353,9 @@ class Handlers:
             work.alarms.append(alarm)
         if d.granted:
             return 0
+        if alarm is not None:
+            return self.refuse(device_id, d.reason + "; account and handheld suspended",
+                               messages.DENY_SUSPENDED, work)
         return self.refuse(device_id, d.reason, d.code, work)
 
     def _on_reveal_request(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
@@ -452,15 +367,18 @@ class Handlers:
         log_event("reveal", logging.DEBUG, device=device_id, parcel=f["tracking_no"], outcome=d.kind)
         if d.granted:
             exp = out.exp + self.skew  # the handheld checks expiry on its own clock
-            token = self._channels[device_id].seal_token(f["tracking_no"], out.values, out.cti, exp)
+            token = self.channels.cached(device_id).seal_token(f["tracking_no"], out.values, out.cti, exp)
             fields = sorted(out.values)
             out.values = {}
             work.replies.append(Reply(device_id, "reveal_grant", {
                 "req": f["req"], "tracking_no": f["tracking_no"], "cti": out.cti, "exp": exp,
                 "fields": fields, "token": token}, t0=work.t0))
         else:
+            code, reason = d.code, d.reason
+            if out.alarm is not None:  # the handheld learns it now, not at its next request
+                code, reason = messages.DENY_SUSPENDED, reason + "; account and handheld suspended"
             work.replies.append(Reply(device_id, "reveal_denied", {
-                "req": f["req"], "tracking_no": f["tracking_no"], "code": d.code, "reason": d.reason},
+                "req": f["req"], "tracking_no": f["tracking_no"], "code": code, "reason": reason},
                 t0=work.t0))
         if out.alarm is not None:
             metrics.SUSPENSIONS.inc()
@@ -468,7 +386,9 @@ class Handlers:
         return 0
 
     def _on_delivered(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
-        courier = self._session(tx, device_id, f["session"])
+        # A delivery queued offline may arrive after its courier logged out or
+        # another logged in: its proof still counts (sealing only takes away).
+        courier = self._session(tx, device_id, f["session"], since=now - SESSION_GRACE)
         row = tx.one("SELECT r.courier_id FROM parcels p JOIN routes r ON r.route_id = p.route_id"
                      " WHERE p.tracking_no = ?", f["tracking_no"])
         if row is None or row[0] != courier:
@@ -569,7 +489,7 @@ class Handlers:
         outs = self.desk.preissue(tx, device_id, bytes(f["session"]).hex(),
                                   None if named is None else [str(t)[:32] for t in named], fields,
                                   f.get("reason") or 1, now)
-        ch = self._channels[device_id]
+        ch = self.channels.cached(device_id)
         tokens: list[dict[str, Any]] = []
         for out in outs:
             if out.alarm is not None:
@@ -615,4 +535,4 @@ def _error_fields(e: Refused) -> dict[str, Any]:
     return out
 
 
-__all__ += ["UNAVAILABLE", "Unsendable"]
+__all__ += ["UNAVAILABLE", "Unsendable"]  # Unsendable: gateway/channels.py

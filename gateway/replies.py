@@ -40,6 +40,7 @@ class Work:
     requests: list[Request] = field(default_factory=list)
     t0: float = 0.0  # arrival of the message being handled
     decoded: int = 0  # how many of the batch's messages were handled before a failure
+    seq: int = 0  # the sequence number of the message being handled (an error's `ref`)
     committed: bool = True  # False: nothing was committed, the replies are "unavailable" ones
     failure: str = ""  # why the commit failed
 

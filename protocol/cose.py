@@ -24,6 +24,9 @@ MAX_PARTIAL_IV = 8
 
 _PROTECTED_CCM = cbor.dumps({HDR_ALG: ALG_AES_CCM_16_64_128})
 _PROTECTED_HMAC = cbor.dumps({HDR_ALG: ALG_HMAC_256_64})
+_AAD_CCM = cbor.dumps(["Encrypt0", _PROTECTED_CCM, b""])
+_PROTECTED_MAPS = {_PROTECTED_CCM: {HDR_ALG: ALG_AES_CCM_16_64_128},
+                   _PROTECTED_HMAC: {HDR_ALG: ALG_HMAC_256_64}}
 
 
 def _malformed(what):
@@ -31,6 +34,8 @@ def _malformed(what):
 
 
 def _enc_structure(protected, external_aad):
+    if not external_aad and protected == _PROTECTED_CCM:
+        return _AAD_CCM  # every session message and token: encoded once
     return cbor.dumps(["Encrypt0", protected, bytes(external_aad)])
 
 
@@ -70,7 +75,10 @@ def _headers(protected, unprotected, want_alg):
         raise _malformed("protected header must be a byte string")
     if not isinstance(unprotected, dict):
         raise _malformed("unprotected header must be a map")
-    if protected:
+    known = _PROTECTED_MAPS.get(protected)
+    if known is not None:
+        p = known  # the two headers we send: decoded once (never modified below)
+    elif protected:
         p = cbor.loads(protected)
         if not isinstance(p, dict):
             raise _malformed("protected header must wrap a map")

@@ -57,7 +57,8 @@ def check_summary(summary: dict[str, Any], out: Path) -> None:
         assert plaintext["scanned"][place]["bytes"] > 0, place
     attacks = summary["attacks"]
     assert attacks["remote_sessions_or_answers"] == 0
-    assert 1 <= attacks["scrape_records_released"] <= 3
+    assert attacks["scrape_records_released"] == 0  # no label in hand, no plaintext
+    assert attacks["scrape_strikes"] >= 3
     assert attacks["incident"] and attacks["alarm_on_broker"]
     revocation = summary["revocation"]
     assert revocation["via"] == "veilpost device revoke" and revocation["audit"].startswith("ok")

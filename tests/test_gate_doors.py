@@ -33,9 +33,14 @@ def test_wrong_pins_lock_out_with_an_alarm_and_repeated_lockouts_suspend(depot: 
     for _lockout in range(cfg.lockouts_to_suspend):
         for attempt in range(cfg.pin_failures):
             result = wire.login("C-112", "0000", clock[0])
-            assert not result["ok"] and result["code"] == messages.DENY_BAD_PIN
             last = attempt == cfg.pin_failures - 1
             assert bool(_alarms(wire)) is last  # the failure that locks out raises the alarm
+            if not last:
+                assert not result["ok"] and result["code"] == messages.DENY_BAD_PIN
+            elif _lockout < cfg.lockouts_to_suspend - 1:  # and the courier hears of the lockout at once
+                assert result["code"] == messages.DENY_LOCKED_OUT and "locked out" in result["reason"]
+            else:
+                assert result["code"] == messages.DENY_SUSPENDED
         locked = wire.login("C-112", "4321", clock[0])  # the right PIN, but locked out
         assert not locked["ok"] and locked["code"] in (messages.DENY_LOCKED_OUT, messages.DENY_SUSPENDED)
         clock[0] += cfg.lockout_minutes * 60 + 1
@@ -154,3 +159,29 @@ def test_a_preissue_reply_too_large_to_send_records_nothing(depot: Depot, monkey
     store = depot.home.store
     assert store.one("SELECT COUNT(*) FROM tokens")[0] == 0
     assert store.one("SELECT COUNT(*) FROM releases")[0] == 0
+
+
+def test_an_error_names_the_message_it_answers(depot: Depot) -> None:
+    clock = [depot.now]
+    wire = _wire(depot, clock)
+    seq = wire.channel.send_seq
+    replies = wire.send("scan", {"tracking_no": depot.route[0], "session": wire.session}, clock[0])
+    assert replies[0][0] == "error" and replies[0][1]["ref"] == seq
+
+
+def test_a_delivery_queued_under_an_earlier_session_of_the_handheld_still_seals(depot: Depot) -> None:
+    clock = [depot.now]
+    wire = _wire(depot, clock)
+    old = wire.session
+    assert wire.login("C-112", "4321", clock[0])["ok"]  # a new login ends the old session
+    item = messages.encode("delivered", {"tracking_no": depot.route[0], "session": old, "proof": b"482913",
+                                         "kind": 3}, int(clock[0]))
+    replies = wire.send("batch", {"items": [item], "ids": [1]}, clock[0])
+    ack = next(f for name, f in replies if name == "batch_ack")
+    assert ack["outcomes"] == [messages.BATCH_OK]
+    state = depot.home.store.one("SELECT state FROM parcels WHERE tracking_no = ?", depot.route[0])
+    assert state == ("delivered",)
+    stale = messages.encode("delivered", {"tracking_no": depot.route[1], "session": b"\0" * 8,
+                                          "proof": b"482913", "kind": 3}, int(clock[0]))
+    replies = wire.send("batch", {"items": [stale], "ids": [2]}, clock[0])
+    assert next(f for name, f in replies if name == "batch_ack")["outcomes"] != [messages.BATCH_OK]

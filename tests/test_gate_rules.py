@@ -133,10 +133,14 @@ def test_released_parcels_never_delivered_by_their_window_trip() -> None:
 def test_the_depot_sign_compares_the_window_with_the_depots_baseline() -> None:
     cfg = _cfg()
     f = _facts()
-    f.depot_usage = DepotUsage(parcels=frozenset("P%d" % i for i in range(6)), baseline=0.0)
+    f.depot_usage = DepotUsage(count=6, baseline=0.0)
     d = gate.decide(_ask(), f, NOW, cfg)
     assert d.trip is not None and d.trip.scope == "depot"
-    f.depot_usage = DepotUsage(parcels=frozenset("P%d" % i for i in range(6)), baseline=4.0)
+    f.depot_usage = DepotUsage(count=6, has_parcel=True, baseline=0.0)
+    assert gate.decide(_ask(), f, NOW, cfg).granted  # a parcel already counted adds nothing
+    f.depot_usage = DepotUsage(count=6, couriers=50)
+    assert gate.decide(_ask(), f, NOW, cfg).granted  # fifty couriers on their first morning, no history yet
+    f.depot_usage = DepotUsage(count=6, baseline=4.0)
     assert gate.decide(_ask(), f, NOW, cfg).granted  # a busy depot: 7 is below 3 x 4
 
 

@@ -124,5 +124,6 @@ def test_pin_guessing_locks_the_badge_out(live_depot):
     for pin in ("0000", "1111", "2222", "3333", "5555", "4321"):
         _, result = hh.ask("login", {"badge": "C-112", "pin_proof": pin.encode()})
         reasons.append(result.get("reason", "ok"))
-    assert reasons[:5] == ["badge or PIN is wrong"] * 5
+    assert reasons[:4] == ["badge or PIN is wrong"] * 4
+    assert reasons[4].startswith("badge or PIN is wrong; now locked out")  # the fifth says so at once
     assert reasons[5].startswith("too many wrong PINs")  # even the right PIN, during the lockout

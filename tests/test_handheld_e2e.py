@@ -1,12 +1,15 @@
 """End to end: the firmware source (in the simulator, hal/host) against the
-gateway service over a real Mosquitto: login, scan, reveal, deliver; a sealed
-parcel refused; the offline queue replayed in order; a broker restart
-survived; TLS; and never a manifest plaintext in the handheld's flash."""
+gateway service over a real Mosquitto: login, scan a real label's QR,
+reveal, deliver; a sealed parcel refused; the offline queue replayed in
+order; a broker restart survived; TLS; and never a manifest plaintext in the
+handheld's flash. (tests/test_handheld_labels.py: typed numbers, damaged
+labels, reprints, suspensions, an unavailable gateway, on both brokers.)"""
 
 from __future__ import annotations
 
 import pytest
 
+from protocol import messages
 from tests.fixtures.gateway import FAKE_PEOPLE, leaks
 from tests.fixtures.handheld import SimDepot
 
@@ -21,8 +24,8 @@ def test_login_scan_reveal_deliver(sim_depot: SimDepot) -> None:
     hh = sim_depot.handheld()
     hh.login(sim_depot.badge, sim_depot.pin)
     target = sim_depot.route[0]
-    view = hh.scan(target)
-    assert view["tracking_no"] == target
+    view = hh.scan_label(sim_depot.labels[target])
+    assert view["tracking_no"] == target and view["in_hand"]
     assert FAKE_PEOPLE[0][1] not in view["screen"]
 
     got = hh.reveal(target, ["phone"], "call-before-delivery")
@@ -44,16 +47,17 @@ def test_reveal_of_a_sealed_parcel_is_refused_by_the_gateway(sim_depot: SimDepot
     hh = sim_depot.handheld()
     hh.login(sim_depot.badge, sim_depot.pin)
     target = sim_depot.route[1]
-    hh.scan(target)
+    hh.scan_label(sim_depot.labels[target])
     assert hh.deliver(target)
     hh.wait(lambda: sim_depot.parcel_state(target) == "delivered", "see the parcel sealed")
-    hh.scan(target)
+    hh.scan_label(sim_depot.labels[target])
     local = hh.reveal(target, ["phone"], 1)
     assert local.denied == "parcel is sealed after delivery"   # the handheld refuses by itself
+    assert local.code == messages.DENY_SEALED and not hh.app.outbox
     hh.app.delivered.clear()                        # a handheld that forgot (or was tampered with)
     got = hh.reveal(target, ["phone"], 1)
     assert not got
-    assert got.denied is not None and "sealed" in got.denied
+    assert got.code == messages.DENY_SEALED and got.denied == messages.DENIALS[messages.DENY_SEALED]
     assert hh.app.tokens.shown == {}
 
 
@@ -62,13 +66,13 @@ def test_offline_scans_and_delivery_replay_in_order_after_reconnect(sim_depot: S
     hh.login(sim_depot.badge, sim_depot.pin)
     a, b, c = sim_depot.route[2], sim_depot.route[3], sim_depot.route[4]
     hh.go_offline()
-    hh.scan(a)
+    hh.scan_label(sim_depot.labels[a])
     hh.advance(1)
-    hh.scan(b)
+    hh.scan_label(sim_depot.labels[b])
     hh.advance(1)
     assert hh.deliver(b, code="246800")
     hh.advance(1)
-    hh.scan(c)
+    hh.scan_label(sim_depot.labels[c])
     assert len(hh.app.queue) == 4
     assert "queue" in hh.flash_contents()
     assert flash_leaks(hh) == []
@@ -88,7 +92,7 @@ def test_offline_reveal_uses_a_preissued_token_and_reports_its_use(sim_depot: Si
     hh = sim_depot.handheld()
     hh.login(sim_depot.badge, sim_depot.pin)
     target = sim_depot.route[5]
-    hh.scan(target)
+    hh.scan_label(sim_depot.labels[target])
     hh.app.request_preissue(hh.now())
     hh.wait(lambda: target in hh.app.tokens.offline, "receive pre-issued tokens")
     hh.go_offline()
@@ -106,13 +110,13 @@ def test_offline_reveal_uses_a_preissued_token_and_reports_its_use(sim_depot: Si
 def test_handheld_survives_a_broker_restart(sim_depot: SimDepot) -> None:
     hh = sim_depot.handheld()
     hh.login(sim_depot.badge, sim_depot.pin)
-    hh.scan(sim_depot.route[0])
+    hh.scan_label(sim_depot.labels[sim_depot.route[0]])
     sim_depot.broker.restart()
     hh.wait(lambda: not hh.app.online, "notice the broker going away", timeout=60)
     hh.wait(lambda: hh.app.online, "reconnect after the restart", timeout=60)
     hh.wait(lambda: sim_depot.service.connected, "see the gateway back", timeout=60)
     target = sim_depot.route[1]
-    hh.scan(target)
+    hh.scan_label(sim_depot.labels[target])
     got = hh.reveal(target, ["name"], 2)
     assert got.shown == {"name": FAKE_PEOPLE[1][0]}, got.denied
 
@@ -121,7 +125,7 @@ def test_handheld_speaks_tls_to_mosquitto(sim_depot: SimDepot) -> None:
     hh = sim_depot.handheld("SIM-TLS", tls=True)
     assert hh.device.mqtt is not None and type(hh.device.mqtt.sock).__name__ == "SSLSocket"
     hh.login(sim_depot.badge, sim_depot.pin)
-    view = hh.scan(sim_depot.route[0])
+    view = hh.scan_label(sim_depot.labels[sim_depot.route[0]])
     assert view["tracking_no"] == sim_depot.route[0]
 
 
@@ -136,8 +140,12 @@ def test_wrong_pin_is_refused_with_the_gateway_reason(sim_depot: SimDepot) -> No
 def test_parcel_not_on_the_route_shows_no_view(sim_depot: SimDepot) -> None:
     hh = sim_depot.handheld()
     hh.login(sim_depot.badge, sim_depot.pin)
-    view = hh.scan(sim_depot.depot.other[0])
+    other = sim_depot.depot.other[0]
+    sent = hh.device.mqtt.bytes_sent
+    view = hh.scan_label(sim_depot.labels[other])
     assert "error" in view and "not on this route" in view["error"]
+    hh.step()
+    assert hh.device.mqtt.bytes_sent == sent           # another route's label is not even sent
 
 
 def test_retained_wipe_command_takes_effect_at_once(sim_depot: SimDepot) -> None:
@@ -146,7 +154,7 @@ def test_retained_wipe_command_takes_effect_at_once(sim_depot: SimDepot) -> None
     hh = sim_depot.handheld()
     hh.login(sim_depot.badge, sim_depot.pin)
     target = sim_depot.route[0]
-    hh.scan(target)
+    hh.scan_label(sim_depot.labels[target])
     assert hh.reveal(target, ["phone"], 1)
     buf = hh.app.tokens.shown[target].fields[2]
     master = hh.app.master

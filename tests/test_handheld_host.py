@@ -16,13 +16,19 @@ from firmware import i18n
 from firmware.app import App
 from firmware.hal.host.board import FolderFlash, HostHAL, TerminalInput
 from firmware.hal.host.memory import MemoryHAL
-from protocol import session, topics
+from protocol import labels, session, topics
 
 MASTER = bytes(range(32))
 DOWN = topics.down("hh-host-1")
 T0 = 1_800_000_000
 PARCEL = {"tracking_no": "VP0001", "name": "測*", "phone": "170******34",
           "address": "測試市測試區樣例路1號 *棟***室", "sort_code": "A-07"}
+
+
+def qr(tracking_no: str, label_no: int = 1) -> str:
+    """A label's QR text as the gateway prints it (the handheld cannot check
+    the MAC, so any tag does here)."""
+    return labels.to_text(labels.assemble(b"label-k1", tracking_no, label_no, T0, bytes(8)))
 
 
 def ready_app(hal: Any | None = None, **config: Any) -> tuple[App, Any, session.Channel]:
@@ -50,11 +56,15 @@ def sent(app: App, gw: session.Channel) -> list[str]:
 
 
 def test_every_screen_text_exists_in_all_three_languages() -> None:
-    for key, row in i18n.TEXT.items():
-        assert len(row) == len(i18n.LANGS) and all(row), key
-    assert i18n.text("zh-Hant", "locked") == "設備已鎖定"
+    keys = set(i18n.catalog("en").TEXT)
+    for lang in i18n.LANGS:
+        catalog = i18n.catalog(lang)
+        assert set(catalog.TEXT) == keys and all(catalog.TEXT.values()), lang
+    for key in keys:      # every value placeholder is in every language
+        assert len({i18n.catalog(lang).TEXT[key].count("{}") for lang in i18n.LANGS}) == 1, key
+    assert i18n.text("zh-Hant", "wiped") == "設備已清除"
     assert i18n.text("zh-Hans", "route_loaded", "R-07", 3) == "路线 R-07：3 件"
-    assert i18n.text("fr", "locked") == "Device locked"      # unknown language falls back to English
+    assert i18n.text("fr", "wiped") == "Device wiped"      # unknown language falls back to English
 
 
 def test_unprovisioned_handheld_says_so_and_sends_nothing() -> None:
@@ -94,35 +104,47 @@ def test_forged_or_replayed_messages_change_nothing() -> None:
 
 def test_reveal_without_an_answer_times_out_back_to_the_parcel() -> None:
     app, hal, gw = ready_app(reveal_timeout=20)
-    app.on_scan("VP0001", T0)
+    app.on_scan(qr("VP0001"), T0)
     for k in "A2#1":
         app.on_key(k, T0)
     assert app.state == "reveal_wait"
     app.tick(T0 + 19)
     assert app.state == "reveal_wait"
     app.tick(T0 + 20)
-    assert app.state == "parcel" and app.pending is None and "no answer" in (app.last_denial or "")
+    assert app.state == "parcel" and app.pending is None and "No answer" in (app.last_denial or "")
 
 
 def test_gateway_error_without_a_reference_ends_the_wait() -> None:
     app, hal, gw = ready_app()
-    app.on_scan("VP0001", T0)
+    app.on_scan(qr("VP0001"), T0)
     for k in "A2#1":
         app.on_key(k, T0)
-    error = gw.wrap("error", {"code": 9, "detail": "not logged in on device hh-host-1"}, T0)
+    error = gw.wrap("error", {"code": 1, "detail": "reveal_request is missing required field 'reason'"}, T0)
     app.on_message(DOWN, error, T0)
-    assert app.state == "parcel" and app.last_denial == "not logged in on device hh-host-1"
+    assert app.state == "parcel" and app.last_denial == "Error: malformed message"
+    assert any("missing required field" in line for line in app.log_lines)   # the detail is logged
+
+
+def test_policy_refusal_of_an_earlier_scan_does_not_end_the_reveal_wait() -> None:
+    app, hal, gw = ready_app()
+    app.on_scan(qr("VP0001"), T0)
+    for k in "A2#1":
+        app.on_key(k, T0)
+    refusal = gw.wrap("error", {"code": 9, "deny": 11, "detail": "scan refused: label #1 was replaced"}, T0)
+    app.on_message(DOWN, refusal, T0)
+    assert app.state == "reveal_wait" and app.pending is not None
+    assert app.notice == "label not valid: scan the label's QR code"
 
 
 def test_full_offline_queue_refuses_more_and_keeps_what_it_has() -> None:
     app, hal, gw = ready_app(queue_limit=2)
     app.on_link(False, T0)
-    app.on_scan("VP0001", T0)
-    app.on_scan("VP0001", T0 + 1)
-    app.on_scan("VP0001", T0 + 2)
+    app.on_scan(qr("VP0001"), T0)
+    app.on_scan(qr("VP0001"), T0 + 1)
+    app.on_scan(qr("VP0001"), T0 + 2)
     assert len(app.queue) == 2
     assert app.notice == "Offline store full: reconnect"
-    for k in "B12#":
+    for k in "B1234#":
         app.on_key(k, T0 + 3)
     assert app.state == "pod" and "VP0001" not in app.delivered    # not lost: still to be done
 
@@ -140,8 +162,8 @@ def _batches(app: App, gw: session.Channel) -> list[dict[str, Any]]:
 def test_offline_items_leave_flash_only_on_the_gateways_batch_ack() -> None:
     app, hal, gw = ready_app()
     app.on_link(False, T0)
-    app.on_scan("VP0001", T0 + 1)
-    for k in "B12#":
+    app.on_scan(qr("VP0001"), T0 + 1)
+    for k in "B1234#":
         app.on_key(k, T0 + 2)
     assert len(app.queue) == 2
     app.on_link(True, T0 + 3)
@@ -160,14 +182,14 @@ def test_offline_items_leave_flash_only_on_the_gateways_batch_ack() -> None:
     ids = first[0]["ids"]
     ack = gw.wrap("batch_ack", {"ids": ids, "outcomes": [0, 9]}, T0 + 6)
     again.on_message(DOWN, ack, T0 + 6)
-    assert len(again.queue) == 0 and again.batch_in_flight == 0
+    assert len(again.queue) == 0 and again.uploads.in_flight == 0
     assert any(str(ids[1]) in line and "refused" in line for line in again.log_lines)
 
 
 def test_unacknowledged_batch_is_sent_again_after_the_resend_time() -> None:
     app, hal, gw = ready_app(batch_resend=30)
     app.on_link(False, T0)
-    app.on_scan("VP0001", T0)
+    app.on_scan(qr("VP0001"), T0)
     app.on_link(True, T0 + 1)
     assert len(_batches(app, gw)) == 1
     app.tick(T0 + 20)
@@ -179,18 +201,18 @@ def test_unacknowledged_batch_is_sent_again_after_the_resend_time() -> None:
 def test_new_items_get_new_ids_after_acknowledged_ones() -> None:
     app, hal, gw = ready_app()
     app.on_link(False, T0)
-    app.on_scan("VP0001", T0)
+    app.on_scan(qr("VP0001"), T0)
     app.on_link(True, T0 + 1)
     ids = _batches(app, gw)[0]["ids"]
     app.on_message(DOWN, gw.wrap("batch_ack", {"ids": ids, "outcomes": [0]}, T0 + 1), T0 + 1)
     app.on_link(False, T0 + 2)
-    app.on_scan("VP0001", T0 + 2)
+    app.on_scan(qr("VP0001"), T0 + 2)
     app.on_link(True, T0 + 3)
     second = _batches(app, gw)[0]["ids"]
     assert second[0] > ids[-1]
     # A late second ack for the first batch (it went twice) does not release the one in flight.
     app.on_message(DOWN, gw.wrap("batch_ack", {"ids": ids, "outcomes": [1]}, T0 + 4), T0 + 4)
-    assert app.batch_in_flight == 1 and len(app.queue) == 1 and _batches(app, gw) == []
+    assert app.uploads.in_flight == 1 and len(app.queue) == 1 and _batches(app, gw) == []
 
 
 def test_message_on_another_devices_topic_is_ignored_with_a_log_line() -> None:
@@ -227,7 +249,7 @@ def test_folder_flash_writes_whole_files_only(tmp_path: Path) -> None:
 def test_terminal_input_turns_lines_into_scans_and_keys() -> None:
     r, w = os.pipe()
     with os.fdopen(r) as rf, os.fdopen(w, "w") as wf:
-        wf.write("s VP0001\nA2 #1\n")
+        wf.write("s VP0001\nt VP0002\nA2 #1\n")
         wf.flush()
-        assert TerminalInput(rf).events() == [("scan", "VP0001"), ("key", "A"), ("key", "2"), ("key", "#"),
-                                              ("key", "1")]
+        assert TerminalInput(rf).events() == [("scan", "VP0001"), ("typed", "VP0002"), ("key", "A"),
+                                              ("key", "2"), ("key", "#"), ("key", "1")]

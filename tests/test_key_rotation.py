@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from firmware import app as appmod
+from firmware import i18n
 from gateway import key_rotation, registry
 from gateway import provision as ops
 from gateway.aead import CryptographyAEAD
@@ -22,8 +23,8 @@ from gateway.broker_accounts import ACCOUNTS_FILE
 from gateway.config import CONFIG_NAME, DEFAULT_TOML
 from gateway.home import Home
 from gateway.store_pg import PgStore
-from protocol import messages
-from protocol.errors import ProtocolError
+from protocol import labels, messages
+from protocol.errors import BAD_KEY, ProtocolError
 from protocol.session import GATEWAY, HANDHELD, Channel
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
 from tests.fixtures.gateway import Depot
@@ -49,6 +50,15 @@ def site(request: pytest.FixtureRequest, gateway_home: Home) -> Iterator[Site]:
     s.close()
     if request.param != "mosquitto":
         broker.stop()
+
+
+def qr(site: Site, tracking_no: str) -> str:
+    """The QR text of the parcel's label, printed by the gateway."""
+    depot = site.depot  # type: ignore[attr-defined]
+    printed = depot.__dict__.setdefault("printed", {})
+    if tracking_no not in printed:
+        printed[tracking_no] = labels.to_text(depot.label(tracking_no))
+    return str(printed[tracking_no])
 
 
 def live(site: Site, device_id: str = "hh-001") -> tuple[Handheld, dict[str, Any]]:
@@ -86,10 +96,10 @@ def test_rotating_a_live_handhelds_master_secret_loses_no_queued_scan(site):
     route = site.depot.route
     try:
         hh.login("C-112", "4321")
-        hh.scan(route[0])
+        hh.scan_label(qr(site, route[0]))
         hh.go_offline()
         for t in route[1:4]:  # queued in flash, sealed only when sent
-            assert hh.scan(t)["tracking_no"] == t
+            assert hh.scan_label(qr(site, t))["tracking_no"] == t
         assert len(hh.app.queue) == 3
         result: dict[str, Any] = {}
         rotating = threading.Thread(target=lambda: result.update(
@@ -105,7 +115,7 @@ def test_rotating_a_live_handhelds_master_secret_loses_no_queued_scan(site):
         # The broker kicked the session on the old password; it comes back on the new one.
         hh.wait(lambda: hh.app.online and not len(hh.app.queue), "reconnect and upload")
         for t in route[4:6]:  # online, under the new key
-            hh.scan(t)
+            hh.scan_label(qr(site, t))
         wait_for(lambda: len(scans(site, "hh-001")) == 6, "every scan at the gateway", hh)
         in_order = not isinstance(site.home.store, PgStore)
         assert scans(site, "hh-001") == (route[:6] if in_order else sorted(route[:6]))
@@ -179,12 +189,13 @@ def test_a_forged_rotation_command_is_refused_by_the_handheld(site):
             operator.post(bytes(payload))
         finally:
             operator.close()
-        hh.wait(lambda: "wrong key" in (hh.app.notice or ""), "the forged command to arrive")
+        wrong_key = i18n.error(hh.app.lang, BAD_KEY)  # the screen says it in the courier's language
+        hh.wait(lambda: wrong_key in (hh.app.notice or ""), "the forged command to arrive")
         assert hh.hal.keystore.get("master") == bytes.fromhex(doc["master_secret"])
         assert not hh.hal.keystore.get("next")
         # Still on the old key: the gateway answers its reveal.
         hh.login("C-112", "4321")
-        hh.scan(site.depot.route[0])
+        hh.scan_label(qr(site, site.depot.route[0]))
         assert hh.reveal(site.depot.route[0], ["phone"], 1).shown["phone"]
     finally:
         hh.close()
@@ -214,9 +225,9 @@ def test_a_sentinel_suspension_disables_the_broker_account_until_lifted(site, ca
     try:
         hh.login("C-112", "4321")
         route = site.depot.route
-        hh.scan(route[0])
+        hh.scan_label(qr(site, route[0]))
         assert hh.reveal(route[0], ["phone"], 1)
-        hh.scan(route[1])
+        hh.scan_label(qr(site, route[1]))
         # The second reveal in a minute trips the budget; its denial may not
         # reach a handheld the broker is already kicking.
         hh._keys([appmod.KEY_REVEAL, "2", appmod.KEY_ENTER, "1"])
@@ -250,9 +261,9 @@ def test_without_broker_admin_credentials_the_alarm_says_the_account_stays(sim_d
     sim_depot.home.config.sentinel.per_minute = 1
     hh = sim_depot.handheld("SIM-1")
     hh.login(sim_depot.badge, sim_depot.pin)
-    hh.scan(sim_depot.route[0])
+    hh.scan_label(sim_depot.labels[sim_depot.route[0]])
     assert hh.reveal(sim_depot.route[0], ["phone"], 1)
-    hh.scan(sim_depot.route[1])
+    hh.scan_label(sim_depot.labels[sim_depot.route[1]])
     assert hh.reveal(sim_depot.route[1], ["phone"], 1).denied
     wait_for(lambda: any("ALARM" in r.getMessage() for r in caplog.records), "the alarm")
     alarm = next(r.getMessage() for r in caplog.records if "ALARM" in r.getMessage())

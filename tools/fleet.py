@@ -1,9 +1,9 @@
 """`veilpost fleet --devices N`: N simulated handhelds (tools/simulator.py,
 the real firmware source) working their routes against a gateway at once:
-log in, then per parcel scan, reveal the phone, deliver. Prints what they
-did and how long reveals took; a load generator, not a test. `veilpost
-fleet` (tools/cli/fleet.py) calls `main` through the `veilpost.tools` entry
-point `fleet`."""
+log in, then per parcel scan its label's QR, reveal the phone, deliver. Prints
+what they did and how long reveals took; a load generator, not a test.
+`veilpost fleet` (tools/cli/fleet.py) calls `main` through the
+`veilpost.tools` entry point `fleet`."""
 
 from __future__ import annotations
 
@@ -26,11 +26,13 @@ FAKE_PEOPLE = [
 
 @dataclass
 class Plan:
-    """One handheld's job: its config, its courier and the parcels of its route."""
+    """One handheld's job: its config, its courier, the parcels of its route
+    and their labels' QR text, as the depot printed them."""
     config: dict[str, Any]
     badge: str
     pin: str
     parcels: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,11 +69,13 @@ def manifest_rows(n_devices: int, parcels_per_device: int, day: str, prefix: str
 def provision_fleet(home: Any, broker: Any, n_devices: int, parcels_per_device: int,
                     now: float | None = None, prefix: str = "FL") -> list[Plan]:
     """Register couriers, devices (gateway registry), broker accounts and one
-    route each; returns the plans. `home` is a gateway Home; `broker` has
-    host, port and add_device(device_id) -> (username, password)."""
+    route each, and print every parcel's label; returns the plans. `home` is
+    a gateway Home; `broker` has host, port and add_device(device_id) ->
+    (username, password)."""
     import datetime as dt
 
     from gateway import registry
+    from gateway.labels import issue
     from gateway.manifest import import_manifest
 
     now = time.time() if now is None else now
@@ -89,6 +93,11 @@ def provision_fleet(home: Any, broker: Any, n_devices: int, parcels_per_device: 
     day = dt.datetime.fromtimestamp(now, home.zone).date().isoformat()
     csv = manifest_rows(n_devices, parcels_per_device, day, prefix)
     import_manifest(home.store, home.vault, home.audit, csv, home.zone, now)
+    # The depot prints the labels: each QR is the gateway's proof that its parcel is in hand.
+    with home.store.transaction() as tx:
+        for plan in plans:
+            for tn in plan.parcels:
+                plan.labels[tn] = issue(tx, home.keys, home.audit, tn, now, "operator:fleet")
     return plans
 
 
@@ -98,7 +107,7 @@ def work_route(plan: Plan, timeout: float = 20.0) -> Outcome:
         with Handheld(plan.config, timeout=timeout) as hh:
             hh.login(plan.badge, plan.pin)
             for tn in plan.parcels:
-                view = hh.scan(tn)
+                view = hh.scan_label(plan.labels[tn])
                 if "error" in view:
                     out.errors.append(f"{tn}: {view['error']}")
                     continue

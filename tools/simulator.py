@@ -5,9 +5,10 @@ broker, driven by the same scanner and keypad events a courier makes.
     hh = Handheld({"device_id": "hh-01", "master_secret": secret,
                    "mqtt": {"host": "127.0.0.1", "port": 1883, "username": "hh-01", "password": pw}})
     hh.login("C-112", "2468")
-    hh.scan("VP0001")                      # the masked view
-    hh.reveal("VP0001", ["phone"], 1)      # RevealResult(shown={"phone": ...}) or .denied
+    hh.scan_label(qr_text)                 # the label's QR: the masked view, the scan sent with its proof
+    hh.reveal("VP0001", ["phone"], 1)      # RevealResult(shown={"phone": ...}) or .denied and .code
     hh.deliver("VP0001", code="123456")
+    hh.scan("VP0001"); hh.type_in("VP0001")   # a barcode read or a typed number: shown, never "in hand"
     hh.go_offline(); hh.go_online(); hh.flash_contents()
 """
 
@@ -25,8 +26,8 @@ from firmware import app as appmod
 from firmware.device import Device
 from firmware.hal.host.board import HostHAL
 from gateway.aead import CryptographyAEAD
-from protocol import messages
-from protocol.errors import VeilpostError
+from protocol import labels, messages
+from protocol.errors import ProtocolError, VeilpostError
 
 FIELD_IDS = {"name": 1, "phone": 2, "address": 3}
 REASON_IDS = {v: k for k, v in messages.REASONS.items()}
@@ -37,18 +38,22 @@ class SimulatorError(VeilpostError):
 
 
 class RevealResult:
-    """What the courier saw: `shown` {field name: text} or `denied` (the reason)."""
+    """What the courier saw: `shown` {field name: text}, or `denied` (the
+    reason as the screen said it) with `code`, the denial code
+    (protocol.messages.DENY_*; 0 when the handheld refused by itself)."""
 
-    def __init__(self, shown: dict[str, str] | None = None, denied: str | None = None) -> None:
+    def __init__(self, shown: dict[str, str] | None = None, denied: str | None = None,
+                 code: int = 0) -> None:
         self.shown = shown or {}
         self.denied = denied
+        self.code = code
 
     def __bool__(self) -> bool:
         return self.denied is None and bool(self.shown)
 
     def __repr__(self) -> str:
         if self.denied:
-            return f"RevealResult(denied={self.denied!r})"
+            return f"RevealResult(denied={self.denied!r}, code={self.code})"
         return f"RevealResult(fields={list(self.shown)})"
 
 
@@ -133,17 +138,35 @@ class Handheld:
         if self.app.state == appmod.BADGE:
             raise SimulatorError(self.app.notice or "login refused")
 
+    def scan_label(self, qr_text: str) -> dict[str, Any]:
+        """Scan a label's QR code, as the stock firmware reads it: the scan
+        goes to the gateway with the label's proof. Returns the masked view
+        on screen, or {"error": ...} when the parcel is not on the route."""
+        try:
+            tracking_no: str | None = labels.read(labels.from_text(qr_text))[0]
+        except ProtocolError:
+            tracking_no = None   # not a label: the handheld takes it for a barcode
+        return self._read("scan", qr_text, tracking_no)
+
     def scan(self, tracking_no: str) -> dict[str, Any]:
-        """Scan a parcel label; returns the masked view on screen, or
-        {"error": ...} when the parcel is not on the route."""
-        self.hal.feed("scan", tracking_no)
+        """A barcode read of the tracking number (Code128): the parcel is shown
+        masked, but nothing is sent and only a damaged-label reveal is offered."""
+        return self._read("scan", tracking_no, tracking_no)
+
+    def type_in(self, tracking_no: str) -> dict[str, Any]:
+        """The tracking number typed on the keyboard: like a barcode read."""
+        return self._read("typed", tracking_no, tracking_no)
+
+    def _read(self, kind: str, text: str, tracking_no: str | None) -> dict[str, Any]:
+        self.hal.feed(kind, text)
         self.step()
-        if self.app.current != tracking_no or self.app.state != appmod.PARCEL:
+        if tracking_no is None or self.app.current != tracking_no or self.app.state != appmod.PARCEL:
             return {"error": self.app.notice}
         self.settle()
         p = self.app.parcels[tracking_no]
         return {"tracking_no": tracking_no, "name": p["name"], "phone": p["phone"], "address": p["address"],
-                "sort_code": p.get("sort_code"), "screen": self.screen()}
+                "sort_code": p.get("sort_code"), "in_hand": self.app.proof is not None,
+                "screen": self.screen()}
 
     def reveal(self, tracking_no: str, fields: Iterable[str | int], reason: str | int) -> RevealResult:
         """Ask to see fields of the parcel on screen (scan it first)."""
@@ -151,13 +174,15 @@ class Handheld:
             raise SimulatorError(f"parcel {tracking_no} is not on screen: scan it first")
         ids = [FIELD_IDS[f] if isinstance(f, str) else int(f) for f in fields]
         rid = REASON_IDS[reason] if isinstance(reason, str) else int(reason)
-        self.app.last_denial = None
+        self.app.last_denial, self.app.last_code = None, 0
         self._keys([appmod.KEY_REVEAL] + [str(i) for i in ids] + [appmod.KEY_ENTER, str(rid)])
         self.step()
         self.wait(lambda: self.app.state != appmod.REVEAL_WAIT, "get a reveal answer")
+        self._back_to_parcel()    # a choice the handheld does not offer leaves its menu open
         shown = self.app.tokens.view(tracking_no, self.now())
         if self.app.last_denial is not None or shown is None:
-            return RevealResult(denied=self.app.last_denial or self.app.notice or "nothing shown")
+            return RevealResult(denied=self.app.last_denial or self.app.notice or "nothing shown",
+                                code=self.app.last_code)
         names = {v: k for k, v in FIELD_IDS.items()}
         return RevealResult(shown={names.get(fid, str(fid)): bytes(buf).decode()
                                    for fid, buf in shown.fields.items()})
@@ -169,8 +194,16 @@ class Handheld:
         self._keys([appmod.KEY_DELIVER, *code, appmod.KEY_ENTER])
         self.step()
         ok = self.app.state == appmod.READY and tracking_no in self.app.delivered
+        self._back_to_parcel()    # a code the handheld refused leaves the proof screen open
         self.settle()
         return ok
+
+    def _back_to_parcel(self) -> None:
+        for _ in range(3):
+            if self.app.state not in (appmod.FIELDS, appmod.REASON, appmod.POD):
+                return
+            self._keys([appmod.KEY_BACK])
+            self.step()
 
     def go_offline(self) -> None:
         self.hal.online = False
@@ -222,7 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     config = json.loads(Path(args.bundle).read_text(encoding="utf-8"))
     hh = Handheld(config, timeout=30)
     hh.hal.terminal = TerminalInput()
-    print("type 's CODE' to scan, keys 0-9 * # A (reveal) B (deliver); Ctrl-C quits")
+    print("type 's TEXT' to scan (a label's QR text or a barcode), 't CODE' to type a tracking number,"
+          " keys 0-9 * # A (reveal) B (deliver); Ctrl-C quits")
     last = ""
     try:
         while True:

@@ -5,5 +5,7 @@
 #   random(n) -> n random bytes
 #   aead() -> an AES-CCM object for protocol.session.Channel, or None for protocol's own
 #   open_socket(host, port, tls) -> a connected non-blocking socket
-#   inputs() -> [("scan", text) | ("key", key)] pending since the last call
+#   inputs() -> [("scan", text) | ("typed", text) | ("key", key)] pending since the last call:
+#              "scan" is whatever the scanner read (a label's QR text, a barcode, a badge),
+#              "typed" a line typed on a keyboard (a tracking number proves nothing)
 #   now() -> Unix seconds (only the device loop calls it; the app is given `now`)

@@ -41,12 +41,12 @@ def test_broker_restart_resumes_within_10_s_and_loses_no_queued_scan(single_depo
     hh.login("C-112", "4321")
     before, queued = single_depot.route[:2], single_depot.route[2:5]
     for t in before:
-        assert "error" not in hh.scan(t)
+        assert "error" not in hh.scan_label(single_depot.labels[t])
     broker = single_depot.broker
     broker.stop()
     hh.wait(lambda: not hh.app.online, "notice the broker is gone")
     for t in queued:  # the courier keeps working: scans go to the flash queue
-        assert "error" not in hh.scan(t)
+        assert "error" not in hh.scan_label(single_depot.labels[t])
     assert len(hh.app.queue) == len(queued)
     broker.start()  # same ports, same persistence file
     restarted = time.monotonic()
@@ -61,7 +61,7 @@ def test_broker_restart_resumes_within_10_s_and_loses_no_queued_scan(single_depo
     # And the depot works as before: a queued scan is good for a reveal.
     result = hh.reveal(queued[-1], ["phone"], 1) if hh.app.current == queued[-1] else None
     if result is None:
-        hh.scan(queued[-1])
+        hh.scan_label(single_depot.labels[queued[-1]])
         result = hh.reveal(queued[-1], ["phone"], 1)
     phone = FAKE_PEOPLE[single_depot.route.index(queued[-1]) % len(FAKE_PEOPLE)][1]
     assert result.shown == {"phone": phone}, result

@@ -25,7 +25,7 @@ def test_handheld_with_its_clock_off_reveals_for_exactly_the_token_lifetime(
     hh.offset = skew
     hh.login("C-112", "4321")
     t = sim_depot.route[0]
-    assert "error" not in hh.scan(t)
+    assert "error" not in hh.scan_label(sim_depot.labels[t])
     result = hh.reveal(t, ["phone"], 1)
     assert result.shown == {"phone": "17000001234"}, result
     store = sim_depot.home.store

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.micropython
 
 
 def lines(out: str) -> list[str]:
-    return out.strip().splitlines()
+    """What the test printed, without the firmware's own log lines."""
+    return [line for line in out.strip().splitlines() if not line.startswith("veilpost: ")]
 
 
 def test_login_route_scan_reveal_deliver_in_the_vm() -> None:
@@ -22,9 +23,10 @@ dev, hal = new_device()
 gw = GatewayEnd()
 sent = login_and_route(dev, hal, gw)
 print(names(sent))
-hal.feed("scan", "VP0001")
+hal.feed("scan", qr("VP0001"))
 sent = pump(dev, gw, T0 + 1)
-print(sent[0][0], sent[0][1]["tracking_no"], sent[0][1]["session"])
+print(sent[0][0], sent[0][1]["tracking_no"], sent[0][1]["session"],
+      sent[0][1]["label"] == labels.from_text(qr("VP0001")))
 for k in "A12#1":
     hal.feed("key", k)
 sent = pump(dev, gw, T0 + 2)
@@ -41,17 +43,22 @@ print(bytes(buf) == bytes(len(buf)), PLAIN[2] in hal.display.text(), "170******3
 for k in "B987654#":
     hal.feed("key", k)
 sent = pump(dev, gw, T0 + 40)
-print(sent[0][0], sent[0][1]["proof"], sent[0][1]["kind"])
-print(dev.app.state)
+(items, ids), = batches(sent)
+print(names(sent), [(n, f["proof"], f["kind"]) for n, f in items])
+print(dev.app.state, len(dev.app.queue))
+gw.send(dev.mqtt.sock, "batch_ack", {"ids": ids, "outcomes": [0]}, T0 + 41)
+pump(dev, gw, T0 + 41)
+print(len(dev.app.queue))
 ''')
     got = lines(out)
     assert got[0] == "['login', 'route_request']"
-    assert got[1] == "scan VP0001 b'sess-1'"
+    assert got[1] == "scan VP0001 b'sess-1' True"
     assert got[2] == "reveal_request [1, 2] 1"
     assert got[3] == "True True"
     assert got[4] == "True False True"
-    assert got[5] == "delivered b'987654' 3"
-    assert got[6] == "ready"
+    assert got[5] == "['batch'] [('delivered', b'987654', 3)]"   # a delivery goes through flash, online too
+    assert got[6] == "ready 1"
+    assert got[7] == "0"
 
 
 def test_denied_reveal_shows_the_gateway_reason_and_no_plaintext() -> None:
@@ -59,7 +66,7 @@ def test_denied_reveal_shows_the_gateway_reason_and_no_plaintext() -> None:
 dev, hal = new_device()
 gw = GatewayEnd()
 login_and_route(dev, hal, gw)
-hal.feed("scan", "VP0002")
+hal.feed("scan", qr("VP0002"))
 pump(dev, gw, T0 + 1)
 for k in "A2#3":
     hal.feed("key", k)
@@ -77,7 +84,7 @@ def test_forged_grant_is_refused_and_nothing_is_shown() -> None:
 dev, hal = new_device()
 gw = GatewayEnd()
 login_and_route(dev, hal, gw)
-hal.feed("scan", "VP0001")
+hal.feed("scan", qr("VP0001"))
 pump(dev, gw, T0 + 1)
 for k in "A2#1":
     hal.feed("key", k)
@@ -98,7 +105,7 @@ dev, hal = new_device()
 hal.flash.write("provision.json", b'{"device_id": "hh-vm-01", "mqtt": {"password": "pw"}}')
 gw = GatewayEnd()
 login_and_route(dev, hal, gw)
-hal.feed("scan", "VP0001")
+hal.feed("scan", qr("VP0001"))
 pump(dev, gw, T0 + 1)
 for k in "A2#1":
     hal.feed("key", k)
@@ -131,7 +138,7 @@ gw.send(dev.mqtt.sock, "command", {"id": 8, "cmd": 2}, T0 + 4, topic=topics.cmd(
 dev.step(T0 + 4)
 print(dev.app.state, dev.app.session, hal.display.text(), hal.keystore.get("master") == MASTER)
 ''')
-    assert lines(out) == ["locked None 設備已鎖定 True"]
+    assert lines(out) == ["locked None 設備已被站點鎖定，請聯繫站點 True"]
 
 
 def test_token_store_ttl_and_zeroize_on_expiry_delivery_and_wipe() -> None:
@@ -192,11 +199,11 @@ gw = GatewayEnd()
 login_and_route(dev, hal, gw)
 dev.go_offline(T0 + 1)
 hal.online = False
-hal.feed("scan", "VP0002")
+hal.feed("scan", qr("VP0002"))
 dev.step(T0 + 2)
-hal.feed("scan", "VP0001")
+hal.feed("scan", qr("VP0001"))
 dev.step(T0 + 3)
-for k in "B555#":
+for k in "B5555#":
     hal.feed("key", k)
 dev.step(T0 + 4)
 print(len(dev.app.queue))
@@ -232,7 +239,7 @@ gw.send(dev.mqtt.sock, "preissue", {"tokens": [{"tracking_no": "VP0001", "cti": 
 pump(dev, gw, T0 + 1)
 dev.go_offline(T0 + 2)
 hal.online = False
-hal.feed("scan", "VP0001")
+hal.feed("scan", qr("VP0001"))
 for k in "A2#1":
     hal.feed("key", k)
 dev.step(T0 + 3)
@@ -241,7 +248,7 @@ for k in "A2#1":
     hal.feed("key", k)
 dev.step(T0 + 4)
 print(dev.app.last_denial)
-hal.feed("scan", "VP0002")
+hal.feed("scan", qr("VP0002"))
 for k in "A2#1":
     hal.feed("key", k)
 dev.step(T0 + 5)

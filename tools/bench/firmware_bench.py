@@ -11,8 +11,9 @@
 - reveal_alloc_bytes_with_cryptolib: the same reveal with the AES block done
   in C as on the device: the pure-Python block's own allocations (counted
   around AES.encrypt_block) replaced by one 16-byte result per block.
-- scan_wire_bytes / reveal_wire_bytes: MQTT bytes both ways for one scan and
-  one reveal (packets, topics, COSE envelope, acks), counted by the client.
+- scan_wire_bytes / reveal_wire_bytes: MQTT bytes both ways for one label
+  scan and one reveal (packets, topics, COSE envelope, acks), counted by the
+  client; scan_label_proof_wire_bytes: what the label's proof adds to the scan.
 - reveal_fuel: VM instructions for one reveal (machine-independent).
 
 - idle_heap_bytes: live heap (after gc.collect) of the VM with the app logged
@@ -50,9 +51,14 @@ login_and_route(dev, hal, gw)
 sock = dev.mqtt.sock
 mq = dev.mqtt
 s0, r0 = mq.bytes_sent, mq.bytes_received
-hal.feed("scan", "VP0001")
+hal.feed("scan", qr("VP0001"))      # the label's QR: the scan carries its proof
 pump(dev, gw, T0 + 1)
 SCAN_WIRE = (mq.bytes_sent - s0) + (mq.bytes_received - r0)
+_twin = session.Channel(MASTER, DEVICE, "handheld")
+_plain = {"tracking_no": "VP0001", "session": b"sess-1"}
+_proof = {"tracking_no": "VP0001", "session": b"sess-1", "label": labels.from_text(qr("VP0001"))}
+LABEL_WIRE = (len(mqtt.encode_publish(topics.up(DEVICE), _twin.wrap("scan", _proof, T0), 1, 1))
+              - len(mqtt.encode_publish(topics.up(DEVICE), _twin.wrap("scan", _plain, T0), 1, 1)))
 tok = gw.ch.seal_token("VP0001", {1: PLAIN[1], 2: PLAIN[2], 3: PLAIN[3]}, b"cti-0001", T0 + 120)
 GRANT_COSE = gw.ch.wrap("reveal_grant", {
     "req": 1, "tracking_no": "VP0001", "cti": b"cti-0001", "exp": T0 + 120, "fields": [1, 2, 3],
@@ -107,7 +113,7 @@ ch.open_token(TOKEN, T0)
 c1 = gc.mem_alloc()
 protocol.aes.AES.encrypt_block = _block
 print("AES", _inside[0], _inside[1])
-print("FIG", ok, a1 - a0, c1 - c0, SCAN_WIRE, REVEAL_WIRE, a0, RETAINED)
+print("FIG", ok, a1 - a0, c1 - c0, SCAN_WIRE, REVEAL_WIRE, a0, RETAINED, LABEL_WIRE)
 '''
 
 
@@ -158,6 +164,7 @@ def measure() -> dict[str, Any]:
             "idle_heap_bytes": int(fig[6]),
             "reveal_retained_bytes": int(fig[7]),
             "scan_wire_bytes": int(fig[4]),
+            "scan_label_proof_wire_bytes": int(fig[8]),
             "reveal_wire_bytes": int(fig[5]),
             "reveal_fuel": _reveal_fuel(mount),
         }

@@ -17,6 +17,7 @@ from typing import Any
 
 from printer_drivers import LANGUAGES, MaskedLabel, dialect, layout, load_template
 from printer_drivers.preview import raster
+from protocol import labels
 
 TEMPLATES = ("76x130", "100x150")
 BAUDS = (9600, 115200)
@@ -35,7 +36,8 @@ SAMPLE = {
         "address": "樣例市示範區測試街8號 **樓****室",
     },
     "contents": "文件 x1",
-    "qr_payload": "0oRDoQEFoQRMZ2F0ZXdheS1sYWJlbFgVogFsVlAwMDAwMDAxMjM0AmRSLTA3SAq5sBnHzRd3",
+    # A possession proof of the gateway's format (label 1, key L1; the tag is a placeholder).
+    "qr_payload": labels.to_text(labels.assemble(b"L1", "VP2611280007", 1, 1_900_000_000, bytes(8))),
 }
 
 

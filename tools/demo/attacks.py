@@ -11,7 +11,7 @@ import time
 from rich.markup import escape
 
 from gateway import registry
-from protocol import topics
+from protocol import labels, topics
 from tools.demo.stage import MqttClient, wait_for
 from tools.demo.story import Role, Story, ms
 from tools.simulator import Handheld, SimulatorError
@@ -67,7 +67,7 @@ def remote_attack(story: Story) -> None:
 
 
 def scrape(story: Story) -> None:
-    story.c.rule("[bold]4b. A rented account on a handheld scrapes the depot")
+    story.c.rule("[bold]4b. A rented account on a handheld with modified firmware, and no labels")
     role = story.rented
     assert story.home is not None and story.spy is not None
     hh = story.handheld(role)
@@ -75,19 +75,24 @@ def scrape(story: Story) -> None:
     own = [t for t in role.parcels if t in story.parcels]
     sweep = own + [t for t in story.parcels if t not in own]
     story.say(
-        "%s logs in on %s; its modified firmware fakes a scan of all %d labels in the depot and"
+        "%s logs in on %s. Its modified firmware knows every tracking number of the depot but holds"
+        " none of the labels: it fakes a scan of all %d parcels, asks for offline tokens for them, and"
         " asks for every name, phone and address" % (role.badge, role.device_id, len(sweep))
     )
     now = hh.now()
     session = hh.app.session or b""
+    # Attack 1: fake scans (a bare number, then a made-up QR), online reveals.
     for tn in sweep:
         hh.app.send("scan", {"tracking_no": tn, "session": session}, now)
+        forged = labels.assemble(b"L1", tn, 1, int(now), bytes(8))
+        hh.app.send("scan", {"tracking_no": tn, "session": session, "label": forged}, now)
     for i, tn in enumerate(sweep, 1000):
-        hh.app.send(
-            "reveal_request",
-            {"req": i, "tracking_no": tn, "fields": [1, 2, 3], "reason": 1, "session": session},
-            now,
-        )
+        hh.app.send("reveal_request", {"req": i, "tracking_no": tn, "fields": [1, 2, 3], "reason": 1,
+                                       "session": session}, now)
+    # Attack 2: pre-issued offline tokens, for whatever the gateway will give and for the sweep.
+    hh.app.send("preissue_request", {"session": session}, now)
+    hh.app.send("preissue_request", {"session": session, "tracking_nos": sweep[:60], "fields": [1, 2, 3]},
+                now)
     hh.wait(lambda: not hh.app.outbox, "send the sweep")
     hh.settle()
     store = story.home.store
@@ -97,19 +102,23 @@ def scrape(story: Story) -> None:
         return int(row[0]) if row else 0
 
     wait_for(lambda: answered() >= len(sweep), 10)
-    story.tally.scrape_requests = answered()
-    row = store.one("SELECT COUNT(DISTINCT tracking_no) FROM tokens WHERE device_id = ?", role.device_id)
+    story.tally.scrape_requests = 4 * len(sweep) + 2
+    row = store.one("SELECT COUNT(DISTINCT tracking_no) FROM releases WHERE device_id = ?", role.device_id)
     story.tally.scrape_records = int(row[0]) if row else 0
+    row = store.one("SELECT COUNT(*) FROM requests WHERE device_id = ? AND strike = 1", role.device_id)
+    story.tally.scrape_strikes = int(row[0]) if row else 0
     courier, device = (
         registry.courier_state(store, role.badge),
         registry.device_state(store, role.device_id),
     )
     story.say(
-        "%d requests: %d parcels' data released before the sentinel stopped it; courier %s is"
+        "%d requests (fake scans, reveals, pre-issues): [bold]%d[/bold] parcels' data released; the first"
+        " fake scans were strikes (%d recorded) and the third suspended the account: courier %s is"
         " [red]%s[/red], handheld %s is [red]%s[/red]"
         % (
             story.tally.scrape_requests,
             story.tally.scrape_records,
+            story.tally.scrape_strikes,
             role.badge,
             courier,
             role.device_id,

@@ -78,6 +78,7 @@ def collect(
             "remote_sessions_or_answers": t.remote_answers,
             "scrape_requests": t.scrape_requests,
             "scrape_records_released": t.scrape_records,
+            "scrape_strikes": t.scrape_strikes,
             "incident": t.incident,
             "alarm_on_broker": t.alarm_seen,
         },

@@ -57,6 +57,7 @@ class Tally:
     remote_broker_refused: bool = False
     scrape_requests: int = 0
     scrape_records: int = 0
+    scrape_strikes: int = 0
     incident: str = ""
     alarm_seen: bool = False
     revocation: dict[str, Any] | None = None
@@ -114,6 +115,7 @@ class Story:
         self.printer: Printer | None = None
         self.it: MqttClient | None = None
         self.problems: list[str] = []
+        self.qr: dict[str, str] = {}  # tracking number -> the QR text its printed label carries
         self.gateway_account: tuple[str | None, str | None] = (None, None)
 
     # ---- helpers
@@ -235,6 +237,8 @@ class Story:
         assert self.printer is not None
         self.command("print", *self.parcels, "--printer", self.printer.name, "--give-up", "10")
         printed = self.printer.printed()
+        # What each label's QR holds, as the couriers' scanners will read it off the label.
+        self.qr = {label.tracking_no: label.qr_payload for label in printed if label.tracking_no}
         self.advance(len(self.parcels))
         folder = self.out / "labels"
         folder.mkdir(parents=True, exist_ok=True)
@@ -283,7 +287,8 @@ class Story:
             if self.left() < 10:
                 self.say("[yellow]time bound reached: %s stops here[/yellow]" % role.badge)
                 break
-            view = hh.scan(tn)
+            qr = self.qr.get(tn)
+            view = hh.scan_label(qr) if qr else hh.scan(tn)  # the label's QR: the parcel is in hand
             if "error" in view:
                 self.say("  %s: %s" % (tn, escape(str(view["error"]))))
                 continue
@@ -296,7 +301,7 @@ class Story:
                         expand=False,
                     )
                 )
-            line = "  %s %s scans %s: [cyan]%s %s[/cyan]" % (
+            line = "  %s %s scans the label of %s: [cyan]%s %s[/cyan]" % (
                 role.device_id,
                 role.badge,
                 tn,
@@ -347,7 +352,7 @@ class Story:
             self.say("[yellow]no parcel was delivered, nothing sealed to try[/yellow]")
             return
         tn = done[0]
-        hh.scan(tn)
+        hh.scan_label(self.qr[tn])
         got = hh.reveal(tn, ["phone"], "recipient-requested-call")
         self.tally.handheld_refusals += 0 if got else 1
         self.say(
@@ -355,7 +360,7 @@ class Story:
             % (role.badge, tn, escape(str(got.denied)))
         )
         hh.app.delivered.pop(tn, None)  # a handheld that forgot the seal still asks the gateway
-        hh.scan(tn)
+        hh.scan_label(self.qr[tn])
         got = hh.reveal(tn, ["phone"], "recipient-requested-call")
         self.say(
             "with the seal forgotten on the handheld, the gateway answers: [red]%s[/red]"

@@ -12,7 +12,7 @@ import gc
 from firmware import mqtt
 from firmware.device import Device
 from firmware.hal.host.memory import MemoryHAL
-from protocol import session, topics
+from protocol import labels, messages, session, topics
 
 MASTER = bytes(range(32))
 DEVICE = "hh-vm-01"
@@ -24,6 +24,12 @@ PARCELS = [
      "address": "1 Example Road, Flat *", "sort_code": "B-01"},
 ]
 PLAIN = {1: "測試甲", 2: "17000001234", 3: "測試市測試區樣例路1號 3棟502室"}
+
+
+def qr(tracking_no, label_no=1):
+    """A label's QR text as the gateway prints it; the handheld cannot check
+    the MAC, so any tag does here."""
+    return labels.to_text(labels.assemble(b"L1", tracking_no, label_no, T0, bytes(8)))
 
 
 class GatewayEnd:
@@ -107,4 +113,13 @@ def login_and_route(dev, hal, gw, now=T0):
 
 def names(msgs):
     return [m[0] for m in msgs]
+
+
+def batches(msgs):
+    """The items of every batch the device sent, as (name, fields), and the batch's ids."""
+    out = []
+    for name, f in msgs:
+        if name == "batch":
+            out.append((messages.unbatch(f), f["ids"]))
+    return out
 '''

@@ -1,4 +1,5 @@
-# The ESP32 HAL: UART barcode scanner, 4x4 matrix keypad, a text-console
+# The ESP32 HAL: UART barcode/QR scanner, 4x4 matrix keypad, typed lines
+# from a keyboard on the USB serial console, a text-console
 # display (or an SPI panel through framebuf), keys in NVS, RTC clock,
 # randomness from os.urandom once Wi-Fi runs (the ESP32's RNG is only a true
 # RNG with the radio on). AES is cryptolib's, picked by protocol/aes.py.
@@ -17,6 +18,7 @@ KEYS = ("master", "next")
 DATA_DIR = "/vp"
 EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 KEYPAD_LAYOUT = "123A456B789C*0#D"
+LINE_MAX = 520       # a label's QR text is at most protocol.labels.MAX_QR_TEXT (512) characters
 
 
 class VfsFlash:
@@ -152,7 +154,7 @@ class PanelDisplay:
 
 
 class Scanner:
-    """A UART barcode-scanner module sending one code per line."""
+    """A UART scanner module (1D barcodes and QR codes) sending one code per line."""
 
     def __init__(self, uart_id=2, tx=17, rx=16, baudrate=9600):
         self.uart = machine.UART(uart_id, baudrate=baudrate, tx=tx, rx=rx)
@@ -174,8 +176,39 @@ class Scanner:
             self.buf = self.buf[cut + 1:]
             if line:
                 out.append(line.decode())
-        if len(self.buf) > 128:
+        if len(self.buf) > LINE_MAX:
             self.buf = b""   # a line that never ends is noise
+        return out
+
+
+class ConsoleKeyboard:
+    """Tracking numbers (or a badge) typed on a keyboard at the USB serial
+    console, one per line: the "typed" input, which never proves a parcel
+    is in hand."""
+
+    def __init__(self):
+        import select
+        import sys
+        self.stdin = sys.stdin
+        self.poller = select.poll()
+        self.poller.register(sys.stdin, select.POLLIN)
+        self.buf = ""
+
+    def lines(self):
+        out = []
+        while self.poller.poll(0):
+            c = self.stdin.read(1)
+            if not c:
+                break
+            if c == "\n" or c == "\r":
+                line = self.buf.strip()
+                self.buf = ""
+                if line:
+                    out.append(line)
+            elif len(self.buf) < 64:
+                self.buf += c
+            else:
+                self.buf = ""   # a line that never ends is noise
         return out
 
 
@@ -211,6 +244,7 @@ class ESP32HAL:
         self.display = PanelDisplay() if hw.get("display") == "panel" else ConsoleDisplay()
         self.scanner = Scanner(**hw.get("scanner", {}))
         self.keypad = Keypad(**hw.get("keypad", {}))
+        self.keyboard = ConsoleKeyboard() if hw.get("keyboard", True) else None
         self.wlan = network.WLAN(network.STA_IF)
         self.rtc = machine.RTC()
 
@@ -248,6 +282,9 @@ class ESP32HAL:
         out = []
         for code in self.scanner.codes():
             out.append(("scan", code))
+        if self.keyboard is not None:
+            for line in self.keyboard.lines():
+                out.append(("typed", line))
         for key in self.keypad.keys():
             out.append(("key", key))
         return out

@@ -107,8 +107,9 @@ class HostHAL:
 
 
 class TerminalInput:
-    """Courier input typed on a terminal: a line "s CODE" is a barcode scan,
-    any other line is keypad keys, one character each (0-9 * # A B)."""
+    """Courier input typed on a terminal: a line "s CODE" is a scanner read
+    (a label's QR text or a barcode), "t CODE" a tracking number typed on the
+    keyboard, any other line keypad keys, one character each (0-9 * # A B)."""
 
     def __init__(self, stream=None):
         self.fd = (stream or sys.stdin).fileno()
@@ -127,6 +128,8 @@ class TerminalInput:
             line = raw.decode("utf-8", "replace").strip()
             if line.startswith("s "):
                 out.append(("scan", line[2:].strip()))
+            elif line.startswith("t "):
+                out.append(("typed", line[2:].strip()))
             else:
                 out += [("key", k) for k in line if not k.isspace()]
         return out

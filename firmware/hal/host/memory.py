@@ -125,6 +125,7 @@ class MemoryHAL:
         return sock
 
     def feed(self, kind, value):
+        """Queue an input: ("scan", text), ("typed", text) or ("key", key)."""
         self._inputs.append((kind, value))
 
     def inputs(self):

@@ -1,0 +1,1 @@
+# One catalog of screen texts per language (firmware/i18n.py).
