@@ -252,6 +252,7 @@ class GatewayService:
             client.disconnect()
             if client.want_write():  # we drive the loop: send the DISCONNECT, or the broker sends our will
                 client.loop_write()
+            self._client = None  # stopped: a second stop() has nothing to say
         self._stop_broker()
 
     def _stop_broker(self) -> None:
