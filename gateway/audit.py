@@ -6,14 +6,13 @@ so cutting off the tail shows too. People appear only as HMACs."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.store import Handle, Store
 from protocol.errors import StoreError
@@ -36,11 +35,20 @@ def _checkpoint_message(seq: int, digest: bytes) -> bytes:
     return b"veilpost-audit-checkpoint/v1" + seq.to_bytes(8, "big") + digest
 
 
+class AuditKeys(Protocol):
+    """What the log needs of the gateway's keys (gateway/keys.py): a
+    signature for checkpoints and an HMAC for people's identifiers."""
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def person_mac(self, data: bytes) -> bytes: ...
+
+
 class AuditLog:
-    def __init__(self, hmac_key: bytes, signing_key: Ed25519PrivateKey | None = None,
+    def __init__(self, keys: AuditKeys, sign_checkpoints: bool = True,
                  checkpoint_every: int = 256) -> None:
-        self._hmac_key = hmac_key
-        self._signing_key = signing_key
+        self._keys = keys
+        self._signing = sign_checkpoints
         self.checkpoint_every = checkpoint_every
         self._people: dict[str, str] = {}
         self._tail: tuple[object, int, bytes] | None = None  # (transaction, seq, hash)
@@ -50,7 +58,7 @@ class AuditLog:
         key = kind + ":" + ident
         pseudonym = self._people.get(key)
         if pseudonym is None:
-            mac = hmac.new(self._hmac_key, key.encode(), hashlib.sha256).hexdigest()
+            mac = self._keys.person_mac(key.encode()).hex()
             if len(self._people) > 100_000:
                 self._people.clear()
             pseudonym = self._people[key] = kind + ":" + mac[:24]
@@ -72,7 +80,7 @@ class AuditLog:
             seq, at, actor, device, action, parcel, outcome, detail, prev, digest,
         )
         self._tail = (tx, seq, digest)
-        if self._signing_key is not None and seq % self.checkpoint_every == 0:
+        if self._signing and seq % self.checkpoint_every == 0:
             self._sign(tx, seq, digest, at)
         return seq
 
@@ -83,7 +91,7 @@ class AuditLog:
     def checkpoint(self, tx: Handle, now: float) -> int | None:
         """Sign the current head (called periodically and on shutdown)."""
         last = tx.one("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        if last is None or self._signing_key is None:
+        if last is None or not self._signing:
             return None
         seq = int(last[0])
         if tx.one("SELECT 1 FROM checkpoints WHERE seq = ?", seq) is None:
@@ -91,8 +99,7 @@ class AuditLog:
         return seq
 
     def _sign(self, tx: Handle, seq: int, digest: bytes, at: float) -> None:
-        assert self._signing_key is not None
-        signature = self._signing_key.sign(_checkpoint_message(seq, digest))
+        signature = self._keys.sign(_checkpoint_message(seq, digest))
         tx.run("INSERT INTO checkpoints (seq, hash, at, signature) VALUES (?, ?, ?, ?)",
                seq, digest, at, signature)
 

@@ -50,4 +50,4 @@ def open_home(path: Path) -> Home:
     if not keys.kek.exists():
         raise KeyUnavailable("no keys in %s: run `veilpost init` first" % cfg.keys_path)
     store = open_store(cfg.store or cfg.database_path, cfg.durability)
-    return Home(cfg, keys, store, Vault(keys.kek), AuditLog(keys.audit_hmac, keys.signing_key))
+    return Home(cfg, keys, store, Vault(keys.kek), AuditLog(keys))

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from protocol.errors import ConfigurationError
@@ -122,6 +122,8 @@ class GatewayKeys:
     def __init__(self, keys_dir: Path) -> None:
         self.dir = Path(keys_dir)
         self.kek = LocalKeyFile(self.dir)
+        self._signing: Ed25519PrivateKey | None = None
+        self._person_key: bytes | None = None
 
     def create(self) -> None:
         """Create whatever is missing (idempotent)."""
@@ -139,13 +141,28 @@ class GatewayKeys:
         except FileNotFoundError:
             raise KeyUnavailable("missing key file " + name + ": run `veilpost init`") from None
 
-    @property
-    def signing_key(self) -> Ed25519PrivateKey:
-        return Ed25519PrivateKey.from_private_bytes(self._read("signing.ed25519"))
+    # The audit log signs checkpoints and pseudonymises people through these
+    # three calls, never through the keys themselves, so a provider that keeps
+    # the keys in a token (PKCS#11) answers the same calls.
 
-    @property
-    def audit_hmac(self) -> bytes:
-        return self._read("audit.hmac")
+    def sign(self, message: bytes) -> bytes:
+        """Ed25519 signature of `message` under the gateway's audit signing key."""
+        return self._signer().sign(message)
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The audit signing key's public half (what verifiers and witnesses hold)."""
+        return self._signer().public_key()
+
+    def person_mac(self, data: bytes) -> bytes:
+        """HMAC-SHA256 of a person's identifier under the people-HMAC key."""
+        if self._person_key is None:
+            self._person_key = self._read("audit.hmac")
+        return hmac.new(self._person_key, data, hashlib.sha256).digest()
+
+    def _signer(self) -> Ed25519PrivateKey:
+        if self._signing is None:
+            self._signing = Ed25519PrivateKey.from_private_bytes(self._read("signing.ed25519"))
+        return self._signing
 
     @property
     def label_key(self) -> bytes:

@@ -151,6 +151,12 @@ MIGRATIONS: list[str] = [
         SELECT incident_id, 'device', device_id, 'held' FROM incidents
         WHERE state = 'open' AND device_id <> '';
     """,
+    # People who act by name (gateway/operators.py): IT, depot staff, complaint agents.
+    """
+    CREATE TABLE operators (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, added DOUBLE PRECISION NOT NULL,
+        active INTEGER NOT NULL);
+    """,
 ]
 
 

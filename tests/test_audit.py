@@ -11,7 +11,7 @@ def _fill(home, n=10):
         for i in range(n):
             log.append(tx, 1000.0 + i, log.person("courier", "C-112"), "HH-1", "reveal",
                        "VP%010d" % i, "granted", "fields 2")
-    return home.keys.signing_key.public_key()
+    return home.keys.public_key()
 
 
 def test_intact_chain_verifies(gateway_home):

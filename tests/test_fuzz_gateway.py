@@ -132,7 +132,7 @@ def catalogue_message(draw: Any, pools: Pools) -> tuple[str, dict[str, Any]]:
 
 def _check_store(depot: Depot) -> None:
     home = depot.home
-    verdict = audit.verify(home.store, home.keys.signing_key.public_key())
+    verdict = audit.verify(home.store, home.keys.public_key())
     assert verdict.ok, verdict.problem
     orphans = home.store.one("SELECT COUNT(*) FROM tokens t LEFT JOIN audit a ON a.seq = t.audit_seq"
                              " WHERE a.seq IS NULL OR a.outcome <> 'granted'")
@@ -143,7 +143,7 @@ def _check_store(depot: Depot) -> None:
 
 def _check_store(depot: Depot) -> None:
     home = depot.home
-    verdict = audit.verify(home.store, home.keys.signing_key.public_key())
+    verdict = audit.verify(home.store, home.keys.public_key())
     assert verdict.ok, verdict.problem
     orphans = home.store.one("SELECT COUNT(*) FROM tokens t LEFT JOIN audit a ON a.seq = t.audit_seq"
                              " WHERE a.seq IS NULL OR a.outcome <> 'granted'")

@@ -28,7 +28,7 @@ def _still_fine(live_depot, hh, before):
     name, fields = hh.reveal(t, [2], req=99)
     assert name == "reveal_grant", fields
     store = live_depot.home.store
-    verdict = audit.verify(store, live_depot.home.keys.signing_key.public_key())
+    verdict = audit.verify(store, live_depot.home.keys.public_key())
     assert verdict.ok, verdict.problem
     assert store.one("SELECT COUNT(*) FROM parcels WHERE ciphertext IS NOT NULL")[0] == before
     assert store.one("SELECT COUNT(*) FROM tokens")[0] == 2

@@ -39,7 +39,7 @@ def twin(home: Home) -> Home:
     same config object (so a test's config change reaches both) and keys."""
     store = PgStore(home.store.url)  # type: ignore[attr-defined]
     return Home(home.config, home.keys, store, Vault(home.keys.kek),
-                AuditLog(home.keys.audit_hmac, home.keys.signing_key))
+                AuditLog(home.keys))
 
 
 class PacedHandheld(Handheld):
@@ -177,7 +177,7 @@ def test_audit_chain_stays_whole_under_both_gateways(live_depot: TwoGatewayDepot
     got = [hh.recv(timeout=10) for _ in range(sent)]
     assert all(g is not None and g[0] == "reveal_grant" for g in got), got
     store = live_depot.home.store
-    verdict = audit.verify(store, live_depot.home.keys.signing_key.public_key())
+    verdict = audit.verify(store, live_depot.home.keys.public_key())
     assert verdict.ok, verdict.problem
     assert len(_outcomes(store, "reveal")) == sent
     assert all(s.processed > 0 for s in live_depot.services)

@@ -79,7 +79,7 @@ def test_full_disk_under_the_audit_log_fails_closed_and_recovers(gateway_home: H
         assert row == ("granted", t), g
     granted = home.store.one("SELECT COUNT(*) FROM audit WHERE action = 'reveal' AND outcome = 'granted'")
     assert granted is not None and granted[0] == len(grants)
-    verdict = audit.verify(home.store, home.keys.signing_key.public_key())
+    verdict = audit.verify(home.store, home.keys.public_key())
     assert verdict.ok, verdict.problem
 
 
@@ -173,7 +173,7 @@ def test_a_really_full_disk_still_answers_every_request_and_grants_nothing_unrec
         assert home.store.one("SELECT COUNT(*) FROM releases WHERE tracking_no = ?", t)[0] == 1
         granted = home.store.one("SELECT COUNT(*) FROM audit WHERE action = 'reveal' AND outcome = 'granted'")
         assert granted[0] == len(grants) + 1
-        verdict = audit.verify(home.store, home.keys.signing_key.public_key())
+        verdict = audit.verify(home.store, home.keys.public_key())
         assert verdict.ok, verdict.problem
         home.close()
     finally:

@@ -80,7 +80,7 @@ def test_kill_9_of_one_gateway_the_other_takes_over_and_nothing_is_lost(
         row = home.store.one("SELECT a.outcome FROM tokens k JOIN audit a ON a.seq = k.audit_seq"
                              " WHERE k.cti = ?", g["cti"])
         assert row == ("granted",), g
-    verdict = audit.verify(home.store, home.keys.signing_key.public_key())
+    verdict = audit.verify(home.store, home.keys.public_key())
     assert verdict.ok, verdict.problem
 
 

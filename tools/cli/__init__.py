@@ -33,6 +33,7 @@ from tools.cli import (
     incidents,
     keys,
     officer,
+    operator,
     parcel,
     printing,
     retention,
@@ -92,8 +93,8 @@ def main(ctx: click.Context, home: str | None, as_json: bool, log_level: str | N
     configure_logging(log_level or "warning")  # third-party libraries at WARNING unless debug
 
 
-for _module in (service, config, route, parcel, audit, incidents, alarms, keys, courier, officer, suspension,
-                case, retention, device, broker, printing, firmware, fleet, demo, bench):
+for _module in (service, config, route, parcel, audit, incidents, alarms, keys, courier, officer, operator,
+                suspension, case, retention, device, broker, printing, firmware, fleet, demo, bench):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -20,7 +20,7 @@ def audit_group() -> None:
 def audit_verify(ctx: click.Context) -> None:
     """Check the whole chain and the signed checkpoints; non-zero on any break."""
     home = open_gateway_home(ctx)
-    verdict = audit_mod.verify(home.store, home.keys.signing_key.public_key())
+    verdict = audit_mod.verify(home.store, home.keys.public_key())
     if not verdict.ok:
         click.echo("audit log BROKEN at entry %s: %s" % (verdict.first_bad, verdict.problem), err=True)
         sys.exit(EXIT_FAILED)

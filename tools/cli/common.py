@@ -213,3 +213,23 @@ def tool(name: str) -> Callable[..., Any]:
     if not callable(loaded):
         raise ToolMissing("`veilpost %s`: %s is not callable" % (name, entry.value))
     return loaded  # type: ignore[no-any-return]
+
+
+# --- who is acting: `--as NAME`, checked against gateway/operators.py ------------------
+
+AS_HELP = "Who you are (a name on `veilpost operator list`); default $VEILPOST_AS."
+
+
+def as_option(f: F) -> F:
+    """`--as NAME` on a command whose audit entry names the person acting."""
+    return click.option("--as", "as_name", default=None, envvar="VEILPOST_AS", metavar="NAME",
+                        help=AS_HELP)(f)
+
+
+def acting(home: Home, as_name: str | None, *roles: str) -> tuple[str, str]:
+    """(name, audit pseudonym) of the person named with --as, if they hold one
+    of `roles`; a NotAnOperator (exit 1) says who may act otherwise."""
+    from gateway.operators import require  # a leaf: gateway.operators imports no CLI
+
+    person = require(home.store, as_name, roles)
+    return person.name, home.audit.person(person.kind, person.name)

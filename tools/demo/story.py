@@ -383,7 +383,7 @@ class Story:
         from gateway import audit as audit_mod
 
         assert self.home is not None
-        verdict = audit_mod.verify(self.home.store, self.home.keys.signing_key.public_key())
+        verdict = audit_mod.verify(self.home.store, self.home.keys.public_key())
         self.advance()
         return verdict
 
