@@ -169,6 +169,23 @@ case_open_minutes = 30
 [metrics]
 # Prometheus metrics endpoint on 127.0.0.1; 0 disables it.
 port = 0
+
+[keys]
+# Where the gateway's keys live (docs/keys.md). "local": files in keys_dir,
+# the embedded default, NOT for production (a copy of this disk opens every
+# record). "pkcs11": a PKCS#11 token (an HSM; SoftHSM2 for tests) holds them
+# as non-extractable objects, and wraps, signs and MACs inside it.
+provider = "local"
+# The PKCS#11 module (shared library) of the token, e.g.
+# "/usr/lib/softhsm/libsofthsm2.so".
+module = ""
+# Label of the token the keys are in.
+token_label = ""
+# The token's user PIN: a file (mode 0600, relative to this folder) whose
+# first line it is, or the name of an environment variable that holds it.
+# Never the PIN itself in this file.
+pin_file = ""
+pin_env = ""
 """
 
 
@@ -237,6 +254,15 @@ class MetricsConfig:
 
 
 @dataclass
+class KeysConfig:
+    provider: str = "local"
+    module: str = ""
+    token_label: str = ""
+    pin_file: str = ""
+    pin_env: str = ""
+
+
+@dataclass
 class Config:
     home: Path
     gateway_id: str = "gw-1"
@@ -250,6 +276,7 @@ class Config:
     sentinel: SentinelConfig = field(default_factory=SentinelConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    keys: KeysConfig = field(default_factory=KeysConfig)
 
     @property
     def database_path(self) -> Path:
@@ -266,6 +293,7 @@ _SECTIONS: dict[str, type] = {
     "sentinel": SentinelConfig,
     "retention": RetentionConfig,
     "metrics": MetricsConfig,
+    "keys": KeysConfig,
 }
 PASSWORD_ENV = "VEILPOST_MQTT_PASSWORD"
 
@@ -305,6 +333,18 @@ def validate(cfg: Config) -> list[str]:
             problem = check_value(f.name, top[f.name], value)
             if problem:
                 problems.append(problem)
+    return problems + _keys_problems(cfg.keys)
+
+
+def _keys_problems(k: KeysConfig) -> list[str]:
+    """A PKCS#11 provider needs its module, its token and one source of its PIN."""
+    if k.provider != "pkcs11":
+        return []
+    problems = ["[keys] %s: needed with provider = \"pkcs11\"" % name
+                for name in ("module", "token_label") if not getattr(k, name)]
+    if bool(k.pin_file) == bool(k.pin_env):
+        problems.append("[keys] pin_file or pin_env: give the token's PIN from exactly one of them"
+                        " (never the PIN in this file)")
     return problems
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from gateway import config as config_mod
 from gateway.broker_accounts import read_endpoint
 from gateway.config import Config
-from gateway.keys import GatewayKeys, LocalKeyFile
+from gateway.keys import GatewayKeys
 from gateway.permissions import loose_secrets, tighten
 from gateway.store import MIGRATIONS
 
@@ -87,13 +87,56 @@ def tighten_home(cfg: Config) -> tuple[list[Path], list[Path]]:
 
 
 def _keys(cfg: Config) -> Finding:
+    if cfg.keys.provider == "pkcs11":
+        return _token(cfg)
     keys = GatewayKeys(cfg.keys_path)
     if not keys.kek.exists():
         return Finding("keys", FAIL, "no key-encryption key in %s: run `veilpost init`" % cfg.keys_path)
-    if isinstance(keys.kek, LocalKeyFile):
-        return Finding("keys", WARN, "key provider: local key file %s, NOT for production: a copy of this"
-                       " disk opens the vault; keep the keys in an HSM or KMS (PKCS#11)" % keys.kek.dir)
-    return Finding("keys", OK, "key provider: %s" % type(keys.kek).__name__)
+    return Finding("keys", WARN, "key provider: local key file %s, NOT for production: a copy of this"
+                   " disk opens the vault and reverses the audit log's pseudonyms; keep the keys in an"
+                   " HSM ([keys] provider = \"pkcs11\", docs/keys.md)" % keys.kek.dir)
+
+
+def _token(cfg: Config) -> Finding:
+    """Module loads, token found, PIN right, mechanisms there, objects made and non-extractable."""
+    from gateway.keys_pkcs11 import TokenError, TokenKeys, required_mechanisms
+
+    k = cfg.keys
+    try:
+        keys = TokenKeys.open(cfg.home, k.module, k.token_label, k.pin_file, k.pin_env)
+    except TokenError as e:
+        return Finding("keys", FAIL, "PKCS#11: %s" % e)
+    try:
+        have = keys.token.mechanisms()
+        lacking = ["%s (%s)" % (m.name, why) for m, why in required_mechanisms().items() if m not in have]
+        if lacking:
+            return Finding("keys", FAIL, "PKCS#11 token \"%s\" lacks %s" % (k.token_label, ", ".join(lacking)))
+        missing = keys.missing()
+        if missing:
+            return Finding("keys", FAIL, "PKCS#11 token \"%s\" has no %s: run `veilpost init`"
+                           % (k.token_label, ", ".join(missing)))
+        loose = keys.exportable()
+        if loose:
+            return Finding("keys", FAIL, "PKCS#11 token \"%s\": %s can leave the token (extractable or"
+                           " not sensitive): make new keys" % (k.token_label, ", ".join(loose)))
+        left = _local_key_files(cfg)
+        periods = len(keys.kek.period_ids())
+        text = ("key provider: %s; %d key-encryption keys, %d period keys; AES-GCM, EdDSA, SHA256-HMAC"
+                " in the token" % (keys.describe(), len(keys.kek.ids()), periods))
+        if left:
+            return Finding("keys", WARN, text + "; but local key files are still in %s (%s): they open"
+                           " what they wrapped; shred them once nothing uses them"
+                           % (cfg.keys_path, _shown(cfg, left)))
+        return Finding("keys", OK, text)
+    finally:
+        keys.close()
+
+
+def _local_key_files(cfg: Config) -> list[Path]:
+    folder = cfg.keys_path
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
 def _broker(cfg: Config) -> Finding:

@@ -42,6 +42,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "durability": ("full", "normal"),
     "mqtt.version": ("auto", "5", "3.1.1"),
     "mqtt.device_tls": ("auto", "on", "off"),
+    "keys.provider": ("local", "pkcs11"),
 }
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # safe in an MQTT topic and a client id
 _SHIFT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]\Z")
@@ -97,6 +98,8 @@ FORMATS: dict[str, Callable[[Any], str | None]] = {
     "store": _store,
     "reveal.default_shift": lambda v: None if _SHIFT.match(v) else 'must be "HH:MM-HH:MM"',
     "reveal.reason_codes": _reasons,
+    "keys.pin_env": lambda v: None if not v or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", v)
+    else "must be the name of an environment variable",
     "sentinel.webhook_url": lambda v: None if not v or v.startswith(("http://", "https://"))
     else "must be empty or an http(s) URL",
 }

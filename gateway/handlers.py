@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway import events, gate, ledger, logins, metrics, registry, retention, sentinel
+from gateway import bundles, events, gate, ledger, logins, metrics, registry, retention, sentinel
 from gateway.audit import AuditUnavailable
 from gateway.channels import Channels, Unsendable
 from gateway.disclosure import Disclosure
@@ -261,7 +261,10 @@ class Handlers:
         if state == "provisioned":
             # The first message under its key proves the device holds its secret.
             registry.set_device_state(tx, device_id, "active")
-            self.home.audit.append(tx, now, "gateway", device_id, "activate", "", "ok", "")
+            # Its enrolment bundle has done its work: the secret in it must not outlive it.
+            gone = bundles.shred_secrets(bundles.bundle_of(self.home.config.home, device_id))
+            self.home.audit.append(tx, now, "gateway", device_id, "activate", "", "ok",
+                                   "bundle shredded" if gone else "")
         return 0
 
     def _on_login(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:

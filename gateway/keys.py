@@ -1,14 +1,22 @@
-"""Keys the gateway holds: key-encryption keys behind a KeyProvider, and the
-gateway's own Ed25519 signing key and HMAC keys. Files are created 0600 in a
-0700 folder and never printed."""
+"""Keys the gateway holds: key-encryption keys behind a KeyProvider, per-period
+keys that wrap parcels' data keys (destroyed by retention: crypto-shredding
+that no copy of the database undoes), and the gateway's own Ed25519 signing
+key and HMAC keys.
+
+Two keyrings answer the same calls (`Keyring`): `GatewayKeys` here keeps the
+keys in files, created 0600 in a 0700 folder and never printed (the embedded
+default, not for production); gateway/keys_pkcs11.py keeps them in a PKCS#11
+token as non-extractable objects. docs/keys.md says which to use when."""
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -34,6 +42,78 @@ class KeyProvider(Protocol):
     def unwrap(self, kek_id: str, wrapped: bytes, aad: bytes) -> bytes: ...
 
 
+class PeriodKeys(Protocol):
+    """Per-period keys (one per UTC day) that parcels' data keys are wrapped
+    under. `unwrap` opens them too, by the id `period_wrap` returned; once
+    retention has `destroy`ed a period's key, nothing wrapped under it opens
+    again, whatever copy of the database survives."""
+
+    def period_wrap(self, day: int, secret: bytes, aad: bytes) -> tuple[str, bytes]: ...
+
+    def period_ids(self) -> list[str]: ...
+
+    def destroy(self, key_id: str) -> None: ...
+
+
+class KekProvider(KeyProvider, PeriodKeys, Protocol):
+    """What the vault, the registry and `veilpost keys rotate` use."""
+
+    def exists(self) -> bool: ...
+
+    def create(self) -> str: ...
+
+    def ids(self) -> list[str]: ...
+
+    def retire(self, kek_id: str) -> None: ...
+
+
+class Keyring(Protocol):
+    """The gateway's keys as its callers see them; never the key bytes."""
+
+    kek: KekProvider
+    label_kid: bytes
+
+    def create(self) -> None: ...
+
+    def exists(self) -> bool: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def public_key(self) -> Ed25519PublicKey: ...
+
+    def person_mac(self, data: bytes) -> bytes: ...
+
+    def label_mac(self, kid: bytes, data: bytes) -> bytes | None: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+PERIOD_PREFIX = "p-"
+DAY = 86400
+
+
+def day_of(t: float) -> int:
+    """The UTC day number of an epoch time: the period a parcel's data key is wrapped under."""
+    return int(t // DAY)
+
+
+def period_name(day: int) -> str:
+    """"p-20261202" for the day's number: the stem of its period key ids."""
+    return PERIOD_PREFIX + time.strftime("%Y%m%d", time.gmtime(day * DAY))
+
+
+def period_day(key_id: str) -> int | None:
+    """The day a period key id stands for, or None for a key-encryption key id."""
+    if not key_id.startswith(PERIOD_PREFIX) or len(key_id) < 10:
+        return None
+    try:
+        return calendar.timegm(time.strptime(key_id[2:10], "%Y%m%d")) // DAY
+    except ValueError:
+        return None
+
+
 def write_secret(path: Path, data: bytes) -> None:
     """Create a file readable by its owner only; refuses to overwrite."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -52,6 +132,7 @@ class LocalKeyFile:
 
     def __init__(self, keys_dir: Path) -> None:
         self.dir = Path(keys_dir) / "kek"
+        self.periods = self.dir / "periods"
         self._keys: dict[str, AESGCM] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +160,11 @@ class LocalKeyFile:
     def retire(self, kek_id: str) -> None:
         if kek_id == self.current_id():
             raise KeyUnavailable("cannot retire the current key-encryption key " + kek_id)
-        path = self.dir / (kek_id + ".key")
+        self._erase(self.dir / (kek_id + ".key"), kek_id)
+
+    def _erase(self, path: Path, key_id: str) -> None:
+        # Overwritten in place first: on a file system that keeps the blocks,
+        # a copy of the disk then finds zeros, not the key.
         size = path.stat().st_size
         with open(path, "r+b") as f:
             f.write(b"\0" * size)
@@ -87,16 +172,47 @@ class LocalKeyFile:
             os.fsync(f.fileno())
         path.unlink()
         with self._lock:
-            self._keys.pop(kek_id, None)
+            self._keys.pop(key_id, None)
+
+    # Period keys: kek/periods/p-YYYYMMDD-XXXXXXXX.key, one living key per day.
+
+    def period_ids(self) -> list[str]:
+        return sorted(p.stem for p in self.periods.glob(PERIOD_PREFIX + "*.key"))
+
+    def _period_id(self, day: int) -> str:
+        name = period_name(day)
+        for key_id in self.period_ids():
+            if key_id.startswith(name + "-"):
+                return key_id
+        with self._lock:  # two threads wrapping for a new day make one key
+            again = sorted(p.stem for p in self.periods.glob(name + "-*.key"))
+            if again:
+                return again[0]
+            key_id = name + "-" + secrets.token_hex(4)
+            write_secret(self.periods / (key_id + ".key"), secrets.token_bytes(32))
+            return key_id
+
+    def period_wrap(self, day: int, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        key_id = self._period_id(day)
+        nonce = secrets.token_bytes(12)
+        return key_id, nonce + self._aead(key_id).encrypt(nonce, secret, aad)
+
+    def destroy(self, key_id: str) -> None:
+        if period_day(key_id) is None:
+            raise KeyUnavailable("%s is not a period key" % key_id)
+        path = self.periods / (key_id + ".key")
+        if path.exists():
+            self._erase(path, key_id)
 
     def _aead(self, kek_id: str) -> AESGCM:
         with self._lock:
             aead = self._keys.get(kek_id)
             if aead is None:
+                folder = self.periods if kek_id.startswith(PERIOD_PREFIX) else self.dir
                 try:
-                    raw = (self.dir / (kek_id + ".key")).read_bytes()
-                except FileNotFoundError:
-                    raise KeyUnavailable("key-encryption key " + kek_id + " is missing") from None
+                    raw = (folder / (kek_id + ".key")).read_bytes()
+                except (FileNotFoundError, NotADirectoryError):
+                    raise KeyUnavailable("key " + kek_id + " is missing (destroyed or never made)") from None
                 aead = AESGCM(raw)
                 self._keys[kek_id] = aead
             return aead
@@ -124,6 +240,15 @@ class GatewayKeys:
         self.kek = LocalKeyFile(self.dir)
         self._signing: Ed25519PrivateKey | None = None
         self._person_key: bytes | None = None
+
+    def exists(self) -> bool:
+        return self.kek.exists()
+
+    def describe(self) -> str:
+        return "local key file %s" % self.dir
+
+    def close(self) -> None:
+        pass
 
     def create(self) -> None:
         """Create whatever is missing (idempotent)."""

@@ -28,6 +28,7 @@ from gateway import registry
 from gateway.aead import CryptographyAEAD
 from gateway.broker_access import BrokerAdmin, BrokerAdminError, new_password
 from gateway.broker_accounts import ACCOUNTS_FILE, AccountsFileAdmin, endpoint_alive, read_endpoint
+from gateway.bundles import shred, shred_bundle  # noqa: F401  (callers use provision.shred*)
 from gateway.deploy.depot import read_admin_secret
 from gateway.home import Home
 from gateway.permissions import private_dir, write_private
@@ -119,22 +120,6 @@ def open_broker(home: Home, admin_secret: Path | None = None, device_broker: str
         link.device_host = m.device_host or link.host
         link.device_port = m.device_port or (TLS_PORT if device_ca is not None else own_port)
     return link
-
-
-def shred(path: Path) -> None:
-    """Overwrite a bundle file before removing it: it held a master secret."""
-    if path.exists():
-        path.write_bytes(bytes(path.stat().st_size))
-        path.unlink()
-
-
-def shred_bundle(bundle: Path) -> None:
-    """A bundle folder gone: its secret overwritten first."""
-    shred(bundle / "provision.json")
-    for leftover in (bundle / "ca.crt", bundle / "provision.json.tmp"):
-        leftover.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        bundle.rmdir()
 
 
 # --- provisioning ---------------------------------------------------------------------

@@ -1,14 +1,25 @@
 """After delivery: sealing, complaint cases that reopen a sealed parcel with
 two people's approval, and crypto-shredding once the retention period ends.
-Every step writes an audit entry in the same transaction."""
+Every step writes an audit entry in the same transaction.
+
+Shredding is done twice over. Each due parcel's row loses its wrapped data
+key and ciphertext; and once a period (a UTC delivery day) is over by the
+retention days, its period key is destroyed in the key provider, so that the
+old row versions a database keeps (dead tuples, WAL, backups) open nothing
+either. Before a period key goes, every parcel under it that is still needed
+-- delivered late (not due yet), under an incident's hold, or named by a
+complaint case not yet over -- is re-wrapped under a living period key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from gateway import logins
 from gateway.audit import AuditLog
 from gateway.config import Config
+from gateway.keys import DAY, day_of, period_day
+from gateway.logs import log_event
 from gateway.store import Handle, Store
 from gateway.vault import Vault
 from protocol.errors import PolicyDenied
@@ -102,21 +113,81 @@ def approve_case(store: Store, audit: AuditLog, cfg: Config, case_id: str, offic
     return Approval(count, until)
 
 
+def held_parcels(tx: Handle | Store, now: float) -> set[str]:
+    """Parcels retention must keep readable: those an incident still holding
+    someone lists, and those a complaint case names that is pending or open."""
+    held: set[str] = set()
+    for (listed,) in tx.all("SELECT parcels FROM incidents i WHERE EXISTS (SELECT 1 FROM incident_holds h"
+                            " WHERE h.incident_id = i.incident_id AND h.state = 'held')"):
+        try:
+            held.update(str(t) for t in json.loads(listed) if isinstance(t, str))
+        except (ValueError, TypeError):
+            continue
+    held.update(r[0] for r in tx.all("SELECT tracking_no FROM cases WHERE open_until IS NULL OR open_until > ?",
+                                     now))
+    return held
+
+
+@dataclass
+class RetentionRun:
+    shredded: list[str] = field(default_factory=list)  # rows whose data key went
+    destroyed: list[str] = field(default_factory=list)  # period keys destroyed in the provider
+    moved: dict[str, str] = field(default_factory=dict)  # parcel still needed -> its new period key
+    held: list[str] = field(default_factory=list)  # due but kept: held by an incident or a case
+
+
 def run_retention(store: Store, vault: Vault, audit: AuditLog, cfg: Config, now: float) -> list[str]:
     """Shred data keys of parcels delivered more than N days ago, and of
-    parcels never delivered whose window ended more than N days ago."""
-    cutoff = now - cfg.retention.days_after_delivery * 86400
+    parcels never delivered whose window ended more than N days ago; then
+    destroy the period keys whose every parcel is due. Returns what was shredded."""
+    return retention_run(store, vault, audit, cfg, now).shredded
+
+
+def retention_run(store: Store, vault: Vault, audit: AuditLog, cfg: Config, now: float) -> RetentionRun:
+    days = cfg.retention.days_after_delivery
+    cutoff = now - days * DAY
+    run = RetentionRun()
+    held = held_parcels(store, now)
     rows = store.all("SELECT tracking_no FROM parcels WHERE data_key IS NOT NULL AND"
                      " ((delivered_at IS NOT NULL AND delivered_at < ?) OR"
                      " (delivered_at IS NULL AND window_end < ?))", cutoff, cutoff)
-    shredded = []
     for (tracking_no,) in rows:
+        if tracking_no in held:
+            run.held.append(tracking_no)
+            continue
         with store.transaction() as tx:
             if vault.shred(tx, tracking_no, now):
                 tx.run("UPDATE parcels SET state = 'shredded' WHERE tracking_no = ?", tracking_no)
                 audit.append(tx, now, "retention", "", "shred", tracking_no, "ok",
-                             "retention %d days" % cfg.retention.days_after_delivery)
-                shredded.append(tracking_no)
-    if shredded:
+                             "retention %d days" % days)
+                run.shredded.append(tracking_no)
+    _end_periods(store, vault, audit, run, held, cutoff, now)
+    if run.shredded or run.destroyed:
         store.checkpoint()
-    return shredded
+    return run
+
+
+def _end_periods(store: Store, vault: Vault, audit: AuditLog, run: RetentionRun, held: set[str],
+                 cutoff: float, now: float) -> None:
+    """Destroy each period key whose day ended before the cutoff, after moving
+    the parcels still under it to a living period key: a held parcel to
+    today's, a parcel delivered late to its delivery day's (which is not over)."""
+    provider = vault.provider
+    today = day_of(now)
+    for key_id in provider.period_ids():
+        day = period_day(key_id)
+        if day is None or (day + 1) * DAY > cutoff:
+            continue
+        with store.transaction() as tx:
+            left = tx.all("SELECT tracking_no, delivered_at, window_end FROM parcels"
+                          " WHERE kek_id = ? AND data_key IS NOT NULL", key_id)
+            for tracking_no, delivered_at, window_end in left:
+                due_from = float(delivered_at if delivered_at is not None else window_end)
+                target = today if tracking_no in held or due_from < cutoff else day_of(due_from)
+                run.moved[tracking_no] = vault.move(tx, tracking_no, target)
+            audit.append(tx, now, "retention", "", "period-key-destroy", "", "ok",
+                         "%s, %d parcels moved to living keys" % (key_id, len(left)))
+        # Only once the moves are committed: a crash before this keeps the key for the next run.
+        provider.destroy(key_id)
+        run.destroyed.append(key_id)
+        log_event("period-key-destroyed", key=key_id, moved=len(left))

@@ -182,7 +182,7 @@ class Takeover:
         keys = self.service.home.keys
         location = cfg.store or cfg.database_path
         home = Home(cfg, keys, open_store(location, cfg.durability), Vault(keys.kek),
-                    AuditLog(keys))
+                    AuditLog(keys), owns_keys=False)
         service = GatewayService(home, self.service.clock, hooks=[Adoption()])
         service.start()
         self.adopted[peer] = service

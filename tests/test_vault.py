@@ -48,16 +48,29 @@ def test_shredded_parcel_cannot_be_read(gateway_home):
     assert masked == ("*", 5.0)
 
 
+def test_data_keys_are_wrapped_under_their_delivery_days_period_key(gateway_home):
+    _parcel(gateway_home)
+    kek_id = gateway_home.store.one("SELECT kek_id FROM parcels")[0]
+    assert kek_id.startswith("p-19700101-") and kek_id in gateway_home.keys.kek.period_ids()
+
+
 def test_rotation_rewraps_everything_and_old_key_can_be_retired(gateway_home):
     for i in range(5):
         _parcel(gateway_home, "VP000000000%d" % i)
+    # One parcel from before period keys: its data key under the KEK itself.
+    aad = b"VP0000000004"
+    secret = gateway_home.keys.kek.unwrap(*gateway_home.store.one(
+        "SELECT kek_id, data_key FROM parcels WHERE tracking_no = 'VP0000000004'"), aad)
+    gateway_home.store.run("UPDATE parcels SET kek_id = ?, data_key = ? WHERE tracking_no = 'VP0000000004'",
+                           *gateway_home.keys.kek.wrap(secret, aad))
     registry.add_device(gateway_home.store, gateway_home.keys.kek, "HH-1", "test")
     old = gateway_home.keys.kek.current_id()
     new = gateway_home.keys.kek.create()
     # Before re-wrapping, old entries still open (no downtime).
-    assert gateway_home.vault.read(gateway_home.store, "VP0000000003", [RECEIVER_NAME])
-    assert gateway_home.vault.rewrap(gateway_home.store, batch=2) == 6
-    assert gateway_home.vault.kek_ids_in_use(gateway_home.store) == {new}
+    assert gateway_home.vault.read(gateway_home.store, "VP0000000004", [RECEIVER_NAME])
+    assert gateway_home.vault.rewrap(gateway_home.store, batch=2) == 2  # the device and the old parcel
+    period = gateway_home.keys.kek.period_ids()
+    assert gateway_home.vault.kek_ids_in_use(gateway_home.store) == {new, *period}
     gateway_home.keys.kek.retire(old)
     assert gateway_home.vault.read(gateway_home.store, "VP0000000003", [RECEIVER_NAME]) == {
         RECEIVER_NAME: "測試甲"}

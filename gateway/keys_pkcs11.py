@@ -1,0 +1,405 @@
+"""The gateway's keys in a PKCS#11 token (an HSM; SoftHSM2 in tests), as
+sensitive, non-extractable token objects. Every operation happens in the
+token; the process only ever holds handles:
+
+- key-encryption keys and per-period keys: AES-256, used with CKM_AES_GCM
+  (encrypt/decrypt of the small secrets they wrap, with the same AAD and
+  layout as the local key file: nonce || ciphertext || tag);
+- the audit signing key: an Ed25519 key pair, CKM_EDDSA (pure Ed25519, so
+  signatures verify with any Ed25519 library);
+- the people-HMAC and label-HMAC keys: 32-byte generic secrets, CKM_SHA256_HMAC.
+
+Objects are found by label ("veilpost:..."). The current key-encryption key
+is the newest: its id carries its creation time. docs/keys.md says what an
+operator sets up in production."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from gateway.keys import PERIOD_PREFIX, KeyUnavailable, period_day, period_name
+from protocol.errors import ConfigurationError
+
+PREFIX = "veilpost:"
+SIGNING = PREFIX + "audit-sign"
+PEOPLE = PREFIX + "people-hmac"
+LABELS = PREFIX + "label-hmac"
+ED25519_PARAMS = bytes.fromhex("06032b6570")  # DER of OID 1.3.101.112 (id-Ed25519), RFC 8410
+
+
+def required_mechanisms() -> dict[Any, str]:
+    """Each mechanism the gateway needs of a token, and what for."""
+    from pkcs11 import Mechanism
+
+    return {
+        Mechanism.AES_KEY_GEN: "making key-encryption and period keys",
+        Mechanism.AES_GCM: "wrapping data keys and device secrets",
+        Mechanism.EC_EDWARDS_KEY_PAIR_GEN: "making the audit signing key",
+        Mechanism.EDDSA: "signing audit checkpoints",
+        Mechanism.GENERIC_SECRET_KEY_GEN: "making the HMAC keys",
+        Mechanism.SHA256_HMAC: "pseudonyms and label proofs",
+    }
+
+
+class TokenError(ConfigurationError):
+    """The PKCS#11 module, token or PIN is not what the configuration says."""
+
+
+def read_pin(home: Path, pin_file: str, pin_env: str) -> str:
+    """The token's user PIN from its file (owner-only) or environment variable."""
+    if pin_env:
+        pin = os.environ.get(pin_env, "")
+        if not pin:
+            raise TokenError("[keys] pin_env = \"%s\": that environment variable is not set" % pin_env)
+        return pin
+    path = Path(home) / pin_file
+    where = "[keys] pin_file = \"%s\": %s" % (pin_file, path)
+    try:
+        if path.stat().st_mode & 0o077:
+            raise TokenError("%s is readable by others: chmod 600 it" % where)
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise TokenError(where + ": no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TokenError("%s: cannot be read (%s)" % (where, e)) from None
+    if not lines or not lines[0].strip():
+        raise TokenError(where + " is empty")
+    return lines[0].strip()
+
+
+# One C_Initialize per module while any token of it is open; the last close
+# finalizes it, so the next open reads the module's configuration afresh.
+_opened: dict[str, int] = {}
+_opened_lock = threading.Lock()
+
+
+class Token:
+    """One logged-in read-write session on the token. The gateway's threads
+    share it; calls are serialised (PKCS#11 allows one operation at a time
+    per session)."""
+
+    def __init__(self, module: str, token_label: str, pin: str) -> None:
+        import pkcs11
+        from pkcs11 import exceptions as e
+
+        self.module, self.label = module, token_label
+        if not Path(module).is_file():
+            raise TokenError("[keys] module = \"%s\": no such file (install the token's PKCS#11 library)" % module)
+        with _opened_lock:
+            try:
+                self._lib = pkcs11.lib(module)
+            except e.PKCS11Error as err:
+                raise TokenError("[keys] module = \"%s\" does not load: %s" % (module, err or type(err).__name__)) from None
+            _opened[module] = _opened.get(module, 0) + 1
+        try:
+            self.token = self._lib.get_token(token_label=token_label)
+            self.session = self.token.open(rw=True, user_pin=pin)
+        except e.NoSuchToken:
+            self._release()
+            raise TokenError("no token labelled \"%s\" in %s" % (token_label, module)) from None
+        except e.MultipleTokensReturned:
+            self._release()
+            raise TokenError("several tokens are labelled \"%s\": give each its own label" % token_label) from None
+        except (e.PinIncorrect, e.PinLenRange):
+            self._release()
+            raise TokenError("the PIN for token \"%s\" is wrong" % token_label) from None
+        except e.PinLocked:
+            self._release()
+            raise TokenError("token \"%s\" is locked after wrong PINs: its security officer must"
+                             " reset the user PIN" % token_label) from None
+        except e.PKCS11Error as err:
+            self._release()
+            raise TokenError("token \"%s\" cannot be opened: %s" % (token_label, type(err).__name__)) from None
+        self.lock = threading.RLock()
+        self._closed = False
+
+    def mechanisms(self) -> set[Any]:
+        return set(self.token.slot.get_mechanisms())
+
+    def find(self, label: str, cls: Any) -> Any | None:
+        from pkcs11 import Attribute
+
+        with self.lock:
+            found = list(self.session.get_objects({Attribute.LABEL: label, Attribute.CLASS: cls}))
+        if len(found) > 1:
+            raise KeyUnavailable("token \"%s\" holds %d objects labelled %s" % (self.label, len(found), label))
+        return found[0] if found else None
+
+    def secret_labels(self, prefix: str) -> list[str]:
+        from pkcs11 import Attribute, ObjectClass
+
+        with self.lock:
+            objects = list(self.session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY}))
+            labels = [o.label for o in objects]
+        return sorted(label[len(PREFIX):] for label in labels if label.startswith(PREFIX + prefix))
+
+    def new_secret(self, label: str, key_type: Any, bits: int, use: Any) -> Any:
+        """A sensitive, non-extractable token object that never leaves the token."""
+        from pkcs11 import Attribute
+
+        with self.lock:
+            return self.session.generate_key(
+                key_type, bits, label=label, id=label.encode(), store=True, capabilities=use,
+                template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.TOKEN: True,
+                          Attribute.PRIVATE: True, Attribute.MODIFIABLE: False})
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self.lock:
+            try:
+                self.session.close()
+            except Exception:
+                pass
+        self._release()
+
+    def _release(self) -> None:
+        with _opened_lock:
+            _opened[self.module] = _opened.get(self.module, 1) - 1
+            if _opened[self.module] <= 0:
+                _opened.pop(self.module, None)
+                try:
+                    self._lib.finalize()
+                except Exception:
+                    pass
+
+
+class TokenKek:
+    """Key-encryption keys and period keys in the token: the KeyProvider the
+    vault and the registry use."""
+
+    def __init__(self, token: Token) -> None:
+        self.token = token
+        self._handles: dict[str, Any] = {}
+
+    # -- key-encryption keys
+
+    def ids(self) -> list[str]:
+        return self.token.secret_labels("kek-")
+
+    def exists(self) -> bool:
+        return bool(self.ids())
+
+    def current_id(self) -> str:
+        ids = self.ids()
+        if not ids:
+            raise KeyUnavailable("no key-encryption key in token \"%s\": run `veilpost init`" % self.token.label)
+        return ids[-1]
+
+    def create(self) -> str:
+        from pkcs11 import KeyType, MechanismFlag
+
+        # The id is its creation time in microseconds: the newest is current.
+        now = time.time_ns() // 1000
+        last = [int(k[4:]) for k in self.ids() if k[4:].isdigit()]
+        kek_id = "kek-%020d" % max([now, *(n + 1 for n in last)])
+        self._handles[kek_id] = self.token.new_secret(
+            PREFIX + kek_id, KeyType.AES, 256, MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT)
+        return kek_id
+
+    def retire(self, kek_id: str) -> None:
+        if kek_id == self.current_id():
+            raise KeyUnavailable("cannot retire the current key-encryption key " + kek_id)
+        self._destroy(kek_id)
+
+    # -- period keys
+
+    def period_ids(self) -> list[str]:
+        return self.token.secret_labels(PERIOD_PREFIX)
+
+    def _period_id(self, day: int) -> str:
+        from pkcs11 import KeyType, MechanismFlag
+
+        name = period_name(day)
+        with self.token.lock:  # two threads wrapping for a new day make one key
+            for key_id in self.period_ids():
+                if key_id.startswith(name + "-"):
+                    return key_id
+            key_id = name + "-" + secrets.token_hex(4)
+            self._handles[key_id] = self.token.new_secret(
+                PREFIX + key_id, KeyType.AES, 256, MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT)
+            return key_id
+
+    def period_wrap(self, day: int, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        key_id = self._period_id(day)
+        return key_id, self._encrypt(key_id, secret, aad)
+
+    def destroy(self, key_id: str) -> None:
+        if period_day(key_id) is None:
+            raise KeyUnavailable("%s is not a period key" % key_id)
+        self._destroy(key_id)
+
+    # -- wrapping, in the token
+
+    def wrap(self, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        kek_id = self.current_id()
+        return kek_id, self._encrypt(kek_id, secret, aad)
+
+    def unwrap(self, kek_id: str, wrapped: bytes, aad: bytes) -> bytes:
+        from pkcs11 import Mechanism
+        from pkcs11.exceptions import PKCS11Error
+        from pkcs11.mechanisms import GCMParams
+
+        key = self._key(kek_id)
+        if len(wrapped) < 12 + 16:
+            raise KeyUnavailable("wrapped key does not open under " + kek_id)
+        try:
+            with self.token.lock:
+                return bytes(key.decrypt(wrapped[12:], mechanism=Mechanism.AES_GCM,
+                                         mechanism_param=GCMParams(wrapped[:12], aad)))
+        except PKCS11Error:
+            raise KeyUnavailable("wrapped key does not open under " + kek_id) from None
+
+    def _encrypt(self, key_id: str, secret: bytes, aad: bytes) -> bytes:
+        from pkcs11 import Mechanism
+        from pkcs11.mechanisms import GCMParams
+
+        key = self._key(key_id)
+        nonce = secrets.token_bytes(12)
+        with self.token.lock:
+            return nonce + bytes(key.encrypt(secret, mechanism=Mechanism.AES_GCM,
+                                             mechanism_param=GCMParams(nonce, aad)))
+
+    def _key(self, key_id: str) -> Any:
+        from pkcs11 import ObjectClass
+
+        key = self._handles.get(key_id)
+        if key is None:
+            key = self.token.find(PREFIX + key_id, ObjectClass.SECRET_KEY)
+            if key is None:
+                raise KeyUnavailable("key %s is not in token \"%s\" (destroyed or never made)"
+                                     % (key_id, self.token.label))
+            self._handles[key_id] = key
+        return key
+
+    def _destroy(self, key_id: str) -> None:
+        from pkcs11 import ObjectClass
+
+        with self.token.lock:
+            self._handles.pop(key_id, None)
+            key = self.token.find(PREFIX + key_id, ObjectClass.SECRET_KEY)
+            if key is not None:
+                key.destroy()
+
+
+class TokenKeys:
+    """The gateway's keyring in a PKCS#11 token (the same calls as
+    gateway/keys.py GatewayKeys)."""
+
+    label_kid = b"L1"
+
+    def __init__(self, token: Token) -> None:
+        self.token = token
+        self.kek = TokenKek(token)
+        self._signing: Any = None
+        self._public: Ed25519PublicKey | None = None
+        self._macs: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, home: Path, module: str, token_label: str, pin_file: str, pin_env: str) -> TokenKeys:
+        return cls(Token(module, token_label, read_pin(home, pin_file, pin_env)))
+
+    def describe(self) -> str:
+        return "PKCS#11 token \"%s\" (%s)" % (self.token.label, self.token.module)
+
+    def close(self) -> None:
+        self.token.close()
+
+    def missing(self) -> list[str]:
+        """The objects `create` would make."""
+        from pkcs11 import ObjectClass
+
+        out = [] if self.kek.exists() else ["key-encryption key"]
+        if self.token.find(SIGNING, ObjectClass.PRIVATE_KEY) is None:
+            out.append("audit signing key")
+        for label, what in ((PEOPLE, "people-HMAC key"), (LABELS, "label-HMAC key")):
+            if self.token.find(label, ObjectClass.SECRET_KEY) is None:
+                out.append(what)
+        return out
+
+    def exists(self) -> bool:
+        return not self.missing()
+
+    def exportable(self) -> list[str]:
+        """Labels of this gateway's secret and private objects that could leave the token."""
+        from pkcs11 import Attribute, ObjectClass
+
+        out = []
+        with self.token.lock:
+            for cls in (ObjectClass.SECRET_KEY, ObjectClass.PRIVATE_KEY):
+                for obj in self.token.session.get_objects({Attribute.CLASS: cls}):
+                    if obj.label.startswith(PREFIX) and (obj[Attribute.EXTRACTABLE] or not obj[Attribute.SENSITIVE]):
+                        out.append(obj.label)
+        return sorted(out)
+
+    def create(self) -> None:
+        """Make whatever object is missing in the token (idempotent)."""
+        from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+
+        if not self.kek.exists():
+            self.kek.create()
+        if self.token.find(SIGNING, ObjectClass.PRIVATE_KEY) is None:
+            with self.token.lock:
+                self.token.session.generate_keypair(
+                    KeyType.EC_EDWARDS, store=True, label=SIGNING, id=SIGNING.encode(),
+                    capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+                    public_template={Attribute.EC_PARAMS: ED25519_PARAMS, Attribute.TOKEN: True},
+                    private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                                      Attribute.TOKEN: True, Attribute.PRIVATE: True})
+        for label in (PEOPLE, LABELS):
+            if self.token.find(label, ObjectClass.SECRET_KEY) is None:
+                self.token.new_secret(label, KeyType.GENERIC_SECRET, 256,
+                                      MechanismFlag.SIGN | MechanismFlag.VERIFY)
+
+    def sign(self, message: bytes) -> bytes:
+        """Ed25519 signature of `message`, made in the token."""
+        from pkcs11 import Mechanism, ObjectClass
+
+        if self._signing is None:
+            self._signing = self.token.find(SIGNING, ObjectClass.PRIVATE_KEY)
+            if self._signing is None:
+                raise KeyUnavailable("no audit signing key in token \"%s\": run `veilpost init`" % self.token.label)
+        with self.token.lock:
+            return bytes(self._signing.sign(message, mechanism=Mechanism.EDDSA))
+
+    def public_key(self) -> Ed25519PublicKey:
+        from pkcs11 import Attribute, ObjectClass
+
+        if self._public is None:
+            pub = self.token.find(SIGNING, ObjectClass.PUBLIC_KEY)
+            if pub is None:
+                raise KeyUnavailable("no audit signing key in token \"%s\": run `veilpost init`" % self.token.label)
+            with self.token.lock:
+                point = bytes(pub[Attribute.EC_POINT])
+            if len(point) == 34 and point[:2] == b"\x04\x20":  # DER OCTET STRING around the 32 bytes
+                point = point[2:]
+            self._public = Ed25519PublicKey.from_public_bytes(point)
+        return self._public
+
+    def person_mac(self, data: bytes) -> bytes:
+        return self._mac(PEOPLE, data)
+
+    def label_mac(self, kid: bytes, data: bytes) -> bytes | None:
+        if kid != self.label_kid:
+            return None
+        return self._mac(LABELS, data)
+
+    def _mac(self, label: str, data: bytes) -> bytes:
+        from pkcs11 import Mechanism, ObjectClass
+
+        key = self._macs.get(label)
+        if key is None:
+            key = self.token.find(label, ObjectClass.SECRET_KEY)
+            if key is None:
+                raise KeyUnavailable("no %s in token \"%s\": run `veilpost init`" % (label[len(PREFIX):], self.token.label))
+            self._macs[label] = key
+        with self.token.lock:
+            return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
