@@ -110,7 +110,8 @@ def _token(cfg: Config) -> Finding:
         have = keys.token.mechanisms()
         lacking = ["%s (%s)" % (m.name, why) for m, why in required_mechanisms().items() if m not in have]
         if lacking:
-            return Finding("keys", FAIL, "PKCS#11 token \"%s\" lacks %s" % (k.token_label, ", ".join(lacking)))
+            return Finding("keys", FAIL, "PKCS#11 token \"%s\" lacks %s"
+                           % (k.token_label, ", ".join(lacking)))
         missing = keys.missing()
         if missing:
             return Finding("keys", FAIL, "PKCS#11 token \"%s\" has no %s: run `veilpost init`"

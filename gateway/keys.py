@@ -70,7 +70,9 @@ class KekProvider(KeyProvider, PeriodKeys, Protocol):
 class Keyring(Protocol):
     """The gateway's keys as its callers see them; never the key bytes."""
 
-    kek: KekProvider
+    @property
+    def kek(self) -> KekProvider: ...
+
     label_kid: bytes
 
     def create(self) -> None: ...

@@ -15,6 +15,8 @@ operator sets up in production."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -74,50 +76,104 @@ def read_pin(home: Path, pin_file: str, pin_env: str) -> str:
     return lines[0].strip()
 
 
-# One C_Initialize per module while any token of it is open; the last close
-# finalizes it, so the next open reads the module's configuration afresh.
-_opened: dict[str, int] = {}
-_opened_lock = threading.Lock()
+class _Login:
+    """A logged-in session on one token, shared by every Token of this process
+    that names it: PKCS#11 logs an application in per token, not per
+    session, and closing a logged-in session logs every session out."""
+
+    def __init__(self, lib: Any, token: Any, session: Any, pin: str) -> None:
+        self.lib, self.token, self.session = lib, token, session
+        self.pin_digest = hashlib.sha256(pin.encode()).digest()
+        self.users = 1
+        self.lock = threading.RLock()
+
+
+_logins: dict[tuple[str, str], _Login] = {}
+_logins_lock = threading.Lock()
+
+
+def _log_in(module: str, token_label: str, pin: str) -> _Login:
+    import pkcs11
+    from pkcs11 import exceptions as e
+
+    if not Path(module).is_file():
+        raise TokenError("[keys] module = \"%s\": no such file (install the token's PKCS#11 library)"
+                         % module)
+    with _logins_lock:
+        known = _logins.get((module, token_label))
+        if known is not None:
+            if not hmac.compare_digest(known.pin_digest, hashlib.sha256(pin.encode()).digest()):
+                raise TokenError("the PIN for token \"%s\" is wrong" % token_label)
+            known.users += 1
+            return known
+        try:
+            lib = pkcs11.lib(module)
+        except e.PKCS11Error as err:
+            raise TokenError("[keys] module = \"%s\" does not load: %s"
+                             % (module, err or type(err).__name__)) from None
+        try:
+            token = lib.get_token(token_label=token_label)
+            session = token.open(rw=True, user_pin=pin)
+        except BaseException as err:
+            if not any(_logins_of(module)):
+                lib.finalize()
+            raise _token_error(err, token_label, module) from None
+        login = _Login(lib, token, session, pin)
+        _logins[(module, token_label)] = login
+        return login
+
+
+def _logins_of(module: str) -> list[_Login]:
+    return [v for (m, _), v in _logins.items() if m == module]
+
+
+def _token_error(err: BaseException, token_label: str, module: str) -> BaseException:
+    from pkcs11 import exceptions as e
+
+    if isinstance(err, e.NoSuchToken):
+        return TokenError("no token labelled \"%s\" in %s" % (token_label, module))
+    if isinstance(err, e.MultipleTokensReturned):
+        return TokenError("several tokens are labelled \"%s\": give each its own label" % token_label)
+    if isinstance(err, (e.PinIncorrect, e.PinLenRange)):
+        return TokenError("the PIN for token \"%s\" is wrong" % token_label)
+    if isinstance(err, e.PinLocked):
+        return TokenError("token \"%s\" is locked after wrong PINs: its security officer must reset"
+                          " the user PIN" % token_label)
+    if isinstance(err, e.PKCS11Error):
+        return TokenError("token \"%s\" cannot be opened: %s" % (token_label, type(err).__name__))
+    return err
+
+
+def _log_out(module: str, token_label: str) -> None:
+    with _logins_lock:
+        login = _logins.get((module, token_label))
+        if login is None:
+            return
+        login.users -= 1
+        if login.users > 0:
+            return
+        del _logins[(module, token_label)]
+        with login.lock:
+            try:
+                login.session.close()
+            except Exception:
+                pass
+        if not _logins_of(module):  # the next open reads the module's configuration afresh
+            try:
+                login.lib.finalize()
+            except Exception:
+                pass
 
 
 class Token:
-    """One logged-in read-write session on the token. The gateway's threads
-    share it; calls are serialised (PKCS#11 allows one operation at a time
+    """The gateway's handle on its token. The gateway's threads share one
+    session; calls are serialised (PKCS#11 allows one operation at a time
     per session)."""
 
     def __init__(self, module: str, token_label: str, pin: str) -> None:
-        import pkcs11
-        from pkcs11 import exceptions as e
-
         self.module, self.label = module, token_label
-        if not Path(module).is_file():
-            raise TokenError("[keys] module = \"%s\": no such file (install the token's PKCS#11 library)" % module)
-        with _opened_lock:
-            try:
-                self._lib = pkcs11.lib(module)
-            except e.PKCS11Error as err:
-                raise TokenError("[keys] module = \"%s\" does not load: %s" % (module, err or type(err).__name__)) from None
-            _opened[module] = _opened.get(module, 0) + 1
-        try:
-            self.token = self._lib.get_token(token_label=token_label)
-            self.session = self.token.open(rw=True, user_pin=pin)
-        except e.NoSuchToken:
-            self._release()
-            raise TokenError("no token labelled \"%s\" in %s" % (token_label, module)) from None
-        except e.MultipleTokensReturned:
-            self._release()
-            raise TokenError("several tokens are labelled \"%s\": give each its own label" % token_label) from None
-        except (e.PinIncorrect, e.PinLenRange):
-            self._release()
-            raise TokenError("the PIN for token \"%s\" is wrong" % token_label) from None
-        except e.PinLocked:
-            self._release()
-            raise TokenError("token \"%s\" is locked after wrong PINs: its security officer must"
-                             " reset the user PIN" % token_label) from None
-        except e.PKCS11Error as err:
-            self._release()
-            raise TokenError("token \"%s\" cannot be opened: %s" % (token_label, type(err).__name__)) from None
-        self.lock = threading.RLock()
+        login = _log_in(module, token_label, pin)
+        self.token, self.session, self.lock = login.token, login.session, login.lock
         self._closed = False
 
     def mechanisms(self) -> set[Any]:
@@ -129,7 +185,8 @@ class Token:
         with self.lock:
             found = list(self.session.get_objects({Attribute.LABEL: label, Attribute.CLASS: cls}))
         if len(found) > 1:
-            raise KeyUnavailable("token \"%s\" holds %d objects labelled %s" % (self.label, len(found), label))
+            raise KeyUnavailable("token \"%s\" holds %d objects labelled %s"
+                                 % (self.label, len(found), label))
         return found[0] if found else None
 
     def secret_labels(self, prefix: str) -> list[str]:
@@ -151,25 +208,9 @@ class Token:
                           Attribute.PRIVATE: True, Attribute.MODIFIABLE: False})
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        with self.lock:
-            try:
-                self.session.close()
-            except Exception:
-                pass
-        self._release()
-
-    def _release(self) -> None:
-        with _opened_lock:
-            _opened[self.module] = _opened.get(self.module, 1) - 1
-            if _opened[self.module] <= 0:
-                _opened.pop(self.module, None)
-                try:
-                    self._lib.finalize()
-                except Exception:
-                    pass
+        if not self._closed:
+            self._closed = True
+            _log_out(self.module, self.label)
 
 
 class TokenKek:
@@ -191,7 +232,8 @@ class TokenKek:
     def current_id(self) -> str:
         ids = self.ids()
         if not ids:
-            raise KeyUnavailable("no key-encryption key in token \"%s\": run `veilpost init`" % self.token.label)
+            raise KeyUnavailable("no key-encryption key in token \"%s\": run `veilpost init`"
+                                 % self.token.label)
         return ids[-1]
 
     def create(self) -> str:
@@ -336,7 +378,8 @@ class TokenKeys:
         with self.token.lock:
             for cls in (ObjectClass.SECRET_KEY, ObjectClass.PRIVATE_KEY):
                 for obj in self.token.session.get_objects({Attribute.CLASS: cls}):
-                    if obj.label.startswith(PREFIX) and (obj[Attribute.EXTRACTABLE] or not obj[Attribute.SENSITIVE]):
+                    leaves = obj[Attribute.EXTRACTABLE] or not obj[Attribute.SENSITIVE]
+                    if obj.label.startswith(PREFIX) and leaves:
                         out.append(obj.label)
         return sorted(out)
 
@@ -366,7 +409,7 @@ class TokenKeys:
         if self._signing is None:
             self._signing = self.token.find(SIGNING, ObjectClass.PRIVATE_KEY)
             if self._signing is None:
-                raise KeyUnavailable("no audit signing key in token \"%s\": run `veilpost init`" % self.token.label)
+                raise self._missing("audit signing key")
         with self.token.lock:
             return bytes(self._signing.sign(message, mechanism=Mechanism.EDDSA))
 
@@ -376,13 +419,16 @@ class TokenKeys:
         if self._public is None:
             pub = self.token.find(SIGNING, ObjectClass.PUBLIC_KEY)
             if pub is None:
-                raise KeyUnavailable("no audit signing key in token \"%s\": run `veilpost init`" % self.token.label)
+                raise self._missing("audit signing key")
             with self.token.lock:
                 point = bytes(pub[Attribute.EC_POINT])
             if len(point) == 34 and point[:2] == b"\x04\x20":  # DER OCTET STRING around the 32 bytes
                 point = point[2:]
             self._public = Ed25519PublicKey.from_public_bytes(point)
         return self._public
+
+    def _missing(self, what: str) -> KeyUnavailable:
+        return KeyUnavailable("no %s in token \"%s\": run `veilpost init`" % (what, self.token.label))
 
     def person_mac(self, data: bytes) -> bytes:
         return self._mac(PEOPLE, data)
@@ -399,7 +445,7 @@ class TokenKeys:
         if key is None:
             key = self.token.find(label, ObjectClass.SECRET_KEY)
             if key is None:
-                raise KeyUnavailable("no %s in token \"%s\": run `veilpost init`" % (label[len(PREFIX):], self.token.label))
+                raise self._missing(label[len(PREFIX):])
             self._macs[label] = key
         with self.token.lock:
             return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))

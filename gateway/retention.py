@@ -123,8 +123,8 @@ def held_parcels(tx: Handle | Store, now: float) -> set[str]:
             held.update(str(t) for t in json.loads(listed) if isinstance(t, str))
         except (ValueError, TypeError):
             continue
-    held.update(r[0] for r in tx.all("SELECT tracking_no FROM cases WHERE open_until IS NULL OR open_until > ?",
-                                     now))
+    held.update(r[0] for r in tx.all("SELECT tracking_no FROM cases WHERE open_until IS NULL"
+                                     " OR open_until > ?", now))
     return held
 
 

@@ -14,6 +14,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gateway",
     "tests.fixtures.postgres",
     "tests.fixtures.handheld",
+    "tests.fixtures.softhsm",
 ]
 
 ON_CI = bool(os.environ.get("VEILPOST_CI") or os.environ.get("CI"))
