@@ -119,7 +119,8 @@ def test_retention_destroys_the_days_key_and_keeps_what_others_still_need(home: 
         assert opens(h, t, backup[t][1]) == []
     # Those still needed were moved first: held ones to today's key, the late one to its delivery day's.
     moved = _rows(h)
-    assert moved[p["incident"]][0].startswith("p-20300417-") and moved[p["case"]][0] == moved[p["incident"]][0]
+    assert moved[p["incident"]][0].startswith("p-20300417-")
+    assert moved[p["case"]][0] == moved[p["incident"]][0]
     assert moved[p["late"]][0] == run.moved[p["late"]] and moved[p["late"]][0].startswith("p-20300327-")
     for what in ("incident", "case", "late"):
         t = p[what]
