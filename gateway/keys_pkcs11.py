@@ -165,6 +165,25 @@ def _log_out(module: str, token_label: str) -> None:
                 pass
 
 
+def close_all() -> None:
+    """Log out of every token and finalize every module: at the end of a
+    process, or between tests that each bring a token of their own (a module
+    reads its configuration when it is initialised)."""
+    with _logins_lock:
+        logins = list(_logins.values())
+        _logins.clear()
+    for login in logins:
+        with login.lock:
+            try:
+                login.session.close()
+            except Exception:
+                pass
+        try:
+            login.lib.finalize()
+        except Exception:
+            pass
+
+
 class Token:
     """The gateway's handle on its token. The gateway's threads share one
     session; calls are serialised (PKCS#11 allows one operation at a time

@@ -17,10 +17,15 @@ from tools.cli.common import LOG_LEVEL_HELP, LOG_LEVELS, home_of, open_gateway_h
 @click.command("init")
 @click.pass_context
 def init_cmd(ctx: click.Context) -> None:
-    """Create config, keys and database (keeps what already exists)."""
+    """Create config, keys and database (keeps what already exists). With
+    [keys] provider = "pkcs11", the keys are made in the token."""
     home = init(home_of(ctx))
+    if home.config.keys.provider == "local":
+        where = "%s (local key file, NOT for production: docs/keys.md)" % home.config.keys_dir
+    else:
+        where = "in " + home.keys.describe()
     click.echo("veilpost home ready: %s (config veilpost.toml, keys %s, database %s)"
-               % (home.config.home, home.config.keys_dir, home.config.database))
+               % (home.config.home, where, home.config.database))
     home.close()
 
 
