@@ -136,6 +136,7 @@ class LocalKeyFile:
         self.dir = Path(keys_dir) / "kek"
         self.periods = self.dir / "periods"
         self._keys: dict[str, AESGCM] = {}
+        self._days: dict[int, str] = {}  # day -> its period key's id
         self._lock = threading.Lock()
 
     def create(self) -> str:
@@ -182,16 +183,18 @@ class LocalKeyFile:
         return sorted(p.stem for p in self.periods.glob(PERIOD_PREFIX + "*.key"))
 
     def _period_id(self, day: int) -> str:
+        known = self._days.get(day)
+        if known is not None and (self.periods / (known + ".key")).exists():  # not destroyed since
+            return known
         name = period_name(day)
-        for key_id in self.period_ids():
-            if key_id.startswith(name + "-"):
-                return key_id
         with self._lock:  # two threads wrapping for a new day make one key
-            again = sorted(p.stem for p in self.periods.glob(name + "-*.key"))
-            if again:
-                return again[0]
-            key_id = name + "-" + secrets.token_hex(4)
-            write_secret(self.periods / (key_id + ".key"), secrets.token_bytes(32))
+            found = sorted(p.stem for p in self.periods.glob(name + "-*.key"))
+            if found:
+                key_id = found[0]
+            else:
+                key_id = name + "-" + secrets.token_hex(4)
+                write_secret(self.periods / (key_id + ".key"), secrets.token_bytes(32))
+            self._days[day] = key_id
             return key_id
 
     def period_wrap(self, day: int, secret: bytes, aad: bytes) -> tuple[str, bytes]:

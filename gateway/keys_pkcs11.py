@@ -239,6 +239,7 @@ class TokenKek:
     def __init__(self, token: Token) -> None:
         self.token = token
         self._handles: dict[str, Any] = {}
+        self._days: dict[int, str] = {}  # day -> its period key's id
 
     # -- key-encryption keys
 
@@ -279,19 +280,34 @@ class TokenKek:
     def _period_id(self, day: int) -> str:
         from pkcs11 import KeyType, MechanismFlag
 
+        known = self._days.get(day)
+        if known is not None:
+            return known
         name = period_name(day)
         with self.token.lock:  # two threads wrapping for a new day make one key
-            for key_id in self.period_ids():
-                if key_id.startswith(name + "-"):
-                    return key_id
-            key_id = name + "-" + secrets.token_hex(4)
-            self._handles[key_id] = self.token.new_secret(
-                PREFIX + key_id, KeyType.AES, 256, MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT)
+            key_id = next((k for k in self.period_ids() if k.startswith(name + "-")), None)
+            if key_id is None:
+                key_id = name + "-" + secrets.token_hex(4)
+                self._handles[key_id] = self.token.new_secret(
+                    PREFIX + key_id, KeyType.AES, 256, MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT)
+            self._days[day] = key_id
             return key_id
 
     def period_wrap(self, day: int, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        from pkcs11.exceptions import PKCS11Error
+
         key_id = self._period_id(day)
-        return key_id, self._encrypt(key_id, secret, aad)
+        try:
+            return key_id, self._encrypt(key_id, secret, aad)
+        except (PKCS11Error, KeyUnavailable):
+            # Destroyed by another gateway on the same token since we looked: find or make it again.
+            self._forget(key_id)
+            key_id = self._period_id(day)
+            return key_id, self._encrypt(key_id, secret, aad)
+
+    def _forget(self, key_id: str) -> None:
+        self._handles.pop(key_id, None)
+        self._days = {d: k for d, k in self._days.items() if k != key_id}
 
     def destroy(self, key_id: str) -> None:
         if period_day(key_id) is None:
@@ -345,7 +361,7 @@ class TokenKek:
         from pkcs11 import ObjectClass
 
         with self.token.lock:
-            self._handles.pop(key_id, None)
+            self._forget(key_id)
             key = self.token.find(PREFIX + key_id, ObjectClass.SECRET_KEY)
             if key is not None:
                 key.destroy()

@@ -19,7 +19,8 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_init_check_rotate_and_retention_with_the_keys_in_a_token(tmp_path: Path, soft_token: SoftToken) -> None:
+def test_init_check_rotate_and_retention_with_the_keys_in_a_token(tmp_path: Path,
+                                                                  soft_token: SoftToken) -> None:
     folder = tmp_path / "vp"
     configure(folder, soft_token)
     code, out = invoke("--home", str(folder), "init")
