@@ -113,10 +113,11 @@ def pg_schema() -> tuple[str, Any] | None:
     return PG_SERVER + sep + "options=-c%20search_path%3D" + name, drop
 
 
-def write_config(folder: Path, gateway_id: str, port: int, store: str = "") -> None:
+def write_config(folder: Path, gateway_id: str, port: int, store: str = "", keys: Path | None = None) -> None:
     """A bench config: budgets out of the way (the bench measures throughput,
     the policy is tested elsewhere), everything else as shipped."""
     (folder / "veilpost.toml").write_text(
+        ('keys_dir = "%s"\n' % keys if keys else "") +
         'gateway_id = "%s"\nstore = "%s"\ndurability = "normal"\n'
         '[mqtt]\nbroker = "%s"\nport = %d\nclient_id = "bench-%s"\n'
         '[reveal]\nignore_window = true\nscan_fresh_minutes = 600\n'
@@ -317,10 +318,11 @@ def _home(root: Path, name: str, port: int, store: str = "") -> Path:
 
 
 def _twin(folder: Path, name: str, port: int, store: str) -> Path:
-    """A second gateway's home: same keys, its own id and client id."""
+    """A second gateway's home: the same keys folder (period keys are made as
+    days come, so a copy would miss them), its own id and client id."""
     other = folder.parent / name
-    shutil.copytree(folder, other)
-    write_config(other, name, port, store)
+    shutil.copytree(folder, other, ignore=shutil.ignore_patterns("keys"))
+    write_config(other, name, port, store, keys=folder / "keys")
     return other
 
 
