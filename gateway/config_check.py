@@ -58,6 +58,8 @@ def failures(findings: list[Finding]) -> list[Finding]:
 def secret_files(cfg: Config) -> list[Path]:
     """Secrets of this home (and its folders) that others may read."""
     extra = [cfg.home / cfg.mqtt.password_file] if cfg.mqtt.password_file else []
+    if cfg.keys.pin_file:
+        extra.append(cfg.home / cfg.keys.pin_file)
     if config_mod.password_source(cfg) == config_mod.CONFIG_NAME:
         extra.append(cfg.home / config_mod.CONFIG_NAME)
     return loose_secrets(cfg.home, tuple(p for p in extra if p.exists()))

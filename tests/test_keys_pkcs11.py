@@ -190,3 +190,14 @@ def test_config_refuses_a_keys_section_that_cannot_work(keys: dict[str, str], pr
     with pytest.raises(config_mod.ConfigError) as e:
         config_mod.parse({"keys": keys}, Path("/nonexistent"))
     assert problem in str(e.value)
+
+
+def test_a_loose_pin_file_is_a_loose_secret_the_gateway_tightens(pkcs11_home: Home) -> None:
+    from gateway.config_check import secret_files, tighten_home
+
+    folder = pkcs11_home.config.home
+    os.chmod(folder / "token.pin", 0o644)
+    assert folder / "token.pin" in secret_files(pkcs11_home.config)
+    tightened, stuck = tighten_home(pkcs11_home.config)
+    assert folder / "token.pin" in tightened and not stuck
+    assert os.stat(folder / "token.pin").st_mode & 0o077 == 0
