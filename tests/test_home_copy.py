@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import pytest
@@ -28,6 +29,7 @@ from gateway.logs import log as gateway_log
 from gateway.manifest import import_manifest
 from printer_drivers.spool import Spool
 from tests.fixtures.gateway import Depot, Wire
+from tests.fixtures.postgres import home_on
 from tools.testbed.depot import leaks, manifest_csv
 from tools.testbed.softhsm import SoftToken, configure
 
@@ -63,21 +65,30 @@ def candidates(folder: Path) -> tuple[set[bytes], set[bytes]]:
     return every, small
 
 
-def attack(copy: Path) -> Loot:
-    """What the copy alone gives away."""
+ROWS = "SELECT tracking_no, data_key, ciphertext, kek_id FROM parcels WHERE data_key IS NOT NULL"
+ENTRIES = "SELECT actor, detail FROM audit"
+NAMES = ("SELECT courier_id FROM couriers UNION SELECT name FROM officers"
+         " UNION SELECT name FROM operators UNION SELECT opened_by FROM cases")
+TABLES = ("parcels", "audit", "checkpoints", "couriers", "officers", "operators", "cases", "devices",
+          "key_rotations", "releases", "tokens")
+
+
+def read_sqlite_copy(copy: Path) -> tuple[list[Any], str, list[str]]:
     work = copy.parent / (copy.name + "-work")  # sqlite replays the copied WAL into a scratch copy
     shutil.copytree(copy, work)
     conn = sqlite3.connect(work / "veilpost.db")
     try:
-        rows = conn.execute("SELECT tracking_no, data_key, ciphertext, kek_id FROM parcels"
-                            " WHERE data_key IS NOT NULL").fetchall()
-        logged = " ".join(r[0] + " " + r[1] for r in conn.execute("SELECT actor, detail FROM audit"))
-        names = [r[0] for r in conn.execute(
-            "SELECT courier_id FROM couriers UNION SELECT name FROM officers"
-            " UNION SELECT name FROM operators UNION SELECT opened_by FROM cases")]
-        people = [(kind, name) for name in names for kind in KINDS]
+        return (conn.execute(ROWS).fetchall(), " ".join(a + " " + d for a, d in conn.execute(ENTRIES)),
+                [r[0] for r in conn.execute(NAMES)])
     finally:
         conn.close()
+
+
+def attack(copy: Path, db: tuple[list[Any], str, list[str]] | None = None) -> Loot:
+    """What the copy alone gives away (`db`: its database's rows, when they
+    are not a SQLite file in it)."""
+    rows, logged, names = read_sqlite_copy(copy) if db is None else db
+    people = [(kind, name) for name in names for kind in KINDS]
     pseudonyms = set(re.findall(r"\b[a-z]+:[0-9a-f]{24}\b", logged))
     every, small = candidates(copy)
     # Key-encryption key: any candidate that opens a wrapped data key.
@@ -111,20 +122,20 @@ def attack(copy: Path) -> Loot:
             plain += [str(v).encode() for v in values.values()]
             break
     # People-HMAC key: any candidate that turns a known person into a pseudonym of the log.
-    names = [(kind + ":" + ident).encode() for kind, ident in people]
+    known = [(kind + ":" + ident).encode() for kind, ident in people]
     reversed_ = set()
     for key in every:
-        for name in names:
+        for name in known:
             pseudonym = name.split(b":")[0].decode() + ":" + hmac.digest(key, name, "sha256").hex()[:24]
             if pseudonym in pseudonyms:
                 reversed_.add(pseudonym)
     return Loot(len(rows), decrypted, len(pseudonyms), len(reversed_), len(every), plain)
 
 
-def in_use_home(folder: Path) -> Home:
+def in_use_home(folder: Path, pg_url: str = "") -> Home:
     """A home as a working day leaves it: parcels imported, reveals, labels
     printed, an activated handheld and one waiting for its bundle, a log file."""
-    home = init(folder)
+    home = home_on(folder, pg_url) if pg_url else init(folder)
     depot = Depot(home, NOW)
     registry.add_officer(home.store, "Officer A", "111111")
     csv = manifest_csv([("VP%010d" % (7000 + i), "R-11", "C-200", i) for i in range(10)])
@@ -190,6 +201,34 @@ def test_a_copy_of_the_home_with_keys_in_the_token_opens_nothing(tmp_path: Path,
     assert loot.records == 26 and loot.pseudonyms >= 3 and loot.candidates > 10_000
     assert (loot.decrypted, loot.reversed) == (0, 0)
     assert loot.plaintexts == []
+
+
+def test_a_copy_of_the_home_and_of_postgres_files_with_keys_in_the_token_opens_nothing(
+        tmp_path: Path, logged: Path, soft_token: SoftToken, pg_url: str) -> None:
+    """The same on PostgreSQL: the home folder, and the store's tables as
+    their relation files (read from the data directory) and as rows (a dump)."""
+    folder = tmp_path / "vp"
+    configure(folder, soft_token)
+    home = in_use_home(folder, pg_url)
+    try:
+        shutil.copytree(logged.parent, folder / "logs")
+        copy = tmp_path / "copy"
+        shutil.copytree(folder, copy)
+        home.store.run("CHECKPOINT")
+        data_dir = Path(str(home.store.one("SHOW data_directory")[0]))
+        (copy / "pgdata").mkdir()
+        for table in TABLES:
+            relation = str(home.store.one("SELECT pg_relation_filepath(?)", table)[0])
+            shutil.copy(data_dir / relation, copy / "pgdata" / table)
+        dump = ([tuple(r) for r in home.store.all(ROWS)],
+                " ".join(a + " " + d for a, d in home.store.all(ENTRIES)),
+                [r[0] for r in home.store.all(NAMES)])
+    finally:
+        home.close()
+    assert all((copy / "pgdata" / t).stat().st_size > 0 for t in ("parcels", "audit"))
+    loot = attack(copy, dump)
+    assert loot.records == 26 and loot.pseudonyms >= 3
+    assert (loot.decrypted, loot.reversed) == (0, 0)
 
 
 def test_the_same_copy_with_the_local_key_file_opens_everything(tmp_path: Path, logged: Path) -> None:
