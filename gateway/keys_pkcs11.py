@@ -144,11 +144,10 @@ def _token_error(err: BaseException, token_label: str, module: str) -> BaseExcep
     return err
 
 
-def _log_out(module: str, token_label: str) -> None:
+def _log_out(module: str, token_label: str, login: _Login) -> None:
     with _logins_lock:
-        login = _logins.get((module, token_label))
-        if login is None:
-            return
+        if _logins.get((module, token_label)) is not login:
+            return  # close_all() ended it already
         login.users -= 1
         if login.users > 0:
             return
@@ -191,8 +190,8 @@ class Token:
 
     def __init__(self, module: str, token_label: str, pin: str) -> None:
         self.module, self.label = module, token_label
-        login = _log_in(module, token_label, pin)
-        self.token, self.session, self.lock = login.token, login.session, login.lock
+        self._login = _log_in(module, token_label, pin)
+        self.token, self.session, self.lock = self._login.token, self._login.session, self._login.lock
         self._closed = False
 
     def mechanisms(self) -> set[Any]:
@@ -229,7 +228,7 @@ class Token:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            _log_out(self.module, self.label)
+            _log_out(self.module, self.label, self._login)
 
 
 class TokenKek:

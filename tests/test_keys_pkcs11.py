@@ -201,3 +201,13 @@ def test_a_loose_pin_file_is_a_loose_secret_the_gateway_tightens(pkcs11_home: Ho
     tightened, stuck = tighten_home(pkcs11_home.config)
     assert folder / "token.pin" in tightened and not stuck
     assert os.stat(folder / "token.pin").st_mode & 0o077 == 0
+
+
+def test_two_homes_on_one_token_share_its_login_and_one_closing_leaves_the_other(pkcs11_home: Home) -> None:
+    second = open_home(pkcs11_home.config.home)  # as `config check` beside a running gateway
+    second.keys.person_mac(b"courier:C-112")
+    second.close()
+    # Closing a logged-in session logs every session of the process out: the first must still work.
+    assert pkcs11_home.keys.sign(b"still here")
+    key_id, wrapped = pkcs11_home.keys.kek.wrap(b"\x04" * 32, b"a")
+    assert pkcs11_home.keys.kek.unwrap(key_id, wrapped, b"a") == b"\x04" * 32
