@@ -307,7 +307,8 @@ class Handlers:
         events.record(tx, "pin-lockout", badge[:64] if known else "", device_id, "", why, now)
         if v.suspend:
             why = "%d PIN lockouts in a day; %s" % (tries.lockouts_today + 1, why)
-        alarm = sentinel.trip(tx, self.home.audit, badge if known else "", device_id, why, now, cfg) \
+        alarm = sentinel.trip(tx, self.home.audit, badge if known else "", device_id, why, now, cfg,
+                              vault=self.home.vault) \
             if v.suspend else sentinel.notice(tx, self.home.audit, badge if known else "", device_id,
                                               "pin-lockout", why, now)
         work.alarms.append(alarm)
