@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-import socket
 import ssl
 import tomllib
 import urllib.error
@@ -167,7 +166,7 @@ class SmsNotifier:
         except urllib.error.HTTPError as e:
             raise SendFailed("sms gateway http %d" % e.code,
                              permanent=400 <= e.code < 500 and e.code not in (408, 429)) from None
-        except (urllib.error.URLError, OSError, socket.timeout) as e:
+        except (TimeoutError, urllib.error.URLError, OSError) as e:
             why = getattr(e, "reason", e)
             raise SendFailed("sms gateway unreachable (%s)" % type(why).__name__) from None
 

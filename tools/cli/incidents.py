@@ -17,8 +17,16 @@ import click
 from gateway import incident_report, incidents, notifiers, notify
 from gateway.home import Home
 from gateway.operators import require
-from tools.cli.common import acting, as_option, emit, json_option, open_gateway_home, out_file, print_json, \
-    wants_json
+from tools.cli.common import (
+    acting,
+    as_option,
+    emit,
+    json_option,
+    open_gateway_home,
+    out_file,
+    print_json,
+    wants_json,
+)
 
 
 @click.group("incidents")
