@@ -27,7 +27,8 @@ def on_route(tx: Handle, courier: str, route: str, now: float) -> list[dict[str,
                   " FROM parcels p JOIN cases c ON c.tracking_no = p.tracking_no WHERE p.route_id = ?"
                   " AND p.state = 'delivered' AND c.account = ? AND c.open_until > ?"
                   " GROUP BY p.tracking_no, p.masked_receiver_name, p.masked_receiver_phone,"
-                  " p.masked_receiver_address, p.sort_code, p.window_start, p.window_end ORDER BY p.tracking_no",
+                  " p.masked_receiver_address, p.sort_code, p.window_start, p.window_end"
+                  " ORDER BY p.tracking_no",
                   route, courier, now)
     return [{"tracking_no": r[0], "name": r[1], "phone": r[2], "address": r[3], "sort_code": r[4],
              "window_start": int(r[5]), "window_end": int(r[6]), "case_until": int(r[7])} for r in rows]
@@ -46,7 +47,8 @@ def view(store: Store, desk: Disclosure, case_id: str, agent: str, now: float,
     if until is None:
         raise CaseError("case %s is not approved yet: two different officers must approve it" % case_id)
     if now >= float(until):
-        raise CaseError("case %s closed at %s" % (case_id, datetime.fromtimestamp(int(until), zone).isoformat()))
+        raise CaseError("case %s closed at %s" % (case_id, datetime.fromtimestamp(int(until),
+                                                                                  zone).isoformat()))
     wanted = [int(f) for f in fields.split(",") if f]
     with store.transaction() as tx:
         out = desk.case_view(tx, agent, tracking_no, wanted, now)

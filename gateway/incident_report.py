@@ -40,7 +40,8 @@ def build(tx: Handle | Store, cfg: Config, zone: ZoneInfo, incident_id: str) -> 
     for hold in inc["holds"]:
         measures.append("%s %s suspended (%s)" % (hold["kind"], hold["ident"], hold["state"]))
     if inc["kind"] != "sentinel":
-        measures.append("handheld %s revoked: deny-listed, wiped, broker session cut" % ", ".join(inc["devices"]))
+        measures.append("handheld %s revoked: deny-listed, wiped, broker session cut"
+                        % ", ".join(inc["devices"]))
     sent = sum(1 for n in notices if n["state"] == "sent")
     measures.append("%d of %d affected people notified individually" % (sent, len(notices)))
     return {
@@ -69,16 +70,21 @@ def render_html(report: dict[str, Any]) -> str:
     e = html.escape
 
     def items(values: list[Any]) -> str:
-        return "<ul>" + "".join("<li>%s</li>" % e(str(v)) for v in values) + "</ul>" if values else "<p>none</p>"
+        if not values:
+            return "<p>none</p>"
+        return "<ul>" + "".join("<li>%s</li>" % e(str(v)) for v in values) + "</ul>"
 
-    timeline = "".join("<tr><td>%s</td><td>%s</td><td>%s</td></tr>" % (e(str(s["at"])), e(s["step"]), e(s["by"]))
+    timeline = "".join("<tr><td>%s</td><td>%s</td><td>%s</td></tr>" % (e(str(s["at"])), e(s["step"]),
+                                                                       e(s["by"]))
                        for s in report["timeline"])
     rows = [("Incident", report["incident"]), ("Kind", report["kind"]), ("Opened", report["opened"]),
             ("State", report["state"]), ("People affected", report["people"]),
-            ("Records (parcels)", report["records"]), ("People not reachable individually", report["unreachable"]),
+            ("Records (parcels)", report["records"]), ("People not reachable individually",
+                                                       report["unreachable"]),
             ("Cause", report["cause"]), ("Contact", report["contact"])]
     table = "".join("<tr><th>%s</th><td>%s</td></tr>" % (e(k), e(str(v))) for k, v in rows)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Incident report %s</title>"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>Incident report %s</title>"
             "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto}th{text-align:left;"
             "padding-right:1em}td,th{vertical-align:top}</style></head><body>\n"
             "<h1>Personal information incident report</h1>\n<table>%s</table>\n"

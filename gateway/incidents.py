@@ -86,7 +86,8 @@ def open_incident(tx: Handle, vault: Vault | None, audit: AuditLog, cfg: Sentine
            incident_id, int(now), courier, device, why, json.dumps(parcels, ensure_ascii=False),
            json.dumps(listed, ensure_ascii=False), kind, json.dumps(sorted(devices)))
     people = fix_people(tx, vault, incident_id, parcels) if vault is not None else 0
-    _step(tx, audit, incident_id, now, "open", actor, "%s; %d parcels, %d people" % (kind, len(parcels), people))
+    _step(tx, audit, incident_id, now, "open", actor, "%s; %d parcels, %d people" % (kind, len(parcels),
+                                                                                     people))
     return incident_id, parcels
 
 
@@ -95,12 +96,14 @@ def open_for_device(tx: Handle, vault: Vault | None, audit: AuditLog, cfg: Senti
     """A revoked or lost handheld: whose data it, and the accounts logged in
     on it during the look-back, received."""
     since = now - cfg.lookback_hours * 3600
-    rows = tx.all("SELECT DISTINCT courier_id FROM sessions WHERE device_id = ? AND (ended IS NULL OR ended >= ?)",
+    rows = tx.all("SELECT DISTINCT courier_id FROM sessions WHERE device_id = ?"
+                  " AND (ended IS NULL OR ended >= ?)",
                   device_id, since)
     accounts = {str(r[0]): {device_id} for r in rows}
     kind = "device-lost" if lost else "device-revoked"
     return open_incident(tx, vault, audit, cfg, kind, "%s %s: %s" % (
-        "lost handheld" if lost else "revoked handheld", device_id, why.strip()), now, "", device_id, accounts,
+        "lost handheld" if lost else "revoked handheld", device_id, why.strip()), now, "", device_id,
+        accounts,
         [device_id], actor=audit.person("device", device_id))
 
 
@@ -152,8 +155,8 @@ def fix_people(tx: Handle, vault: Vault, incident_id: str, parcels: list[dict[st
         channel = "email" if g["email"] else "sms" if _is_mobile(g["phone"]) else "none"
         nonce = secrets.token_bytes(12)
         sealed = nonce + aead.encrypt(nonce, cbor2.dumps(g, canonical=True), _aad(incident_id, person))
-        tx.run("INSERT INTO incident_people (incident_id, person, parcels, fields, channel, lang, sealed, state,"
-               " attempts, problem, sent_at) VALUES (?, ?, ?, ?, ?, '', ?, ?, 0, '', NULL)",
+        tx.run("INSERT INTO incident_people (incident_id, person, parcels, fields, channel, lang, sealed,"
+               " state, attempts, problem, sent_at) VALUES (?, ?, ?, ?, ?, '', ?, ?, 0, '', NULL)",
                incident_id, person, len(g["parcels"]), ",".join(str(f) for f in g["fields"]), channel, sealed,
                "pending" if channel != "none" else "unreachable")
     return len(groups)
@@ -162,7 +165,8 @@ def fix_people(tx: Handle, vault: Vault, incident_id: str, parcels: list[dict[st
 def open_contact(tx: Handle | Store, provider: KeyProvider, incident_id: str, person: str) -> dict[str, Any]:
     """One person's sealed contact, opened for the notifier alone."""
     key = tx.one("SELECT kek_id, wrapped FROM incident_keys WHERE incident_id = ?", incident_id)
-    row = tx.one("SELECT sealed FROM incident_people WHERE incident_id = ? AND person = ?", incident_id, person)
+    row = tx.one("SELECT sealed FROM incident_people WHERE incident_id = ? AND person = ?", incident_id,
+                 person)
     if key is None or row is None or row[0] is None:
         raise IncidentError("incident %s holds no contact for %s (closed?)" % (incident_id, person))
     data_key = provider.unwrap(str(key[0]), bytes(key[1]), _aad(incident_id))
@@ -175,7 +179,8 @@ def open_contact(tx: Handle | Store, provider: KeyProvider, incident_id: str, pe
 # --- the life cycle ----------------------------------------------------------------------
 
 
-def _step(tx: Handle, audit: AuditLog, incident_id: str, now: float, step: str, actor: str, note: str) -> None:
+def _step(tx: Handle, audit: AuditLog, incident_id: str, now: float, step: str, actor: str,
+          note: str) -> None:
     row = tx.one("SELECT MAX(seq) FROM incident_steps WHERE incident_id = ?", incident_id)
     seq = int(row[0]) + 1 if row and row[0] is not None else 1
     tx.run("INSERT INTO incident_steps (incident_id, seq, at, step, actor, note) VALUES (?, ?, ?, ?, ?, ?)",
@@ -192,7 +197,8 @@ def stage(tx: Handle | Store, incident_id: str) -> str:
     return str(row[0])
 
 
-def advance(tx: Handle, audit: AuditLog, incident_id: str, to: str, actor: str, now: float, note: str) -> None:
+def advance(tx: Handle, audit: AuditLog, incident_id: str, to: str, actor: str, now: float,
+            note: str) -> None:
     """Move to stage `to` (never back), audited."""
     current = stage(tx, incident_id)
     if STAGES.index(to) > STAGES.index(current):
@@ -309,6 +315,7 @@ def listing(tx: Handle | Store, zone: ZoneInfo) -> list[dict[str, Any]]:
         devices = json.loads(r[10]) or sorted({d for a in accounts for d in a.get("devices", [])}
                                              | ({r[3]} if r[3] else set()))
         out.append({"incident": r[0], "opened": iso(r[1], zone), "state": r[6], "kind": r[8],
-                    "assignee": r[9], "couriers": [a["courier"] for a in accounts] or ([r[2]] if r[2] else []),
+                    "assignee": r[9],
+                    "couriers": [a["courier"] for a in accounts] or ([r[2]] if r[2] else []),
                     "devices": devices, "parcels": len(json.loads(r[5])), "trigger": r[4]})
     return out

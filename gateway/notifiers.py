@@ -85,7 +85,8 @@ def load_templates(lang: str, folder: Path = NOTICES) -> Templates:
         unknown = set(template.get_identifiers()) - PLACEHOLDERS
         if unknown or not template.is_valid():
             raise TemplateError("notice template %s, %s: unknown placeholder(s) %s (known: %s)" % (
-                path.name, part, ", ".join(sorted(unknown)) or "(invalid $)", ", ".join(sorted(PLACEHOLDERS))))
+                path.name, part, ", ".join(sorted(unknown)) or "(invalid $)",
+                ", ".join(sorted(PLACEHOLDERS))))
         parts[part] = template
     fields = data.get("fields", {})
     if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
@@ -138,7 +139,8 @@ class SmtpNotifier:
         except smtplib.SMTPResponseException as e:
             raise SendFailed("smtp %d" % e.smtp_code, permanent=500 <= e.smtp_code < 600) from None
         except (smtplib.SMTPException, OSError) as e:
-            raise SendFailed("smtp %s:%d unreachable (%s)" % (self.host, self.port, type(e).__name__)) from None
+            raise SendFailed("smtp %s:%d unreachable (%s)" % (self.host, self.port,
+                                                              type(e).__name__)) from None
 
 
 # --- SMS -----------------------------------------------------------------------------------

@@ -82,7 +82,8 @@ def _channel(wanted: str, contact: dict[str, Any], notifiers: dict[str, Notifier
 
 def notify(store: Store, provider: KeyProvider, audit: AuditLog, cfg: Config, zone: ZoneInfo,
            incident_id: str, actor: str, notifiers: dict[str, Notifier],
-           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> NotifyResult:
+           clock: Callable[[], float] = time.time,
+           sleep: Callable[[float], None] = time.sleep) -> NotifyResult:
     """Send every notice of the incident not yet sent; the result holds counts only."""
     current = incidents.stage(store, incident_id)
     if current == "open":
@@ -109,7 +110,8 @@ def notify(store: Store, provider: KeyProvider, audit: AuditLog, cfg: Config, zo
         channel = _channel(person.channel, contact, notifiers)
         if channel is None:
             problem = "no configured channel reaches this person (%s wanted)" % person.channel
-            _record(store, audit, incident_id, person.person, person.channel, "failed", 0, problem, actor, clock())
+            _record(store, audit, incident_id, person.person, person.channel, "failed", 0, problem, actor,
+                    clock())
             result.failed += 1
             result.problems.append("%s: %s" % (person.person, problem))
             result.count(person.channel, "failed")
@@ -119,7 +121,8 @@ def notify(store: Store, provider: KeyProvider, audit: AuditLog, cfg: Config, zo
             templates[lang] = load_templates(lang)
         subject, sms, email = render(templates[lang], contact, incident_id, opened, cfg.notify.contact)
         to = contact["email"] if channel == "email" else contact["phone"]
-        notice = Notice(to, subject, email if channel == "email" else sms, "%s/%s" % (incident_id, person.person))
+        notice = Notice(to, subject, email if channel == "email" else sms, "%s/%s" % (incident_id,
+                                                                                      person.person))
         del contact
         store.run("UPDATE incident_people SET state = 'sending', channel = ?, lang = ? WHERE incident_id = ?"
                   " AND person = ?", channel, lang, incident_id, person.person)

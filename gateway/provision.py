@@ -318,7 +318,8 @@ class RevokeReport:
 
 
 def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now: float | None = None,
-           ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic, lost: bool = False) -> RevokeReport:
+           ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic,
+           lost: bool = False) -> RevokeReport:
     """Cut a handheld off: deny-list it, post a retained sealed wipe (which a
     connected handheld receives at once), then disable its broker client,
     which kicks the session. Each step runs even if an earlier one failed,

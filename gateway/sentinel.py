@@ -76,13 +76,15 @@ def trip(tx: Handle, audit: AuditLog, courier: str, device: str, why: str, now: 
             if registry.device_state(tx, d) != "suspended":
                 registry.set_device_state(tx, d, "suspended")
             holds.append(("device", d))
-    incident_id, parcels = incidents.open_incident(tx, vault, audit, cfg, "sentinel", why, now, courier, device,
+    incident_id, parcels = incidents.open_incident(tx, vault, audit, cfg, "sentinel", why, now, courier,
+                                                   device,
                                                    accounts, devices)
     for kind, ident in holds:
         _hold(tx, incident_id, kind, ident)
     actor = audit.person("courier", courier) if courier else "device"
     actors = [audit.person("courier", a) for a in sorted(accounts)]
-    alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), incident_id, why, actor, device, int(now), len(parcels),
+    alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), incident_id, why, actor, device, int(now),
+                  len(parcels),
                   actors=actors, devices=devices)
     tx.run("INSERT INTO alarms (alarm_id, at, kind, courier_id, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
            alarm.alarm_id, now, why, courier, device, incident_id)

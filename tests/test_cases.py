@@ -68,7 +68,8 @@ def test_case_view_through_the_cli_needs_the_agent_it_names(depot: Any) -> None:
         assert FAKE_PEOPLE[0][1] not in refused.output
 
 
-def test_a_case_for_a_courier_puts_the_sealed_parcel_back_on_the_route_for_that_courier_only(depot: Any) -> None:
+def test_a_case_for_a_courier_puts_the_sealed_parcel_back_on_the_route_for_that_courier_only(
+        depot: Any) -> None:
     h, t = depot.home, depot.route[0]
     label = depot.label(t)  # printed before delivery
     _approved(depot, t, "C-112", fields=(2,))

@@ -63,7 +63,8 @@ def test_an_incident_groups_parcels_per_person_and_seals_their_contacts(depot: A
     assert leaks(sealed) == []
     shown = incidents.describe(h.store, incident_id, h.zone)
     assert shown["opened"].startswith("20") and "T" in shown["opened"]
-    assert all(p["fields"] == ["receiver_name", "receiver_phone", "receiver_address"] for p in shown["parcels"])
+    assert all(p["fields"] == ["receiver_name", "receiver_phone",
+                               "receiver_address"] for p in shown["parcels"])
     assert all(p["devices"] == ["HH-1"] for p in shown["parcels"])
     assert leaks(json.dumps(shown, ensure_ascii=False).encode()) == []
 
@@ -101,7 +102,8 @@ def test_a_failed_notice_is_reported_and_a_rerun_sends_only_what_is_missing(depo
     assert len(failing.received) == 2 and len(smtp.messages) == 1  # nobody was sent a notice twice
 
 
-def test_the_life_cycle_goes_in_order_and_says_what_is_missing(depot: Any, tmp_path: Any, sms: SmsSink) -> None:
+def test_the_life_cycle_goes_in_order_and_says_what_is_missing(depot: Any, tmp_path: Any,
+                                                               sms: SmsSink) -> None:
     incident_id = _trip(depot)
     h = depot.home
     with pytest.raises(incidents.IncidentError, match="first assign it, notify"):
@@ -122,7 +124,8 @@ def test_the_life_cycle_goes_in_order_and_says_what_is_missing(depot: Any, tmp_p
         _notify(depot, incident_id, _notifiers(depot, sms))
     steps = [r[0] for r in h.store.all("SELECT step FROM incident_steps ORDER BY seq")]
     assert steps == ["open", "note", "assigned", "notified", "reported", "closed"]
-    audited = [r[0] for r in h.store.all("SELECT action FROM audit WHERE action LIKE 'incident-%' ORDER BY seq")]
+    audited = [r[0] for r in h.store.all("SELECT action FROM audit WHERE action LIKE 'incident-%'"
+                                         " ORDER BY seq")]
     assert audited.count("incident-notice") == 3 and "incident-closed" in audited
     notes = [r[0] for r in h.store.all("SELECT detail FROM audit WHERE action = 'incident-note'")]
     assert notes and all("looked at" not in n for n in notes)  # the note's digest, not its words

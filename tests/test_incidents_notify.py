@@ -89,12 +89,14 @@ def test_notify_sends_one_notice_per_person_and_nobody_sees_their_data(
                                    "notify.smtp_starttls": "off"})
     registry.add_officer(home.store, OFFICER, PIN)
     output = ""
-    for step, args in enumerate((["incidents", "notify", incident_id, "--as", OFFICER],  # not assigned yet: refused
+    for step, args in enumerate((["incidents", "notify", incident_id, "--as", OFFICER],
+                                  # not assigned yet: refused
                  ["incidents", "assign", incident_id, "--to", OFFICER, "--as", OFFICER],
                  ["incidents", "notify", incident_id, "--as", OFFICER],
                  ["incidents", "notify", incident_id, "--as", OFFICER],  # again: nothing sent twice
                  ["incidents", "show", incident_id], ["incidents", "export", incident_id],
-                 ["incidents", "list"], ["incidents", "note", incident_id, "called the depot", "--as", OFFICER],
+                 ["incidents", "list"], ["incidents", "note", incident_id, "called the depot", "--as",
+                                         OFFICER],
                  ["incidents", "report", incident_id, "-o", str(folder / "reports"), "--as", OFFICER],
                  ["incidents", "close", incident_id, "--reason", "notified and reported", "--as", OFFICER])):
         code, out = cli(folder, *args)

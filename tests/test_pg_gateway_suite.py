@@ -28,7 +28,8 @@ SQLITE_ONLY = {
     "test_audit_failure_denies",  # breaks the audit table with a SQLite trigger
 }
 
-for _module in (test_audit, test_cases, test_gateway_registry, test_gateway_retention, test_incidents, test_incidents_notify,
+for _module in (test_audit, test_cases, test_gateway_registry, test_gateway_retention, test_incidents,
+                test_incidents_notify,
                 test_reveal_policy, test_sentinel, test_vault):
     _short = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     for _name in dir(_module):

@@ -382,7 +382,8 @@ def test_a_delivered_parcel_opened_by_a_case_is_not_refused_locally_while_the_ca
 dev, hal = new_device()
 gw = GatewayEnd()
 login_and_route(dev, hal, gw)
-case = {"tracking_no": "VP0009", "name": "測*", "phone": "170******34", "address": "測試市*", "case_until": T0 + 600}
+case = {"tracking_no": "VP0009", "name": "測*", "phone": "170******34", "address": "測試市*",
+        "case_until": T0 + 600}
 gw.send(dev.mqtt.sock, "route", {"route": "R-07", "parcels": [case]}, T0)
 pump(dev, gw, T0)
 print("VP0009" in dev.app.delivered)

@@ -72,11 +72,12 @@ def incidents_show(ctx: click.Context, incident_id: str) -> None:
     click.echo("trigger: " + inc["trigger"])
     click.echo("devices: " + (", ".join(inc["devices"]) or "-"))
     for a in inc["accounts"]:
-        click.echo("account %s on %s" % (a["courier"], ", ".join(a["devices"]) or "-"))
+        click.echo("courier %s on %s" % (a["courier"], ", ".join(a["devices"]) or "-"))
     click.echo("%d parcels received:" % len(inc["parcels"]))
     for p in inc["parcels"]:
         via = "; ".join("%s on %s (%s)" % (r["courier"], r["device"], r["path"]) for r in p["received_by"])
-        click.echo("  %s  %s  %s  %s  %s .. %s  %s" % (p["tracking_no"], p["receiver_name"], p["receiver_phone"],
+        click.echo("  %s  %s  %s  %s  %s .. %s  %s" % (p["tracking_no"], p["receiver_name"],
+                                                       p["receiver_phone"],
                                                      ",".join(p["fields"]), p["first"], p["last"], via))
     people = inc["people"]
     click.echo("people to notify: %d (%s)" % (people["total"], ", ".join(
@@ -147,7 +148,8 @@ def incidents_notify(ctx: click.Context, incident_id: str, as_name: str | None) 
     home = open_gateway_home(ctx)
     try:
         _name, actor = acting(home, as_name, "officer")
-        result = notify.notify(home.store, home.keys.kek, home.audit, home.config, home.zone, incident_id, actor,
+        result = notify.notify(home.store, home.keys.kek, home.audit, home.config, home.zone, incident_id,
+                               actor,
                                notifiers.notifiers_from(home.config))
     finally:
         home.close()
