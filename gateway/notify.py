@@ -91,14 +91,15 @@ def notify(store: Store, provider: KeyProvider, audit: AuditLog, cfg: Config, zo
                                       % incident_id)
     if current == "closed":
         raise incidents.IncidentError("incident %s is closed: its contacts were destroyed" % incident_id)
-    if not notifiers:
+    folks = incidents.people(store, incident_id)
+    if not notifiers and any(p.state not in DONE for p in folks):
         raise ConfigurationError("no notifier configured: set [notify] smtp_host and/or sms_url")
     row = store.one("SELECT opened FROM incidents WHERE incident_id = ?", incident_id)
     assert row is not None
     opened = datetime.fromtimestamp(int(row[0]), zone).strftime("%Y-%m-%d %H:%M")
     result = NotifyResult(incident_id)
     templates: dict[str, Templates] = {}
-    for person in incidents.people(store, incident_id):
+    for person in folks:
         result.people += 1
         if person.state in DONE:
             result.already += 1

@@ -189,3 +189,35 @@ def test_a_closed_case_of_retention_still_leaves_the_incident(depot: Any) -> Non
     people = incidents.people(h.store, incident_id)
     contact = incidents.open_contact(h.store, h.keys.kek, incident_id, people[0].person)
     assert contact["parcels"] and contact["phone"].startswith("170")
+
+
+def test_the_cli_refuses_with_one_line_and_the_documented_exit_code(depot: Any) -> None:
+    from click.testing import CliRunner
+
+    from gateway import operators
+    from tools.cli import main
+
+    incident_id = _trip(depot)
+    h = depot.home
+    registry.add_officer(h.store, "Officer Testa", "135790")
+    operators.add(h.store, "Agent Z", "agent")
+    folder = str(h.config.home)
+
+    def cli(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["--home", folder, *args])
+        assert isinstance(result.exception, (SystemExit, type(None))), result.exception
+        return result.exit_code, result.output
+
+    code, out = cli("incidents", "assign", incident_id, "--to", "Officer Testa", "--as", "Agent Z")
+    assert code == 1 and "not on the list as security officer" in out and len(out.strip().splitlines()) == 1
+    code, out = cli("incidents", "assign", incident_id, "--to", "Agent Z", "--as", "Officer Testa")
+    assert code == 1 and "Agent Z" in out
+    code, out = cli("incidents", "assign", "INC-NOPE", "--to", "Officer Testa", "--as", "Officer Testa")
+    assert code == 1 and "no incident INC-NOPE" in out
+    assert cli("incidents", "assign", incident_id, "--to", "Officer Testa", "--as", "Officer Testa")[0] == 0
+    code, out = cli("incidents", "notify", incident_id, "--as", "Officer Testa")
+    assert code == 3 and "no notifier configured" in out  # [notify] has neither smtp_host nor sms_url
+    code, out = cli("incidents", "show", incident_id, "--json")
+    shown = json.loads(out)
+    assert shown["assignee"] == "Officer Testa" and shown["people"]["total"] == 3
+    assert leaks(out.encode()) == []
