@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,12 +25,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import cbor2
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway import ledger
 from gateway.audit import AuditLog
 from gateway.config import SentinelConfig
-from gateway.keys import KeyProvider
+from gateway.keys import KeyProvider, KeyUnavailable
+from gateway.logs import log_event
 from gateway.store import Handle, Store
 from gateway.vault import (
     FIELD_NAMES,
@@ -40,7 +43,7 @@ from gateway.vault import (
     Shredded,
     Vault,
 )
-from protocol.errors import PolicyDenied
+from protocol.errors import PolicyDenied, VeilpostError
 
 STAGES = ("open", "assigned", "notified", "reported", "closed")
 KINDS = ("sentinel", "device-revoked", "device-lost")
@@ -85,7 +88,12 @@ def open_incident(tx: Handle, vault: Vault | None, audit: AuditLog, cfg: Sentine
            " state, accounts, kind, assignee, devices) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, '', ?)",
            incident_id, int(now), courier, device, why, json.dumps(parcels, ensure_ascii=False),
            json.dumps(listed, ensure_ascii=False), kind, json.dumps(sorted(devices)))
-    people = fix_people(tx, vault, incident_id, parcels) if vault is not None else 0
+    people = 0
+    if vault is not None:
+        try:
+            people = fix_people(tx, vault, incident_id, parcels)
+        except VeilpostError as e:  # the provider is down: the suspension must still happen
+            log_event("incident-people-not-sealed", logging.ERROR, incident=incident_id, problem=str(e)[:200])
     _step(tx, audit, incident_id, now, "open", actor, "%s; %d parcels, %d people" % (kind, len(parcels),
                                                                                      people))
     return incident_id, parcels
@@ -126,6 +134,10 @@ def fix_people(tx: Handle, vault: Vault, incident_id: str, parcels: list[dict[st
             values = vault.read(tx, tn, list(CONTACT_FIELDS))
         except Shredded:
             continue
+        except (KeyUnavailable, InvalidTag, ValueError) as e:  # withdrawn, or a key the provider refuses
+            log_event("incident-contact-unavailable", logging.WARNING, incident=incident_id, tracking_no=tn,
+                      problem=type(e).__name__)
+            continue
         depot = tx.one("SELECT c.depot FROM parcels p JOIN routes r ON r.route_id = p.route_id"
                        " LEFT JOIN couriers c ON c.courier_id = r.courier_id WHERE p.tracking_no = ?", tn)
         keys = [k for k in ("tel:" + values.get(RECEIVER_PHONE, ""), "mail:" + values.get(RECEIVER_EMAIL, ""))
@@ -160,6 +172,17 @@ def fix_people(tx: Handle, vault: Vault, incident_id: str, parcels: list[dict[st
                incident_id, person, len(g["parcels"]), ",".join(str(f) for f in g["fields"]), channel, sealed,
                "pending" if channel != "none" else "unreachable")
     return len(groups)
+
+
+def seal_if_missing(store: Store, vault: Vault, incident_id: str) -> int:
+    """An incident opened while the key provider was unavailable seals its
+    people now, from the parcels not yet shredded. Returns how many."""
+    with store.transaction() as tx:
+        if tx.one("SELECT 1 FROM incident_keys WHERE incident_id = ?", incident_id) is not None or \
+                tx.one("SELECT 1 FROM incident_people WHERE incident_id = ?", incident_id) is not None:
+            return 0
+        row = tx.one("SELECT parcels FROM incidents WHERE incident_id = ?", incident_id)
+        return fix_people(tx, vault, incident_id, json.loads(row[0])) if row else 0
 
 
 def open_contact(tx: Handle | Store, provider: KeyProvider, incident_id: str, person: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from gateway.keys import KeyProvider
 from gateway.logs import log_event
 from gateway.notifiers import Notice, Notifier, SendFailed, Templates, load_templates
 from gateway.store import Store
+from gateway.vault import Vault
 from protocol.errors import ConfigurationError
 
 DONE = ("sent", "unreachable")
@@ -91,6 +92,7 @@ def notify(store: Store, provider: KeyProvider, audit: AuditLog, cfg: Config, zo
                                       % incident_id)
     if current == "closed":
         raise incidents.IncidentError("incident %s is closed: its contacts were destroyed" % incident_id)
+    incidents.seal_if_missing(store, Vault(provider), incident_id)
     folks = incidents.people(store, incident_id)
     if not notifiers and any(p.state not in DONE for p in folks):
         raise ConfigurationError("no notifier configured: set [notify] smtp_host and/or sms_url")

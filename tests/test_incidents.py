@@ -221,3 +221,39 @@ def test_the_cli_refuses_with_one_line_and_the_documented_exit_code(depot: Any) 
     shown = json.loads(out)
     assert shown["assignee"] == "Officer Testa" and shown["people"]["total"] == 3
     assert leaks(out.encode()) == []
+
+
+class _BrokenProvider:
+    """A key provider that can unwrap (the vault reads) but not wrap: an HSM session gone mid-trip."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def current_id(self) -> str:
+        return str(self.real.current_id())
+
+    def wrap(self, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        from gateway.keys import KeyUnavailable
+
+        raise KeyUnavailable("token not logged in")
+
+    def unwrap(self, kek_id: str, wrapped: bytes, aad: bytes) -> bytes:
+        return bytes(self.real.unwrap(kek_id, wrapped, aad))
+
+
+def test_a_provider_failure_still_suspends_and_notify_seals_the_people_later(depot: Any,
+                                                                             sms: SmsSink) -> None:
+    from gateway.vault import Vault
+
+    h = depot.home
+    for i, t in enumerate(depot.route[:2]):
+        depot.scan(t, at=depot.now + i * 61)
+        assert depot.reveal(t, (2,), now=depot.now + i * 61).decision.granted
+    with h.store.transaction() as tx:
+        alarm = sentinel.trip(tx, h.audit, "C-112", "HH-1", "test", depot.now + 300, h.config.sentinel,
+                              vault=Vault(_BrokenProvider(h.keys.kek)))  # type: ignore[arg-type]
+    assert registry.courier_state(h.store, "C-112") == "suspended"
+    assert incidents.people(h.store, alarm.incident_id) == []
+    incidents.assign(h.store, h.audit, alarm.incident_id, ACTOR, "Officer Testa", depot.now)
+    result = _notify(depot, alarm.incident_id, _notifiers(depot, sms))
+    assert (result.people, result.sent) == (2, 2)
