@@ -102,6 +102,9 @@ def _secret_line(cfg: Config, name: str, what: str) -> str:
         return ""
     path = cfg.home / name
     try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigurationError("[notify] %s = \"%s\" is readable by others: chmod 600 %s"
+                                     % (what, name, path))
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigurationError("[notify] %s = \"%s\": cannot be read (%s)" % (what, name, e)) from None

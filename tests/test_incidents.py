@@ -257,3 +257,40 @@ def test_a_provider_failure_still_suspends_and_notify_seals_the_people_later(dep
     incidents.assign(h.store, h.audit, alarm.incident_id, ACTOR, "Officer Testa", depot.now)
     result = _notify(depot, alarm.incident_id, _notifiers(depot, sms))
     assert (result.people, result.sent) == (2, 2)
+
+
+def test_a_notifier_secret_readable_by_others_is_refused(depot: Any) -> None:
+    from gateway.notifiers import notifiers_from
+    from protocol.errors import ConfigurationError
+
+    cfg = depot.home.config
+    secret = cfg.home / "sms.secret"
+    secret.write_text("token-1\n", encoding="utf-8")
+    secret.chmod(0o644)
+    cfg.notify.sms_url, cfg.notify.sms_token_file = "http://127.0.0.1:9/sms", "sms.secret"
+    with pytest.raises(ConfigurationError, match="readable by others: chmod 600"):
+        notifiers_from(cfg)
+    secret.chmod(0o600)
+    assert notifiers_from(cfg)["sms"].token == "token-1"  # type: ignore[attr-defined]
+    cfg.notify.sms_token_file = "missing.secret"
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        notifiers_from(cfg)
+
+
+def test_a_refused_sms_token_fails_at_once_and_the_right_one_sends(depot: Any) -> None:
+    incident_id = _trip(depot)
+    h = depot.home
+    incidents.assign(h.store, h.audit, incident_id, ACTOR, "Officer Testa", depot.now)
+    sink = SmsSink(token="sms-token-1")
+    try:
+        wrong = _notifiers(depot, sink)
+        wrong["sms"].token = "wrong"
+        first = _notify(depot, incident_id, wrong)
+        assert first.failed == 3 and sink.posts == 3  # a 401 is not retried
+        assert all("http 401 after 1 tries" in p for p in first.problems)
+        right = _notifiers(depot, sink)
+        right["sms"].token = "sms-token-1"
+        second = _notify(depot, incident_id, right)
+    finally:
+        sink.close()
+    assert second.sent == 3 and len(sink.received) == 3
