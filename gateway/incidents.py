@@ -112,7 +112,7 @@ def open_for_device(tx: Handle, vault: Vault | None, audit: AuditLog, cfg: Senti
     return open_incident(tx, vault, audit, cfg, kind, "%s %s: %s" % (
         "lost handheld" if lost else "revoked handheld", device_id, why.strip()), now, "", device_id,
         accounts,
-        [device_id], actor=audit.person("device", device_id))
+        [device_id], actor="revocation")
 
 
 def _aad(incident_id: str, person: str = "") -> bytes:
