@@ -16,6 +16,7 @@ from gateway import incidents
 from gateway.audit import AuditLog
 from gateway.config import Config
 from gateway.store import Handle, Store
+from protocol.errors import ConfigurationError
 
 CATEGORIES = {"receiver_name": "name", "receiver_phone": "phone number", "receiver_address": "postal address",
               "receiver_email": "e-mail address"}
@@ -104,11 +105,15 @@ def write(store: Store, audit: AuditLog, cfg: Config, zone: ZoneInfo, incident_i
     if current not in ("notified", "reported"):
         raise incidents.IncidentError("cannot report incident %s: it is %s; notify the people first"
                                       " (`veilpost incidents notify`)" % (incident_id, current))
-    with store.transaction() as tx:
+    as_json, as_html = folder / (incident_id + ".json"), folder / (incident_id + ".html")
+    with store.transaction() as tx:  # written before the step commits: a failed write leaves it notified
         incidents.advance(tx, audit, incident_id, "reported", actor, now, "report written")
         report = build(tx, cfg, zone, incident_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    as_json, as_html = folder / (incident_id + ".json"), folder / (incident_id + ".html")
-    as_json.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    as_html.write_text(render_html(report), encoding="utf-8")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            as_json.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            as_html.write_text(render_html(report), encoding="utf-8")
+        except OSError as e:
+            raise ConfigurationError("cannot write the report to %s: %s" % (folder,
+                                                                            e.strerror or e)) from None
     return as_json, as_html

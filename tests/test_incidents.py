@@ -294,3 +294,19 @@ def test_a_refused_sms_token_fails_at_once_and_the_right_one_sends(depot: Any) -
     finally:
         sink.close()
     assert second.sent == 3 and len(sink.received) == 3
+
+
+def test_a_report_that_cannot_be_written_leaves_the_incident_notified(depot: Any, tmp_path: Any,
+                                                                        sms: SmsSink) -> None:
+    from protocol.errors import ConfigurationError
+
+    incident_id = _trip(depot)
+    h = depot.home
+    incidents.assign(h.store, h.audit, incident_id, ACTOR, "Officer Testa", depot.now)
+    _notify(depot, incident_id, _notifiers(depot, sms))
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="cannot write the report to"):
+        incident_report.write(h.store, h.audit, h.config, h.zone, incident_id, ACTOR, blocked / "x",
+                              depot.now)
+    assert incidents.stage(h.store, incident_id) == "notified"
