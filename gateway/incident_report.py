@@ -114,6 +114,6 @@ def write(store: Store, audit: AuditLog, cfg: Config, zone: ZoneInfo, incident_i
             as_json.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
             as_html.write_text(render_html(report), encoding="utf-8")
         except OSError as e:
-            raise ConfigurationError("cannot write the report to %s: %s" % (folder,
-                                                                            e.strerror or e)) from None
+            why = e.strerror or e
+            raise ConfigurationError("cannot write the report to %s: %s" % (folder, why)) from None
     return as_json, as_html
