@@ -1,7 +1,9 @@
 """Notices per second (docs/incidents.md): an incident listing N fake
 people (one parcel each, every third person with an e-mail), notified
 through the real adapters against the test servers on 127.0.0.1: an
-aiosmtpd SMTP server and an http.server SMS endpoint. Every notice opens
+aiosmtpd SMTP server and an http.server SMS endpoint. `open_ms` is how long
+opening the incident took (listing and sealing every person's contact, in
+the transaction that suspends the account). Every notice opens
 the person's sealed contact, renders the template, sends it, and commits
 its state and audit entry, as `veilpost incidents notify` does.
 
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _incident(home: Any, people: int) -> str:
+def _incident(home: Any, people: int) -> tuple[str, float]:
     from gateway import incidents, registry
     from gateway.vault import RECEIVER_ADDRESS, RECEIVER_EMAIL, RECEIVER_NAME, RECEIVER_PHONE
 
@@ -42,10 +44,13 @@ def _incident(home: Any, people: int) -> str:
             tx.run("INSERT INTO releases (account, shift_start, tracking_no, field, device_id, depot, path,"
                    " at, audit_seq, shown_at) VALUES ('C-1', 0, ?, 2, 'HH-1', 'D-1', 'online', ?, 0, ?)",
                    tn, now - 60, now - 60)
+    with home.store.transaction() as tx:
+        started = time.perf_counter()
         incident_id, _ = incidents.open_incident(tx, home.vault, home.audit, home.config.sentinel, "sentinel",
                                                  "bench", now, "C-1", "HH-1", {"C-1": {"HH-1"}}, ["HH-1"])
+        opened = time.perf_counter() - started
     incidents.assign(home.store, home.audit, incident_id, "officer:bench", "Officer Bench", now)
-    return incident_id
+    return incident_id, opened
 
 
 def run(people: int = 300) -> dict[str, Any]:
@@ -59,7 +64,7 @@ def run(people: int = 300) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as folder:
             home = init(Path(folder) / "vp")
             try:
-                incident_id = _incident(home, people)
+                incident_id, opened = _incident(home, people)
                 cfg = home.config.notify
                 cfg.smtp_host, cfg.smtp_port, cfg.smtp_starttls = smtp.host, smtp.port, "off"
                 cfg.sms_url = sms.url
@@ -76,7 +81,8 @@ def run(people: int = 300) -> dict[str, Any]:
         sms.close()
     assert result.sent == people and len(smtp.messages) + len(sms.received) == people
     return {"people": people, "seconds": round(took, 3), "notices_per_second": round(people / took, 1),
-            "email": len(smtp.messages), "sms": len(sms.received), "store": "sqlite"}
+            "email": len(smtp.messages), "sms": len(sms.received), "store": "sqlite",
+            "open_ms": round(opened * 1000, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
