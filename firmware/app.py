@@ -98,6 +98,8 @@ class App(Engine):
             self.routes.append(f["route"])
         for p in f["parcels"]:
             self.parcels[p["tracking_no"]] = _masked(p)
+            if p.get("case_until"):
+                self.delivered[p["tracking_no"]] = True   # delivered; open only while its case is
         self.route_id = ",".join(self.routes)
         self.hal.flash.write(wire.ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
 
@@ -146,10 +148,15 @@ class App(Engine):
         self.proof = None
 
     def start_pick(self, key, now):
-        if self.current in self.delivered:
+        if self.current in self.delivered and not self._case_open(self.current, now):
             return states.SEALED
         self.pick = []
         self.notice = None
+
+    def _case_open(self, tn, now):
+        # A complaint case the gateway named in the route; the gateway decides the reveal itself.
+        until = (self.parcels.get(tn) or {}).get("case_until")
+        return isinstance(until, int) and now < until
 
     def say_sealed(self, key, now):
         self._refused(messages.DENY_SEALED, None)

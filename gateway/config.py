@@ -155,7 +155,8 @@ depot_baseline_hours = 3
 pin_failures = 5
 lockout_minutes = 15
 lockouts_to_suspend = 3
-# Hours of history an incident lists (whose data the accounts received).
+# Hours of history an incident lists (whose data the accounts received; a
+# revoked or lost handheld's incident looks back as far).
 lookback_hours = 24
 # Optional webhook (http or https URL) that receives each alarm as JSON.
 webhook_url = ""
@@ -186,6 +187,34 @@ token_label = ""
 # Never the PIN itself in this file.
 pin_file = ""
 pin_env = ""
+
+[notify]
+# Notices to the people whose data an incident exposed (docs/incidents.md).
+# SMTP server for e-mail notices; empty: no e-mail (people are sent an SMS).
+smtp_host = ""
+smtp_port = 25
+# STARTTLS before sending: "auto" (when the server offers it), "on" or "off".
+smtp_starttls = "auto"
+smtp_username = ""
+# File in the home folder holding the SMTP password (first line, mode 600).
+smtp_password_file = ""
+# From address of e-mail notices.
+sender = "privacy@example.invalid"
+# HTTP SMS gateway: POST JSON {"to", "text", "id"} to this URL; empty: no SMS.
+sms_url = ""
+# File in the home folder holding the SMS gateway's bearer token (first line).
+sms_token_file = ""
+# Language of notices: zh-Hans, zh-Hant or en; depot_languages overrides it
+# per depot, as "DEPOT=LANG" (e.g. ["D-9=zh-Hant"]).
+language = "zh-Hans"
+depot_languages = []
+# Tries per notice before it is reported as failed, and seconds between tries.
+attempts = 3
+retry_seconds = 1.0
+# Seconds to wait for the SMTP server or the SMS gateway.
+timeout = 10.0
+# The data protection contact named in notices and in the authorities' report.
+contact = "Data protection officer, privacy@example.invalid"
 """
 
 
@@ -263,6 +292,24 @@ class KeysConfig:
 
 
 @dataclass
+class NotifyConfig:
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: str = "auto"
+    smtp_username: str = ""
+    smtp_password_file: str = ""
+    sender: str = "privacy@example.invalid"
+    sms_url: str = ""
+    sms_token_file: str = ""
+    language: str = "zh-Hans"
+    depot_languages: list[str] = field(default_factory=list)
+    attempts: int = 3
+    retry_seconds: float = 1.0
+    timeout: float = 10.0
+    contact: str = "Data protection officer, privacy@example.invalid"
+
+
+@dataclass
 class Config:
     home: Path
     gateway_id: str = "gw-1"
@@ -277,6 +324,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def database_path(self) -> Path:
@@ -294,6 +342,7 @@ _SECTIONS: dict[str, type] = {
     "retention": RetentionConfig,
     "metrics": MetricsConfig,
     "keys": KeysConfig,
+    "notify": NotifyConfig,
 }
 PASSWORD_ENV = "VEILPOST_MQTT_PASSWORD"
 

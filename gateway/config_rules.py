@@ -37,12 +37,18 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "sentinel.lockouts_to_suspend": (1, None),
     "retention.days_after_delivery": (1, 3650),
     "retention.case_open_minutes": (1, 24 * 60),
+    "notify.smtp_port": (1, 65535),
+    "notify.attempts": (1, 20),
+    "notify.retry_seconds": (0.0, 600.0),
+    "notify.timeout": (0.5, 120.0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "durability": ("full", "normal"),
     "mqtt.version": ("auto", "5", "3.1.1"),
     "mqtt.device_tls": ("auto", "on", "off"),
     "keys.provider": ("local", "pkcs11"),
+    "notify.smtp_starttls": ("auto", "on", "off"),
+    "notify.language": ("zh-Hans", "zh-Hant", "en"),
 }
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # safe in an MQTT topic and a client id
 _SHIFT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]\Z")
@@ -62,6 +68,17 @@ def _reasons(value: list[int]) -> str | None:
     unknown = [c for c in value if c not in REASONS]
     if unknown or not value:
         return "must be a non-empty list of reason codes %s" % sorted(REASONS)
+    return None
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\Z")
+
+
+def _depot_languages(value: list[str]) -> str | None:
+    for item in value:
+        depot, _, lang = item.partition("=")
+        if not depot.strip() or lang.strip() not in ("zh-Hans", "zh-Hant", "en"):
+            return 'each entry must be "DEPOT=LANG" with LANG zh-Hans, zh-Hant or en, not "%s"' % item[:40]
     return None
 
 
@@ -102,6 +119,11 @@ FORMATS: dict[str, Callable[[Any], str | None]] = {
     else "must be the name of an environment variable",
     "sentinel.webhook_url": lambda v: None if not v or v.startswith(("http://", "https://"))
     else "must be empty or an http(s) URL",
+    "notify.sms_url": lambda v: None if not v or v.startswith(("http://", "https://"))
+    else "must be empty or an http(s) URL",
+    "notify.smtp_host": _host,
+    "notify.sender": lambda v: None if _EMAIL.match(v) else "must be an e-mail address",
+    "notify.depot_languages": lambda v: _depot_languages(v),
 }
 
 

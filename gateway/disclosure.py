@@ -274,4 +274,4 @@ class Disclosure:
         if d.trip.scope == "depot":  # every account with releases in the depot's window
             also = self.depots.accounts(tx, facts.depot, now)
         return sentinel.trip(tx, self.audit, who.name or "", device_id, d.trip.why, now, self.cfg.sentinel,
-                             also=also)
+                             also=also, vault=self.vault)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway import bundles, events, gate, ledger, logins, metrics, registry, retention, sentinel
+from gateway import bundles, cases, events, gate, ledger, logins, metrics, registry, retention, sentinel
 from gateway.audit import AuditUnavailable
 from gateway.channels import Channels, Unsendable
 from gateway.disclosure import Disclosure
@@ -310,7 +310,8 @@ class Handlers:
         events.record(tx, "pin-lockout", badge[:64] if known else "", device_id, "", why, now)
         if v.suspend:
             why = "%d PIN lockouts in a day; %s" % (tries.lockouts_today + 1, why)
-        alarm = sentinel.trip(tx, self.home.audit, badge if known else "", device_id, why, now, cfg) \
+        alarm = sentinel.trip(tx, self.home.audit, badge if known else "", device_id, why, now, cfg,
+                              vault=self.home.vault) \
             if v.suspend else sentinel.notice(tx, self.home.audit, badge if known else "", device_id,
                                               "pin-lockout", why, now)
         work.alarms.append(alarm)
@@ -339,6 +340,7 @@ class Handlers:
                           " WHERE route_id = ? AND state = 'out_for_delivery' ORDER BY tracking_no", route)
             parcels = [{"tracking_no": r[0], "name": r[1], "phone": r[2], "address": r[3], "sort_code": r[4],
                         "window_start": int(r[5]), "window_end": int(r[6])} for r in rows]
+            parcels += cases.on_route(tx, courier, route, now)
             for i in range(0, max(len(parcels), 1), ROUTE_CHUNK):
                 work.replies.append(Reply(device_id, "route", {"route": route,
                                                                "parcels": parcels[i:i + ROUTE_CHUNK]}))

@@ -8,7 +8,9 @@ plaintext is never stored.
 Columns: tracking_no, route_id, courier_id, receiver_name, receiver_phone,
 receiver_address, sender_name, sender_phone, sender_address,
 delivery_window_start, delivery_window_end (ISO 8601; without an offset the
-gateway's configured time zone applies), and optionally sort_code. Without a
+gateway's configured time zone applies), and optionally sort_code and
+receiver_email (kept in the vault, never sent to a handheld: an incident's
+notice goes there). Without a
 sort_code column a parcel's sort code is derived from its route id: the
 route id's letters and digits, upper-cased, last six kept ("R-07" -> "R07").
 Phones may be written with parentheses, spaces, hyphens, +86 and an
@@ -34,6 +36,7 @@ from gateway.manifest_rows import OPTIONAL, REQUIRED, Parcel, check_row, derive_
 from gateway.store import Handle, Store
 from gateway.vault import (
     RECEIVER_ADDRESS,
+    RECEIVER_EMAIL,
     RECEIVER_NAME,
     RECEIVER_PHONE,
     SENDER_ADDRESS,
@@ -50,7 +53,7 @@ __all__ = ["ENCODINGS", "ImportSummary", "ManifestError", "ManifestReport", "Pro
 ENCODINGS = ("utf-8", "gbk", "gb18030")
 FIELD_IDS = {"receiver_name": RECEIVER_NAME, "receiver_phone": RECEIVER_PHONE,
              "receiver_address": RECEIVER_ADDRESS, "sender_name": SENDER_NAME, "sender_phone": SENDER_PHONE,
-             "sender_address": SENDER_ADDRESS}
+             "sender_address": SENDER_ADDRESS, "receiver_email": RECEIVER_EMAIL}
 PROGRESS_EVERY = 500  # rows between progress calls
 SHOWN = 10  # problems spelled out in the error's message; all are in .problems
 Progress = Callable[[int, int, int | None], None]  # rows so far, bytes read, file size (None: unknown)

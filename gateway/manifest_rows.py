@@ -17,11 +17,12 @@ REQUIRED = (
     "tracking_no", "route_id", "courier_id", "receiver_name", "receiver_phone", "receiver_address",
     "sender_name", "sender_phone", "sender_address", "delivery_window_start", "delivery_window_end",
 )
-OPTIONAL = ("sort_code",)
+OPTIONAL = ("sort_code", "receiver_email")  # the e-mail is only for an incident's notice
 TRACKING_NO = re.compile(r"[A-Z0-9]{6,32}\Z")
 ROUTE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 SORT_CODE = re.compile(r"[A-Za-z0-9_-]{1,16}\Z")
 MAX_TEXT = 200
+EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+\Z")
 
 # "ext 12", "ext. 12", "x12", "#12", "转12", "分机12" at the end of a phone number.
 _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#|转|分机)\s*(\d{1,6})\s*\Z", re.IGNORECASE)
@@ -140,6 +141,12 @@ def check_row(record: dict[str, str], zone: tzinfo, field_ids: dict[str, int]) -
             values[field_ids[col]] = normalise_phone(record[col])
         except PhoneError as e:
             problems.append((col, str(e)))
+    email = (record.get("receiver_email") or "").strip()
+    if email:
+        if len(email) > 254 or not EMAIL.match(email):
+            problems.append(("receiver_email", "not an e-mail address (name@domain)"))
+        else:
+            values[field_ids["receiver_email"]] = email
     start, bad_start = time_cell(record["delivery_window_start"], zone)
     end, bad_end = time_cell(record["delivery_window_end"], zone)
     if bad_start:

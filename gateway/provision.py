@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway import config as config_mod
-from gateway import registry
+from gateway import incidents, registry
 from gateway.aead import CryptographyAEAD
 from gateway.broker_access import BrokerAdmin, BrokerAdminError, new_password
 from gateway.broker_accounts import ACCOUNTS_FILE, AccountsFileAdmin, endpoint_alive, read_endpoint
@@ -294,6 +294,7 @@ class RevokeReport:
     wipe_posted_ms: float = 0.0  # retained wipe accepted by the broker
     wipe_acked: bool = False  # the handheld confirmed it (it was online)
     kicked_ms: float = 0.0  # broker credentials disabled, session kicked
+    incident: str = ""  # the incident it opened (gateway/incidents.py)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -302,7 +303,8 @@ class RevokeReport:
 
 
 def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now: float | None = None,
-           ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic) -> RevokeReport:
+           ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic,
+           lost: bool = False) -> RevokeReport:
     """Cut a handheld off: deny-list it, post a retained sealed wipe (which a
     connected handheld receives at once), then disable its broker client,
     which kicks the session. Each step runs even if an earlier one failed,
@@ -320,6 +322,9 @@ def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now
     with home.store.transaction() as tx:
         home.audit.append(tx, now, "operator", device_id, "device-revoke", "", "ok", reason)
         registry.set_device_state(tx, device_id, "revoked")
+        # Whose data the handheld and its accounts received: an incident, people sealed for the notice.
+        report.incident, _ = incidents.open_for_device(tx, home.vault, home.audit, home.config.sentinel,
+                                                       device_id, reason, now, lost)
         registry.logout(tx, device_id, now)
     report.denied_ms = (clock() - t0) * 1000
     if link is None:

@@ -8,14 +8,14 @@ named security officer lifts a suspension."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 
-from gateway import ledger, logins, registry
+from gateway import incidents, logins, registry
 from gateway.audit import AuditLog
 from gateway.config import Config, SentinelConfig
 from gateway.store import Handle, Store
+from gateway.vault import Vault
 from protocol.errors import PolicyDenied
 
 
@@ -49,48 +49,42 @@ def _hold(tx: Handle, incident_id: str, kind: str, ident: str) -> None:
 
 
 def _release_holds(tx: Handle, kind: str, ident: str) -> None:
-    """A lift ends every hold on this courier or device; an incident whose
-    holds have all ended no longer holds anyone (it stays for notification)."""
-    ids = [r[0] for r in tx.all("SELECT incident_id FROM incident_holds WHERE kind = ? AND ident = ?"
-                                " AND state = 'held'", kind, ident)]
+    """A lift ends every hold on this courier or device; the incident's own
+    life cycle (notification, report) goes on."""
     tx.run("UPDATE incident_holds SET state = 'lifted' WHERE kind = ? AND ident = ?", kind, ident)
-    for incident_id in ids:
-        if tx.one("SELECT 1 FROM incident_holds WHERE incident_id = ? AND state = 'held'",
-                  incident_id) is None:
-            tx.run("UPDATE incidents SET state = 'reinstated' WHERE incident_id = ? AND state = 'open'",
-                   incident_id)
 
 
 def trip(tx: Handle, audit: AuditLog, courier: str, device: str, why: str, now: float,
-         cfg: SentinelConfig, also: dict[str, set[str]] | None = None) -> Alarm:
+         cfg: SentinelConfig, also: dict[str, set[str]] | None = None, vault: Vault | None = None) -> Alarm:
     """Suspend the courier and the device (and every account and device in
-    `also`, for a depot-wide sign), record an alarm, open one incident."""
+    `also`, for a depot-wide sign), record an alarm, open one incident
+    (gateway/incidents.py; with the vault it seals the people to notify)."""
     accounts: dict[str, set[str]] = {}
     if courier:
         accounts[courier] = {device}
     for account, used in (also or {}).items():
         accounts.setdefault(account, set()).update(used)
     devices = sorted({d for ds in accounts.values() for d in ds if d} | ({device} if device else set()))
-    incident_id = "INC-" + secrets.token_hex(4).upper()
+    holds: list[tuple[str, str]] = []
     for account in sorted(accounts):
         if _is_courier(tx, account):
             if registry.courier_state(tx, account) == "active":
                 registry.set_courier_state(tx, account, "suspended")
-            _hold(tx, incident_id, "courier", account)
+            holds.append(("courier", account))
     for d in devices:
         if registry.device_state(tx, d) in ("provisioned", "active", "suspended"):
             if registry.device_state(tx, d) != "suspended":
                 registry.set_device_state(tx, d, "suspended")
-            _hold(tx, incident_id, "device", d)
-    since = now - cfg.lookback_hours * 3600
-    parcels = ledger.received(tx, accounts, devices, since)
-    listed = [{"courier": a, "devices": sorted(d for d in accounts[a] if d)} for a in sorted(accounts)]
-    tx.run("INSERT INTO incidents (incident_id, opened, courier_id, device_id, trigger_reason, parcels,"
-           " state, accounts) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)", incident_id, now, courier, device, why,
-           json.dumps(parcels, ensure_ascii=False), json.dumps(listed, ensure_ascii=False))
+            holds.append(("device", d))
+    incident_id, parcels = incidents.open_incident(tx, vault, audit, cfg, "sentinel", why, now, courier,
+                                                   device,
+                                                   accounts, devices)
+    for kind, ident in holds:
+        _hold(tx, incident_id, kind, ident)
     actor = audit.person("courier", courier) if courier else "device"
     actors = [audit.person("courier", a) for a in sorted(accounts)]
-    alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), incident_id, why, actor, device, now, len(parcels),
+    alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), incident_id, why, actor, device, int(now),
+                  len(parcels),
                   actors=actors, devices=devices)
     tx.run("INSERT INTO alarms (alarm_id, at, kind, courier_id, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
            alarm.alarm_id, now, why, courier, device, incident_id)

@@ -157,6 +157,24 @@ MIGRATIONS: list[str] = [
         name TEXT PRIMARY KEY, role TEXT NOT NULL, added DOUBLE PRECISION NOT NULL,
         active INTEGER NOT NULL);
     """,
+    # Incidents (gateway/incidents.py): a life cycle with notes, the contacts
+    # fixed at opening under the incident's own data key, a notice per person.
+    """
+    ALTER TABLE incidents ADD COLUMN kind TEXT NOT NULL DEFAULT 'sentinel';
+    ALTER TABLE incidents ADD COLUMN assignee TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN devices TEXT NOT NULL DEFAULT '[]';
+    UPDATE incidents SET state = 'open' WHERE state = 'reinstated';
+    CREATE TABLE incident_steps (
+        incident_id TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, step TEXT NOT NULL,
+        actor TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (incident_id, seq));
+    CREATE TABLE incident_keys (
+        incident_id TEXT PRIMARY KEY, kek_id TEXT NOT NULL, wrapped BLOB NOT NULL);
+    CREATE TABLE incident_people (
+        incident_id TEXT NOT NULL, person TEXT NOT NULL, parcels INTEGER NOT NULL,
+        fields TEXT NOT NULL, channel TEXT NOT NULL, lang TEXT NOT NULL, sealed BLOB,
+        state TEXT NOT NULL, attempts INTEGER NOT NULL, problem TEXT NOT NULL, sent_at INTEGER,
+        PRIMARY KEY (incident_id, person));
+    """,
 ]
 
 

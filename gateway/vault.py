@@ -21,6 +21,8 @@ from protocol.errors import PolicyDenied
 # Field ids 1-3 are the wire's personal field ids (docs/wire.md).
 RECEIVER_NAME, RECEIVER_PHONE, RECEIVER_ADDRESS = 1, 2, 3
 SENDER_NAME, SENDER_PHONE, SENDER_ADDRESS = 4, 5, 6
+# Never on the wire: only an incident's notice reads it (gateway/incidents.py).
+RECEIVER_EMAIL = 7
 FIELD_NAMES = {
     RECEIVER_NAME: "receiver_name",
     RECEIVER_PHONE: "receiver_phone",
@@ -28,6 +30,7 @@ FIELD_NAMES = {
     SENDER_NAME: "sender_name",
     SENDER_PHONE: "sender_phone",
     SENDER_ADDRESS: "sender_address",
+    RECEIVER_EMAIL: "receiver_email",
 }
 
 

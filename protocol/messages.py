@@ -98,6 +98,8 @@ RECORDS = {
         "sort_code": (4, "text", False),
         "window_start": (5, "uint", False),
         "window_end": (6, "uint", False),
+        # A delivered parcel an approved complaint case opens for this courier, until then.
+        "case_until": (7, "uint", False),
     },
     # A pre-issued reveal token for offline use: the grant without a request.
     "offline_token": {

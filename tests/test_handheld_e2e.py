@@ -7,6 +7,8 @@ labels, reprints, suspensions, an unavailable gateway, on both brokers.)"""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from protocol import messages
@@ -166,3 +168,33 @@ def test_retained_wipe_command_takes_effect_at_once(sim_depot: SimDepot) -> None
     assert hh.hal.keystore.get("master") is None
     assert "Device wiped" in hh.screen()
     assert set(hh.flash_contents()) <= {"seq"}
+
+
+def test_an_open_complaint_case_reopens_a_delivered_parcel_for_its_courier_after_a_fresh_login(
+        sim_depot: SimDepot) -> None:
+    from gateway import registry, retention
+
+    h = sim_depot.home
+    hh = sim_depot.handheld()
+    hh.login(sim_depot.badge, sim_depot.pin)
+    target = sim_depot.route[2]
+    hh.scan_label(sim_depot.labels[target])
+    assert hh.deliver(target)
+    hh.wait(lambda: sim_depot.parcel_state(target) == "delivered", "see the parcel sealed")
+    hh.scan_label(sim_depot.labels[target])
+    local = hh.reveal(target, ["phone"], 1)
+    assert local.code == messages.DENY_SEALED  # no case yet: the handheld refuses by itself
+    registry.add_officer(h.store, "Officer A", "111111")
+    registry.add_officer(h.store, "Officer B", "222222")
+    retention.open_case(h.store, h.audit, "CASE-7", target, "receiver disputes the delivery", "Staff S",
+                        time.time(), for_account=sim_depot.badge, fields=(2,))
+    for name, pin in (("Officer A", "111111"), ("Officer B", "222222")):
+        retention.approve_case(h.store, h.audit, h.config, "CASE-7", name, pin, time.time())
+    fresh = sim_depot.handheld("SIM-2")  # a fresh login on another handheld: the manifest is all it knows
+    fresh.login(sim_depot.badge, sim_depot.pin)
+    view = fresh.scan_label(sim_depot.labels[target])
+    assert view["tracking_no"] == target
+    got = fresh.reveal(target, ["phone"], 1)
+    assert got.denied is None, got.denied
+    assert got.shown == {"phone": FAKE_PEOPLE[2][1]}
+    assert flash_leaks(fresh) == []

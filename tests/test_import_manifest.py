@@ -99,3 +99,25 @@ def test_cli_import_prints_summary_and_error(gateway_home, tmp_path):
     assert ok.exit_code == 0 and "imported 1 parcels" in ok.output
     failed = runner.invoke(main, ["--home", home, "route", "import", str(bad)])
     assert failed.exit_code != 0 and "row 2, column courier_id" in failed.output
+
+
+def test_optional_receiver_email_goes_to_the_vault_and_a_bad_one_is_refused(gateway_home):
+    _couriers(gateway_home)
+    data = manifest_csv([("VP0000000101", "R-07", "C-112", 0), ("VP0000000102", "R-07", "C-112", 1)])
+    lines = data.decode().splitlines()
+    lines[0] += ",receiver_email"
+    lines[1] += ","
+    lines[2] += ",testy@example.invalid"
+    _import(gateway_home, ("\n".join(lines) + "\n").encode())
+    assert gateway_home.vault.read(gateway_home.store, "VP0000000102", [7]) == {7: "testy@example.invalid"}
+    assert gateway_home.vault.read(gateway_home.store, "VP0000000101", [7]) == {}
+    stored = b"".join(bytes(r[0]) for r in gateway_home.store.all("SELECT ciphertext FROM parcels"))
+    assert b"testy@" not in stored
+    bad = data.decode().splitlines()
+    bad[0] += ",receiver_email"
+    bad[1] += ",not an address"
+    bad[2] += ",x@y"
+    bad = [line.replace("VP00000001", "VP00000009") for line in bad]
+    with pytest.raises(ManifestError, match=r"row 2, column receiver_email: not an e-mail") as e:
+        _import(gateway_home, ("\n".join(bad) + "\n").encode())
+    assert "row 3, column receiver_email" in str(e.value)

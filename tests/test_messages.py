@@ -78,7 +78,13 @@ def test_optional_fields_may_be_absent_or_none() -> None:
 def test_parcels_in_a_route_decode_by_name() -> None:
     _, f = messages.decode(messages.encode("route", SAMPLES["route"], t=NOW))
     assert f["parcels"][0]["phone"].startswith("170******")
-    assert set(f["parcels"][0]) == set(RECORDS["parcel"])
+    assert set(f["parcels"][0]) == set(RECORDS["parcel"]) - {"case_until"}  # only a case's parcel has it
+
+
+def test_a_parcel_opened_by_a_complaint_case_carries_case_until() -> None:
+    route = {"route": "R-07", "parcels": [dict(SAMPLES["route"]["parcels"][0], case_until=NOW + 600)]}
+    _, f = messages.decode(messages.encode("route", route, t=NOW))
+    assert f["parcels"][0]["case_until"] == NOW + 600
 
 
 def test_batch_unpacks_its_inner_messages_in_order() -> None:

@@ -287,7 +287,7 @@ def test_readme_shows_the_commands_this_test_runs() -> None:
     assert len(commands) >= 45
     for start in (*PROMPTS, *IN_BACKGROUND):
         assert any(c.startswith(start) for c in commands), start
-    assert sum(INCIDENT_PLACEHOLDER in c for c in commands) == 2
+    assert sum(INCIDENT_PLACEHOLDER in c for c in commands) == 7
 
 
 def test_every_role_command_in_the_readme_runs_on_a_fresh_home_in_order(day: Day) -> None:

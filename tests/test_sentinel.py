@@ -123,6 +123,8 @@ def test_a_sentinel_suspension_cannot_be_undone_by_an_ordinary_state_change(depo
     registry.add_officer(h.store, "Officer Testa", "135790")
     sentinel.lift(h.store, h.audit, "Officer Testa", "135790", depot.now, "checked", courier="C-112",
                   device="HH-1")
-    assert h.store.one("SELECT state FROM incidents")[0] == "reinstated"
+    # The holds end; the incident stays open for its notification duty.
+    assert h.store.one("SELECT state FROM incidents")[0] == "open"
+    assert {r[0] for r in h.store.all("SELECT state FROM incident_holds")} == {"lifted"}
     registry.set_courier_state(h.store, "C-112", "suspended")  # ordinary suspensions still work
     registry.set_courier_state(h.store, "C-112", "active")

@@ -375,3 +375,29 @@ sent = pump(dev3, gw, T0 + 20)
 print(dev3.app.state, [(n, f["id"]) for n, f in sent if n == "command_ack"])
 ''')
     assert lines(out) == ["locked True", "locked", "badge [('command_ack', 9)]"]
+
+
+def test_a_delivered_parcel_opened_by_a_case_is_not_refused_locally_while_the_case_is_open() -> None:
+    out = run_vm('''
+dev, hal = new_device()
+gw = GatewayEnd()
+login_and_route(dev, hal, gw)
+case = {"tracking_no": "VP0009", "name": "測*", "phone": "170******34", "address": "測試市*",
+        "case_until": T0 + 600}
+gw.send(dev.mqtt.sock, "route", {"route": "R-07", "parcels": [case]}, T0)
+pump(dev, gw, T0)
+print("VP0009" in dev.app.delivered)
+for at in (T0 + 10, T0 + 700):
+    hal.feed("scan", qr("VP0009"))
+    pump(dev, gw, at)
+    for k in "A2#1":
+        hal.feed("key", k)
+    sent = pump(dev, gw, at + 1)
+    print(names(sent), dev.app.state)
+    hal.feed("key", "C")
+    pump(dev, gw, at + 2)
+''')
+    got = lines(out)
+    assert got[0] == "True"
+    assert got[1].startswith("['reveal_request']")   # the case is open: the gateway decides
+    assert got[2].startswith("[]")                   # the case ended: sealed again, nothing sent

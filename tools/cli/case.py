@@ -1,5 +1,6 @@
-"""`veilpost case open|approve`: a complaint case reopens a sealed parcel
-for a named agent, once two different officers approved it."""
+"""`veilpost case open|approve|list|view`: a complaint case reopens a sealed
+parcel for a named agent or courier, once two different officers approved
+it; `view` shows the agent what it opens (gateway/cases.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,19 @@ import time
 
 import click
 
-from gateway import retention
-from tools.cli.common import OFFICER_PIN_HELP, emit, json_option, local_time, open_gateway_home
+from gateway import cases, retention
+from gateway.disclosure import Disclosure
+from tools.cli.common import (
+    OFFICER_PIN_HELP,
+    acting,
+    as_option,
+    emit,
+    json_option,
+    local_time,
+    open_gateway_home,
+    print_json,
+    wants_json,
+)
 
 
 @click.group("case")
@@ -76,6 +88,27 @@ def case_list(ctx: click.Context) -> None:
         c["case"], c["tracking_no"], c["for"] or "-", ",".join(str(f) for f in c["fields"]), c["approvals"],
         "open until " + local_time(c["open_until"]) if c["state"] == "open" else c["state"]),
         "no complaint cases")
+
+
+@case_group.command("view")
+@click.argument("case_id")
+@as_option
+@json_option
+@click.pass_context
+def case_view(ctx: click.Context, case_id: str, as_name: str | None) -> None:
+    """Show the fields CASE_ID opens, to the complaint agent it names, while it is open (audited)."""
+    home = open_gateway_home(ctx)
+    try:
+        name, _pseudonym = acting(home, as_name, "agent")
+        desk = Disclosure(home.keys, home.vault, home.audit, home.config, home.zone)
+        shown = cases.view(home.store, desk, case_id, name, time.time(), home.zone)
+    finally:
+        home.close()
+    if wants_json(ctx):
+        print_json(shown)
+        return
+    for field, value in shown.items():
+        click.echo("%s: %s" % (field, value))
 
 
 COMMANDS = (case_group,)

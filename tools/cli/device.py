@@ -150,8 +150,9 @@ def _batch(home: Home, link: ops.BrokerLink, rows: list[batch.Row], out: Path,
 @device_group.command("revoke")
 @click.argument("device_id")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.option("--lost", is_flag=True, help="The handheld was lost or stolen (the incident says so).")
 @click.pass_context
-def revoke_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
+def revoke_cmd(ctx: click.Context, device_id: str, reason: str, lost: bool) -> None:
     """Cut a handheld off now: deny-list, retained wipe, broker kick."""
     started = time.monotonic()
     opts = ctx.find_object(dict) or {}
@@ -162,7 +163,7 @@ def revoke_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
             link = ops.open_broker(home, opts.get("admin_secret"), opts.get("device_broker"))
         except VeilpostError as e:  # whatever keeps the broker out of reach, the gateway refuses it now
             click.echo(f"broker: {e}; denying {device_id} at the gateway anyway", err=True)
-        report = ops.revoke(home, link, device_id, reason, clock=time.monotonic)
+        report = ops.revoke(home, link, device_id, reason, clock=time.monotonic, lost=lost)
     finally:
         if link is not None:
             link.close()
@@ -172,6 +173,7 @@ def revoke_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
     click.echo(f"{device_id} revoked: gateway refuses it after {report.denied_ms:.0f} ms; wipe {wipe}"
                f" after {report.wipe_posted_ms:.0f} ms; broker session kicked after {report.kicked_ms:.0f} ms"
                f" ({(time.monotonic() - started) * 1000:.0f} ms with the broker connection)")
+    click.echo(f"incident {report.incident} opened: `veilpost incidents show {report.incident}`")
     if report.problems:
         for problem in report.problems:
             click.echo("problem: " + problem, err=True)

@@ -16,6 +16,7 @@ FAKE_PEOPLE = [
     ("測試乙", "17000002468", "測試市測試區樣例路2號 5棟101室"),
 ]
 FAKE_SENDER = ("測試寄件人", "17000009999", "測試市寄件路9號 1棟1室")
+FAKE_EMAILS = {1: "testy.mctestface@example.invalid"}  # person index -> optional receiver e-mail
 
 
 def manifest_csv(rows: list[tuple[str, str, str, int]], day: str = "2030-01-02") -> bytes:
@@ -37,6 +38,7 @@ def plaintexts() -> list[bytes]:
         for value in person:
             out.append(value.encode("utf-8"))
     out += [value.encode("utf-8") for value in FAKE_SENDER]
+    out += [value.encode("utf-8") for value in FAKE_EMAILS.values()]
     return out
 
 
@@ -48,9 +50,12 @@ def leaks(blob: bytes) -> list[bytes]:
 def seed_parcel(home: Home, tracking_no: str, route_id: str, courier_id: str, who: int = 0,
                 window: tuple[float, float] = (0.0, 4e9)) -> None:
     """A parcel stored the way an import stores it, without the CSV step."""
-    from gateway.vault import RECEIVER_ADDRESS, RECEIVER_NAME, RECEIVER_PHONE
+    from gateway.vault import RECEIVER_ADDRESS, RECEIVER_EMAIL, RECEIVER_NAME, RECEIVER_PHONE
 
     name, phone, address = FAKE_PEOPLE[who % len(FAKE_PEOPLE)]
+    values = {RECEIVER_NAME: name, RECEIVER_PHONE: phone, RECEIVER_ADDRESS: address}
+    if who % len(FAKE_PEOPLE) in FAKE_EMAILS:
+        values[RECEIVER_EMAIL] = FAKE_EMAILS[who % len(FAKE_PEOPLE)]
     with home.store.transaction() as tx:
         if tx.one("SELECT 1 FROM routes WHERE route_id = ?", route_id) is None:
             tx.run("INSERT INTO routes (route_id, courier_id, sort_code, state, imported)"
@@ -59,8 +64,7 @@ def seed_parcel(home: Home, tracking_no: str, route_id: str, courier_id: str, wh
                " masked_receiver_name, masked_receiver_phone, masked_receiver_address, masked_sender_name,"
                " masked_sender_phone, masked_sender_address) VALUES (?, ?, ?, 'out_for_delivery', ?, ?,"
                " '*', '*', '*', '*', '*', '*')", tracking_no, route_id, route_id, window[0], window[1])
-        home.vault.put(tx, tracking_no, {RECEIVER_NAME: name, RECEIVER_PHONE: phone,
-                                          RECEIVER_ADDRESS: address})
+        home.vault.put(tx, tracking_no, values)
 
 
 def courier_on_shift(home: Home, d: int, parcels: int, now: float) -> tuple[str, bytes, bytes, list[str]]:
