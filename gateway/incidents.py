@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from gateway import ledger
 from gateway.audit import AuditLog
 from gateway.config import SentinelConfig
-from gateway.keys import KeyProvider, KeyUnavailable
+from gateway.keys import OWN_PREFIX, KekProvider, KeyProvider, KeyUnavailable
 from gateway.logs import log_event
 from gateway.store import Handle, Store
 from gateway.vault import (
@@ -157,7 +157,9 @@ def fix_people(tx: Handle, vault: Vault, incident_id: str, parcels: list[dict[st
     if not groups:
         return 0
     data_key = AESGCM.generate_key(bit_length=256)
-    kek_id, wrapped = vault.provider.wrap(data_key, _aad(incident_id))
+    # A key of the incident's own in the provider: closing destroys it, so no
+    # copy of the store (dead rows, WAL, a backup) opens the contacts again.
+    kek_id, wrapped = vault.provider.own_wrap(incident_id, data_key, _aad(incident_id))
     tx.run("INSERT INTO incident_keys (incident_id, kek_id, wrapped) VALUES (?, ?, ?)",
            incident_id, kek_id, wrapped)
     aead = AESGCM(data_key)
@@ -251,9 +253,11 @@ def note(store: Store, audit: AuditLog, incident_id: str, actor: str, text: str,
         _step(tx, audit, incident_id, now, "note", actor, text)
 
 
-def close(store: Store, audit: AuditLog, incident_id: str, actor: str, reason: str, now: float) -> int:
+def close(store: Store, audit: AuditLog, provider: KekProvider, incident_id: str, actor: str, reason: str,
+          now: float) -> int:
     """Close a reported incident: its data key and sealed contacts are
-    destroyed. Returns how many sealed contacts went."""
+    destroyed, the key in the provider too (after the commit, as retention
+    does), so no copy of the store opens them. Returns how many went."""
     if not reason.strip():
         raise IncidentError("closing an incident needs a reason")
     with store.transaction() as tx:
@@ -266,9 +270,12 @@ def close(store: Store, audit: AuditLog, incident_id: str, actor: str, reason: s
                 incident_id, current, "; first " + missing if missing else ""))
         gone = tx.run("UPDATE incident_people SET sealed = NULL WHERE incident_id = ? AND sealed IS NOT NULL",
                       incident_id)
+        key = tx.one("SELECT kek_id FROM incident_keys WHERE incident_id = ?", incident_id)
         tx.run("DELETE FROM incident_keys WHERE incident_id = ?", incident_id)
         advance(tx, audit, incident_id, "closed", actor, now, "%s; %d sealed contacts destroyed"
                 % (reason.strip(), gone))
+    if key is not None and str(key[0]).startswith(OWN_PREFIX):
+        provider.destroy(str(key[0]))
     store.checkpoint()
     return gone
 

@@ -52,6 +52,11 @@ class PeriodKeys(Protocol):
 
     def period_ids(self) -> list[str]: ...
 
+    def own_wrap(self, name: str, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        """Wrap `secret` under a fresh key made for it alone (an incident's
+        data key): destroying that key shreds the secret in every copy."""
+        ...
+
     def destroy(self, key_id: str) -> None: ...
 
 
@@ -93,6 +98,7 @@ class Keyring(Protocol):
 
 
 PERIOD_PREFIX = "p-"
+OWN_PREFIX = "o-"  # a key made for one secret (own_wrap), destroyed with it
 DAY = 86400
 
 
@@ -114,6 +120,12 @@ def period_day(key_id: str) -> int | None:
         return calendar.timegm(time.strptime(key_id[2:10], "%Y%m%d")) // DAY
     except ValueError:
         return None
+
+
+def own_key_id(name: str) -> str:
+    """A fresh id for a key of its own: the name (an incident id) and a random tail."""
+    safe = "".join(c for c in name if c.isalnum() or c in "-_")[:40]
+    return OWN_PREFIX + safe + "-" + secrets.token_hex(4)
 
 
 def write_secret(path: Path, data: bytes) -> None:
@@ -202,8 +214,14 @@ class LocalKeyFile:
         nonce = secrets.token_bytes(12)
         return key_id, nonce + self._aead(key_id).encrypt(nonce, secret, aad)
 
+    def own_wrap(self, name: str, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        key_id = own_key_id(name)
+        write_secret(self.periods / (key_id + ".key"), secrets.token_bytes(32))
+        nonce = secrets.token_bytes(12)
+        return key_id, nonce + self._aead(key_id).encrypt(nonce, secret, aad)
+
     def destroy(self, key_id: str) -> None:
-        if period_day(key_id) is None:
+        if period_day(key_id) is None and not key_id.startswith(OWN_PREFIX):
             raise KeyUnavailable("%s is not a period key" % key_id)
         path = self.periods / (key_id + ".key")
         if path.exists():
@@ -213,7 +231,7 @@ class LocalKeyFile:
         with self._lock:
             aead = self._keys.get(kek_id)
             if aead is None:
-                folder = self.periods if kek_id.startswith(PERIOD_PREFIX) else self.dir
+                folder = self.periods if kek_id.startswith((PERIOD_PREFIX, OWN_PREFIX)) else self.dir
                 try:
                     raw = (folder / (kek_id + ".key")).read_bytes()
                 except (FileNotFoundError, NotADirectoryError):

@@ -26,7 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.keys import PERIOD_PREFIX, KeyUnavailable, period_day, period_name
+from gateway.keys import OWN_PREFIX, PERIOD_PREFIX, KeyUnavailable, own_key_id, period_day, period_name
 from protocol.errors import ConfigurationError
 
 PREFIX = "veilpost:"
@@ -308,8 +308,17 @@ class TokenKek:
         self._handles.pop(key_id, None)
         self._days = {d: k for d, k in self._days.items() if k != key_id}
 
+    def own_wrap(self, name: str, secret: bytes, aad: bytes) -> tuple[str, bytes]:
+        from pkcs11 import KeyType, MechanismFlag
+
+        key_id = own_key_id(name)
+        with self.token.lock:
+            self._handles[key_id] = self.token.new_secret(
+                PREFIX + key_id, KeyType.AES, 256, MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT)
+        return key_id, self._encrypt(key_id, secret, aad)
+
     def destroy(self, key_id: str) -> None:
-        if period_day(key_id) is None:
+        if period_day(key_id) is None and not key_id.startswith(OWN_PREFIX):
             raise KeyUnavailable("%s is not a period key" % key_id)
         self._destroy(key_id)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gateway import incident_report, incidents, notify, provision, registry, retention, sentinel
+from gateway.keys import OWN_PREFIX, KeyUnavailable
 from gateway.notifiers import SmsNotifier, SmtpNotifier, load_templates
 from tests.fixtures.gateway import leaks
 from tools.testbed.notify import SmsSink, SmtpSink
@@ -107,7 +108,7 @@ def test_the_life_cycle_goes_in_order_and_says_what_is_missing(depot: Any, tmp_p
     incident_id = _trip(depot)
     h = depot.home
     with pytest.raises(incidents.IncidentError, match="first assign it, notify"):
-        incidents.close(h.store, h.audit, incident_id, ACTOR, "done", depot.now)
+        incidents.close(h.store, h.audit, h.vault.provider, incident_id, ACTOR, "done", depot.now)
     with pytest.raises(incidents.IncidentError, match="notify the people first"):
         incident_report.write(h.store, h.audit, h.config, h.zone, incident_id, ACTOR, tmp_path, depot.now)
     with pytest.raises(incidents.IncidentError, match="1-2000 printable"):
@@ -118,8 +119,14 @@ def test_the_life_cycle_goes_in_order_and_says_what_is_missing(depot: Any, tmp_p
     incidents.assign(h.store, h.audit, incident_id, ACTOR, "Officer Testa", depot.now)
     _notify(depot, incident_id, _notifiers(depot, sms))
     incident_report.write(h.store, h.audit, h.config, h.zone, incident_id, ACTOR, tmp_path, depot.now)
-    gone = incidents.close(h.store, h.audit, incident_id, ACTOR, "done", depot.now)
+    # What a backup (or a dead row on PostgreSQL) keeps of the incident's key and contacts:
+    kept_key = h.store.one("SELECT kek_id, wrapped FROM incident_keys WHERE incident_id = ?", incident_id)
+    assert kept_key is not None and str(kept_key[0]).startswith(OWN_PREFIX)
+    assert incidents.open_contact(h.store, h.vault.provider, incident_id, "P-001")["parcels"]
+    gone = incidents.close(h.store, h.audit, h.vault.provider, incident_id, ACTOR, "done", depot.now)
     assert gone == 3
+    with pytest.raises(KeyUnavailable):  # the key went with the incident, in the provider too
+        h.vault.provider.unwrap(str(kept_key[0]), bytes(kept_key[1]), incidents._aad(incident_id))
     with pytest.raises(incidents.IncidentError, match="closed"):
         _notify(depot, incident_id, _notifiers(depot, sms))
     steps = [r[0] for r in h.store.all("SELECT step FROM incident_steps ORDER BY seq")]
@@ -233,8 +240,9 @@ class _BrokenProvider:
         return str(self.real.current_id())
 
     def wrap(self, secret: bytes, aad: bytes) -> tuple[str, bytes]:
-        from gateway.keys import KeyUnavailable
+        raise KeyUnavailable("token not logged in")
 
+    def own_wrap(self, name: str, secret: bytes, aad: bytes) -> tuple[str, bytes]:
         raise KeyUnavailable("token not logged in")
 
     def unwrap(self, kek_id: str, wrapped: bytes, aad: bytes) -> bytes:

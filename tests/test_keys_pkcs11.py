@@ -96,6 +96,20 @@ def test_a_destroyed_period_key_is_gone_from_the_token(pkcs11_home: Home) -> Non
         kek.unwrap(key_id, wrapped, b"VP1")
 
 
+def test_a_key_of_its_own_opens_one_secret_until_it_is_destroyed(pkcs11_home: Home, tmp_path: Path) -> None:
+    local = init(tmp_path / "local")
+    for kek in (pkcs11_home.keys.kek, local.keys.kek):
+        first, wrapped = kek.own_wrap("INC-1", b"\x04" * 32, b"INC-1")
+        second, _ = kek.own_wrap("INC-1", b"\x05" * 32, b"INC-1")
+        assert first != second and first.startswith("o-INC-1-")  # one key per secret
+        assert kek.unwrap(first, wrapped, b"INC-1") == b"\x04" * 32
+        assert first not in kek.period_ids()  # retention's day keys do not list it
+        kek.destroy(first)
+        with pytest.raises(KeyUnavailable, match="destroyed or never made"):
+            kek.unwrap(first, wrapped, b"INC-1")
+    local.close()
+
+
 def test_key_encryption_key_rotation_in_the_token(pkcs11_home: Home) -> None:
     from gateway import registry
 
