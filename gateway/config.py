@@ -169,6 +169,15 @@ case_open_minutes = 30
 [metrics]
 # Prometheus metrics endpoint on 127.0.0.1; 0 disables it.
 port = 0
+
+[audit]
+# Seconds between signed checkpoints of the audit log's head, published on the
+# retained topic vp/v1/audit/checkpoint and POSTed to each witness below (one
+# is also made when the gateway stops). docs/audit.md.
+checkpoint_interval = 30
+# Witnesses that receive each checkpoint as an HTTP POST, e.g.
+# ["http://witness.example.com:8470/checkpoint"] (`veilpost audit witness --listen`).
+witness_urls = []
 """
 
 
@@ -237,6 +246,12 @@ class MetricsConfig:
 
 
 @dataclass
+class AuditConfig:
+    checkpoint_interval: int = 30
+    witness_urls: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     home: Path
     gateway_id: str = "gw-1"
@@ -250,6 +265,7 @@ class Config:
     sentinel: SentinelConfig = field(default_factory=SentinelConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def database_path(self) -> Path:
@@ -266,6 +282,7 @@ _SECTIONS: dict[str, type] = {
     "sentinel": SentinelConfig,
     "retention": RetentionConfig,
     "metrics": MetricsConfig,
+    "audit": AuditConfig,
 }
 PASSWORD_ENV = "VEILPOST_MQTT_PASSWORD"
 

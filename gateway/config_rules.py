@@ -37,6 +37,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "sentinel.lockouts_to_suspend": (1, None),
     "retention.days_after_delivery": (1, 3650),
     "retention.case_open_minutes": (1, 24 * 60),
+    "audit.checkpoint_interval": (1, 3600),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "durability": ("full", "normal"),
@@ -97,6 +98,8 @@ FORMATS: dict[str, Callable[[Any], str | None]] = {
     "store": _store,
     "reveal.default_shift": lambda v: None if _SHIFT.match(v) else 'must be "HH:MM-HH:MM"',
     "reveal.reason_codes": _reasons,
+    "audit.witness_urls": lambda v: None if all(u.startswith(("http://", "https://")) for u in v)
+    else "must be a list of http(s) URLs",
     "sentinel.webhook_url": lambda v: None if not v or v.startswith(("http://", "https://"))
     else "must be empty or an http(s) URL",
 }

@@ -340,7 +340,7 @@ class Handlers:
                 work.replies.append(Reply(device_id, "route", {"route": route,
                                                                "parcels": parcels[i:i + ROUTE_CHUNK]}))
         self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id,
-                               "route", "", "ok", ",".join(routes))
+                               "route", "", "ok", {"routes": list(routes)})
         return 0
 
     def _on_scan(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
@@ -514,7 +514,7 @@ class Handlers:
 
     def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
         self.home.audit.append(tx, now, "device", device_id, "command-ack", "",
-                               "ok" if f["ok"] else "failed", "command %d" % f["id"])
+                               "ok" if f["ok"] else "failed", {"command": f["id"]})
         if f["ok"]:
             self.rotation.acknowledged(tx, device_id, f["id"], now)
         return 0

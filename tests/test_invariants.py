@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gateway import audit, registry, retention
+from gateway import audit_query, registry, retention
 from gateway.manifest import import_manifest
 from gateway.vault import Shredded
 from tests.fixtures.gateway import Spy, leaks, manifest_csv
@@ -62,7 +62,7 @@ def test_inv2_no_plaintext_at_rest_in_database_wal_logs_or_audit(live_depot, cap
     hh.scan("VP0000077702")
     assert hh.reveal("VP0000077702", [1, 2, 3], req=9)[0] == "reveal_grant"
     exported = io.StringIO()
-    audit.export(home.store, exported)
+    audit_query.export(home.store, exported)
     db = home.config.database_path
     files = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
     assert any(p.name.endswith("-wal") for p in files)

@@ -165,7 +165,7 @@ def test_after_the_grace_period_the_old_secret_is_refused(site):
             def audit() -> list[str]:
                 return [str(r[0]) + " " + str(r[1]) for r in site.home.store.all(
                     "SELECT action, detail FROM audit WHERE device = 'hh-001' ORDER BY seq")]
-            wait_for(lambda: "command-ack command 424242" in audit(), "the new key's message")
+            wait_for(lambda: 'command-ack {"command":424242}' in audit(), "the new key's message")
             assert fw() == "old-key-in-grace"
             assert any(a.startswith("key-rotation") for a in audit())
             # The gateway's rotation tick (every 0.5 s) forgets the old secret once the grace is over.

@@ -10,6 +10,7 @@ import pytest
 from gateway.home import Home
 from tests import (
     test_audit,
+    test_audit_witness,
     test_gateway_registry,
     test_gateway_retention,
     test_reveal_policy,
@@ -17,13 +18,15 @@ from tests import (
     test_vault,
 )
 from tests.fixtures.postgres import pg_available
+from tests.test_audit_witness import witnessed  # noqa: F401 (a fixture of those tests)
 
 SQLITE_ONLY = {
     "test_migrations_run_once",  # opens a SQLite file by path
     "test_audit_failure_denies",  # breaks the audit table with a SQLite trigger
 }
 
-for _module in (test_audit, test_gateway_registry, test_gateway_retention, test_reveal_policy,
+for _module in (test_audit, test_audit_witness, test_gateway_registry, test_gateway_retention,
+                test_reveal_policy,
                 test_sentinel, test_vault):
     _short = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     for _name in dir(_module):
