@@ -10,6 +10,7 @@ import pytest
 from gateway.home import Home
 from tests import (
     test_audit,
+    test_audit_search,
     test_audit_witness,
     test_gateway_registry,
     test_gateway_retention,
@@ -25,7 +26,8 @@ SQLITE_ONLY = {
     "test_audit_failure_denies",  # breaks the audit table with a SQLite trigger
 }
 
-for _module in (test_audit, test_audit_witness, test_gateway_registry, test_gateway_retention,
+for _module in (test_audit, test_audit_search, test_audit_witness, test_gateway_registry,
+                test_gateway_retention,
                 test_reveal_policy,
                 test_sentinel, test_vault):
     _short = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
