@@ -78,8 +78,8 @@ def _fetched_routes(detail: str) -> list[str]:
     return []
 
 
-def withdraw_route(store: Store, audit: AuditLog, route_id: str, now: float, actor: str = "operator",
-                   reason: str = "") -> Withdrawn:
+def withdraw_route(store: Store, audit: AuditLog, route_id: str, now: float, actor: str,
+                   reason: str) -> Withdrawn:
     """Remove a route and its parcels before it goes out for delivery; audited."""
     if not reason.strip():
         raise RouteError("say why the route is withdrawn (the reason goes in the audit log)")
@@ -97,6 +97,6 @@ def withdraw_route(store: Store, audit: AuditLog, route_id: str, now: float, act
         parcels = tx.run("DELETE FROM parcels WHERE route_id = ?", route_id)
         tx.run("DELETE FROM routes WHERE route_id = ?", route_id)
         audit.append(tx, now, actor, "", "route-withdraw", "", "ok",
-                     "route %s of courier %s, %d parcels: %s"
-                     % (route_id, courier_id, parcels, reason.strip()))
+                     {"route": route_id, "courier": audit.person("courier", courier_id), "parcels": parcels,
+                      "reason": reason.strip()})
     return Withdrawn(route_id, courier_id, parcels)

@@ -26,6 +26,8 @@ from tools.simulator import Handheld, SimulatorError
 
 DEPOT = "D-DEMO"
 SHIFT = "00:00-24:00"  # the demo runs at any hour
+IT = "Ivy Demo"  # the IT operator who enrols handhelds and cuts off the lost one (`--as`)
+STAFF = "Dana Demo"  # the depot clerk who imports the manifest and prints the labels
 HONEST_REVEALS = 3  # per courier: the gateway allows 3 distinct parcels a minute
 REVEALS = [
     (["phone"], "call-before-delivery"),
@@ -206,12 +208,15 @@ class Story:
         )
         it_user, it_pass = self.broker.add_gateway("vp-it-demo-" + self.tag)
         self.it = MqttClient(self.broker, it_user, it_pass, "vp-it-demo-" + self.tag)
+        self.command("operator", "add", IT, "--role", "it")
+        self.command("operator", "add", STAFF, "--role", "staff", "--as", IT)
         for role in self.roles:
-            self.command("courier", "add", role.badge, "--depot", DEPOT, "--shift", SHIFT, "--pin", role.pin)
+            self.command("courier", "add", role.badge, "--depot", DEPOT, "--shift", SHIFT, "--pin", role.pin,
+                         "--as", STAFF)
         self.provision()
         manifest = self.work / self.manifest_name
         manifest.write_bytes(self.manifest)
-        self.command("route", "import", str(manifest))
+        self.command("route", "import", str(manifest), "--as", STAFF)
         self.printer = Printer(self.home_dir, self.work)
 
     def provision(self) -> None:
@@ -223,7 +228,8 @@ class Story:
             encoding="utf-8",
         )
         bundles = self.work / "bundles"
-        self.command("device", "provision", "--csv", str(devices), "--lang", "en", "--out", str(bundles))
+        self.command("device", "provision", "--csv", str(devices), "--lang", "en", "--out", str(bundles),
+                     "--as", IT)
         for role in self.roles:
             self.broker.created.append(role.device_id)
             role.config = json.loads(
@@ -235,7 +241,7 @@ class Story:
     def print_labels(self) -> None:
         self.c.rule("[bold]1. The depot prints privacy waybills")
         assert self.printer is not None
-        self.command("print", *self.parcels, "--printer", self.printer.name, "--give-up", "10")
+        self.command("print", *self.parcels, "--printer", self.printer.name, "--give-up", "10", "--as", STAFF)
         printed = self.printer.printed()
         # What each label's QR holds, as the couriers' scanners will read it off the label.
         self.qr = {label.tracking_no: label.qr_payload for label in printed if label.tracking_no}
