@@ -14,6 +14,7 @@ from tests import (
     test_audit_witness,
     test_gateway_registry,
     test_gateway_retention,
+    test_operators,
     test_reveal_policy,
     test_sentinel,
     test_vault,
@@ -27,7 +28,7 @@ SQLITE_ONLY = {
 }
 
 for _module in (test_audit, test_audit_search, test_audit_witness, test_gateway_registry,
-                test_gateway_retention,
+                test_gateway_retention, test_operators,
                 test_reveal_policy,
                 test_sentinel, test_vault):
     _short = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
