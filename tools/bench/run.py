@@ -48,6 +48,7 @@ SECTIONS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("revoke", "tools.bench.revoke_latency", "run", {"rounds": 3}, {"rounds": 20}),
     ("rotation", "tools.bench.rotation_time", "run", {"rounds": 1}, {"rounds": 5}),
     ("manifest", "tools.bench.manifest_bench", "run", {"rows": [2000]}, {"rows": [10_000, 100_000]}),
+    ("audit", "tools.bench.audit_verify", "run", {"entries": 20_000}, {"entries": 1_000_000}),
 ]
 
 
