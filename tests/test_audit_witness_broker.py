@@ -86,3 +86,43 @@ def test_the_gateway_sends_checkpoints_that_a_witness_on_the_broker_keeps(gatewa
     assert _cli(home, "audit", "verify")[0] == 0  # the database alone cannot tell
     code, out = _cli(home, "audit", "verify", "--witness", str(tmp_path / "w-late"))
     assert code == 1 and "witnessed checkpoint at entry 8" in out and "missing" in out, out
+
+
+def test_veilpost_audit_witness_runs_as_a_process_on_both_paths(gateway_home, mqtt_broker, tmp_path: Path):
+    import re
+    import subprocess
+    import sys
+
+    home, broker = gateway_home, mqtt_broker
+    password = new_password()
+    broker.admin.add_witness("vp-witness", password)
+    (tmp_path / "witness.secret").write_text(password + "\n")
+    code, key = _cli(home, "audit", "key")
+    assert code == 0
+    (tmp_path / "gateway.pub").write_text(key)
+    repo = Path(__file__).resolve().parents[1]
+    store = tmp_path / "witness-store"
+    witness = subprocess.Popen(
+        [sys.executable, "-m", "tools", "audit", "witness", "--store", str(store), "--key",
+         "@" + str(tmp_path / "gateway.pub"), "--listen", "127.0.0.1:0", "--broker",
+         "%s:%d" % (broker.host, broker.port), "--password-file", str(tmp_path / "witness.secret"),
+         "--for", "60"], cwd=repo, stderr=subprocess.PIPE, text=True)
+    try:
+        assert witness.stderr is not None
+        first = witness.stderr.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/checkpoint", first)
+        assert found and "0 checkpoints" in first, first
+        home.config.audit.checkpoint_interval = 1
+        home.config.audit.witness_urls = ["http://127.0.0.1:%s/checkpoint" % found.group(1)]
+        _append(home, 4)
+        service = start_gateway(home, broker)
+        try:
+            _wait(lambda: (store / "checkpoints.jsonl").exists(), "the witness's first checkpoint")
+        finally:
+            service.stop()
+        code, out = _cli(home, "audit", "verify", "--witness", "http://127.0.0.1:%s" % found.group(1))
+        assert code == 0 and "1 witnessed checkpoints matched" in out, out
+    finally:
+        witness.terminate()
+        witness.wait(10)
+    assert witness.returncode == 0
