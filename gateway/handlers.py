@@ -277,7 +277,7 @@ class Handlers:
             if v.failed:
                 tx.run("INSERT INTO login_failures (badge, device_id, at) VALUES (?, ?, ?)", badge[:64],
                        device_id, now)
-            audit.append(tx, now, actor, device_id, "login", "", "denied", v.reason)
+            audit.append(tx, now, actor, device_id, "login", "", "denied", {"reason": v.reason})
             if v.lockout:
                 self._lockout(tx, badge, device_id, tries, v, now, work)
             code, reason = v.code, v.reason
@@ -397,7 +397,7 @@ class Handlers:
         problem = gate.judge_proof(f["kind"], bytes(f["proof"]))
         if problem:
             self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id, "deliver",
-                                   f["tracking_no"], "refused", problem)
+                                   f["tracking_no"], "refused", {"problem": problem})
             return self.refuse(device_id, "delivery of %s not recorded: %s" % (f["tracking_no"], problem),
                                messages.DENY_PROOF, work)
         holders = retention.deliver(tx, self.home.audit, f["tracking_no"], courier, device_id, f["kind"], now)
