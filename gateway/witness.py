@@ -141,7 +141,7 @@ def load_witnessed(source: str, timeout: float = 10.0) -> list[Checkpoint]:
     """The checkpoints a witness holds: from its folder or file, or from its
     HTTP address (GET .../checkpoints)."""
     if source.startswith(("http://", "https://")):
-        url = source.rstrip("/")
+        url = source.rstrip("/").removesuffix("/checkpoint")  # the address POSTs go to will do
         if not url.endswith("/checkpoints"):
             url += "/checkpoints"
         try:

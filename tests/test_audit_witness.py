@@ -184,3 +184,45 @@ def test_checkpoints_go_only_once_and_an_unreachable_witness_is_logged(gateway_h
         assert len(out.send(cp, None, wait=True)) == 1
         assert out.send(cp, None, wait=True) == []
     assert "witness-unreachable" in caplog.text
+
+
+def test_verify_cli_names_the_checkpoint_and_reads_a_witness_by_address(witnessed):
+    from click.testing import CliRunner
+
+    from tools.cli import main
+
+    home, witness = witnessed
+
+    def cli(*args):
+        result = CliRunner().invoke(main, ["--home", str(home.config.home), *args])
+        return result.exit_code, result.output
+
+    post_url = "http://127.0.0.1:%d/checkpoint" % witness.port  # the address the gateway POSTs to will do
+    code, out = cli("audit", "verify", "--witness", post_url)
+    assert code == 0 and "3 witnessed checkpoints matched" in out, out
+    with home.store.transaction() as tx:
+        tx.run("DELETE FROM audit WHERE seq > 10")
+        tx.run("DELETE FROM checkpoints WHERE seq > 10")
+    code, out = cli("audit", "verify", "--witness", post_url)
+    assert code == 1 and "BROKEN at entry 11" in out and "witnessed checkpoint at entry 12" in out, out
+    code, out = cli("--json", "audit", "verify", "--witness", str(witness.log.folder))
+    report = json.loads(out.splitlines()[-1])
+    assert code == 1 and report["first_bad_checkpoint"] == 12 and report["witnessed"] == 3
+    empty = witness.log.folder.parent / "empty-witness"
+    empty.mkdir()
+    (empty / "checkpoints.jsonl").write_text("")
+    code, out = cli("audit", "verify", "--witness", str(empty))
+    assert code == 0 and "holds no checkpoints yet" in out
+
+
+def test_witness_cli_refuses_a_bad_key_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from tools.cli import main
+
+    for key, said in (("abcd", "64 hex digits"), ("@" + str(tmp_path / "missing.pub"), "cannot be read")):
+        result = CliRunner().invoke(main, ["audit", "witness", "--store", str(tmp_path / "w"), "--key", key,
+                                           "--listen", "127.0.0.1:0", "--for", "0.1"])
+        assert result.exit_code == 3 and said in result.output, result.output
+    result = CliRunner().invoke(main, ["audit", "witness", "--store", str(tmp_path / "w"), "--key", "0" * 64])
+    assert result.exit_code != 0 and "--listen" in result.output

@@ -50,7 +50,10 @@ def audit_verify(ctx: click.Context, witnesses: tuple[str, ...]) -> None:
     try:
         held: list[audit_mod.Checkpoint] = []
         for source in witnesses:
-            held += load_witnessed(source)
+            found = load_witnessed(source)
+            if not found:
+                click.echo("witness %s holds no checkpoints yet: nothing to compare" % source, err=True)
+            held += found
         started, cpu = time.monotonic(), time.process_time()
         verdict = audit_mod.verify(home.store, home.keys.public_key(), held if witnesses else None)
         wall, cpu = time.monotonic() - started, time.process_time() - cpu
@@ -175,6 +178,14 @@ def _host_port(text: str, what: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = getattr(e, "strerror", None) or e
+        raise ConfigurationError("%s %s cannot be read: %s" % (what, path, why)) from None
+
+
 @audit_group.command("witness")
 @click.option("--store", "folder", type=click.Path(file_okay=False), required=True,
               help="The witness's own folder (created 0700); its checkpoints.jsonl is only appended to.")
@@ -202,12 +213,12 @@ def audit_witness(folder: str, key: str, listen: str | None, broker: str | None,
 
     from gateway.witness import BrokerSource, Witness, WitnessLog, public_key_from_text
 
-    text = Path(key[1:]).read_text(encoding="utf-8") if key.startswith("@") else key
+    text = _read(key[1:], "--key") if key.startswith("@") else key
     log = WitnessLog(Path(folder), public_key_from_text(text))
     source = None
     if broker:
         host, port = _host_port(broker, "--broker")
-        password = Path(password_file).read_text(encoding="utf-8").strip() if password_file else ""
+        password = _read(password_file, "--password-file").strip() if password_file else ""
         source = BrokerSource(host, port, username, password, ca or "")
     witness = Witness(log, _host_port(listen, "--listen") if listen else None, source)
     witness.start()
