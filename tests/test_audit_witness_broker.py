@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from gateway.broker_access import new_password
@@ -48,9 +49,15 @@ def _cli(home, *args):
     return result.exit_code, result.output
 
 
-def test_the_gateway_sends_checkpoints_that_a_witness_on_the_broker_keeps(gateway_home, mqtt_broker,
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_home(request):
+    """The test's home on SQLite, then on PostgreSQL."""
+    return request.getfixturevalue("gateway_home" if request.param == "sqlite" else "pg_home")
+
+
+def test_the_gateway_sends_checkpoints_that_a_witness_on_the_broker_keeps(any_home, mqtt_broker,
                                                                           tmp_path: Path):
-    home, broker = gateway_home, mqtt_broker
+    home, broker = any_home, mqtt_broker
     password = new_password()
     broker.admin.add_witness("vp-witness", password)
     # The witness account reads the checkpoints and nothing else.
