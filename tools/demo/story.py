@@ -116,6 +116,7 @@ class Story:
         self.spy: Spy | None = None
         self.printer: Printer | None = None
         self.it: MqttClient | None = None
+        self.witness: Any = None  # gateway.witness.Witness: the checkpoints kept outside the database
         self.problems: list[str] = []
         self.qr: dict[str, str] = {}  # tracking number -> the QR text its printed label carries
         self.gateway_account: tuple[str | None, str | None] = (None, None)
@@ -192,7 +193,16 @@ class Story:
             m.broker, m.port, m.username, m.password = self.broker.host, self.broker.port, gw_user, gw_pass
             m.version, m.client_id = "3.1.1", client_id  # amqtt speaks MQTT 3.1.1
         from gateway.service import GatewayService
+        from gateway.witness import Witness, WitnessLog
 
+        # A witness outside the gateway's database (another host in production, docs/audit.md).
+        self.witness = Witness(WitnessLog(self.work / "witness", home.keys.public_key()),
+                               listen=("127.0.0.1", 0))
+        self.witness.start()
+        home.config.audit.witness_urls = ["http://127.0.0.1:%d/checkpoint" % self.witness.port]
+        home.config.audit.checkpoint_interval = 5  # a short run: several checkpoints, not one
+        self.say("a witness keeps the audit log's signed checkpoints outside the gateway's database: witness/"
+                 " (http://127.0.0.1:%d)" % self.witness.port)
         self.service = GatewayService(home)
         self.service.start()
         where = "embedded broker" if self.broker.kind == "embedded" else "broker"
@@ -383,13 +393,17 @@ class Story:
         for hh in list(self.handhelds.values()):
             hh.close()
         self.handhelds.clear()
-        self.service.stop()  # writes a signed checkpoint
+        self.service.stop()  # writes a signed checkpoint and sends it to the witness
         self.service = None
-        self.command("audit", "verify")
+        self.command("audit", "verify", "--witness", str(self.work / "witness"))
         from gateway import audit as audit_mod
+        from gateway.witness import load_witnessed
 
         assert self.home is not None
-        verdict = audit_mod.verify(self.home.store, self.home.keys.public_key())
+        verdict = audit_mod.verify(self.home.store, self.home.keys.public_key(),
+                                   load_witnessed(str(self.work / "witness")))
+        if not verdict.witnessed:
+            raise StageError("the witness holds no checkpoint of the audit log")
         self.advance()
         return verdict
 
@@ -404,6 +418,8 @@ class Story:
         for part in (self.it, self.spy, self.printer):
             if part is not None:
                 part.close()
+        if self.witness is not None:
+            self.witness.stop()
         if self.home is not None:
             self.home.close()
 
