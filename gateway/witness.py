@@ -38,6 +38,7 @@ from protocol.errors import BrokerError, ConfigurationError, VeilpostError
 
 STORE_NAME = "checkpoints.jsonl"
 MAX_HELD = 200 * 1024 * 1024  # bytes of a witness file `verify --witness` reads
+SKEW_MS = 300_000  # gateways sharing one log may sign with clocks this far apart
 
 
 class CheckpointRefused(VeilpostError):
@@ -108,9 +109,9 @@ class WitnessLog:
             if self.newest is not None and c.seq < self.newest.seq:
                 raise CheckpointRefused("checkpoint at entry %d goes backwards: the witness holds entry %d"
                                         % (c.seq, self.newest.seq))
-            if self.newest is not None and c.at_ms < self.newest.at_ms:
-                raise CheckpointRefused("checkpoint at entry %d is dated before the witness's newest"
-                                        % c.seq)
+            if self.newest is not None and c.at_ms < self.newest.at_ms - SKEW_MS:
+                raise CheckpointRefused("checkpoint at entry %d is dated more than %d s before the witness's"
+                                        " newest" % (c.seq, SKEW_MS // 1000))
             line = json.dumps({**c.to_json(), "received": int(time.time() * 1000)}, sort_keys=True) + "\n"
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
             try:

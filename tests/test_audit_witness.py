@@ -129,6 +129,8 @@ def test_the_witness_refuses_forgeries_backward_steps_and_forks(witnessed, tmp_p
         log.accept(signed(12, b"\3" * 32, newest.at_ms))
     with pytest.raises(CheckpointRefused, match="backwards"):
         log.accept(signed(10, b"\3" * 32, newest.at_ms))
+    with pytest.raises(CheckpointRefused, match="dated more than 300 s before"):
+        log.accept(signed(13, b"\3" * 32, newest.at_ms - 301_000))
     assert log.accept(newest) is False  # the retained copy heard again: already held
     # Over HTTP: a refusal is 409, garbage 409 with the reason, oversize 413.
     url = "http://127.0.0.1:%d/checkpoint" % witness.port
