@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from gateway import audit as audit_mod
-from gateway import audit_query
+from gateway import audit_query, operators
 from gateway import config as config_mod
+from gateway.home import Home
 from protocol.errors import ConfigurationError
 from tools.cli.common import (
     EXIT_FAILED,
@@ -93,13 +94,9 @@ def audit_export(ctx: click.Context, output: str | None) -> None:
         click.echo("exported %d entries" % n, err=True)
 
 
-def _actor(home: object, courier: str | None, person: str | None) -> str:
+def _actor(home: Home, courier: str | None, person: str | None) -> str:
     """The pseudonym to search for: a courier's badge or a named person, computed
     through the gateway's key provider (the log holds only pseudonyms)."""
-    from gateway import operators
-    from gateway.home import Home
-
-    assert isinstance(home, Home)
     if courier and person:
         raise click.UsageError("give --courier or --by, not both")
     if courier:
