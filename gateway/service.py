@@ -243,8 +243,12 @@ class GatewayService:
         if self.handed_back:
             return  # the session's owner has it back: no goodbye, no checkpoint in its name
         client = self._client
-        with self.home.store.transaction() as tx:
-            last = self.home.audit.checkpoint(tx, self.clock())
+        try:
+            with self.home.store.transaction() as tx:
+                last = self.home.audit.checkpoint(tx, self.clock())
+        except Exception as e:  # a store that failed must not keep the broker and the session up
+            log_event("checkpoint-failed", logging.ERROR, error=str(e))
+            last = None
         self.checkpoints.send(last, client, wait=True)
         if client is not None:
             info = client.publish(topics.gateway_status(self.cfg.gateway_id), b"offline", qos=1, retain=True)
