@@ -95,6 +95,31 @@ def watcher_credentials(cfg: Config) -> tuple[str, str]:
     return WATCHER, password
 
 
+WITNESS = "vp-witness"
+WITNESS_SECRET_FILE = "witness.secret"  # under HOME/broker
+
+
+def witness_credentials(cfg: Config) -> tuple[str, str, Path]:
+    """The vp-witness account (subscribe to vp/v1/audit/checkpoint, nothing
+    else), made on first use like vp-alarms; its password file is what a
+    witness on another host is given (`veilpost audit witness --password-file`)."""
+    secret = cfg.home / "broker" / WITNESS_SECRET_FILE
+    if secret.exists():
+        return WITNESS, secret.read_text(encoding="utf-8").strip(), secret
+    admin = _admin(cfg)
+    password = new_password()
+    try:
+        try:
+            admin.add_witness(WITNESS, password)
+        except BrokerAdminError:
+            admin.set_password(WITNESS, password)
+    finally:
+        admin.close()
+    private_dir(secret.parent)
+    write_private(secret, password + "\n")
+    return WITNESS, password, secret
+
+
 def describe(alarm: dict[str, Any]) -> str:
     """One line for a person; no personal data is in an alarm to begin with."""
     import time

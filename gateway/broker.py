@@ -36,6 +36,7 @@ from gateway.broker_access import (
     GATEWAY_GRANTS,
     OPERATOR_GRANTS,
     WATCHER_GRANTS,
+    WITNESS_GRANTS,
     BrokerAdminError,
     Grant,
     device_grants,
@@ -363,6 +364,9 @@ class EmbeddedBroker:
 
     def add_watcher(self, username: str, password: str) -> None:
         self.add_client(username, password, WATCHER_GRANTS)
+
+    def add_witness(self, username: str, password: str) -> None:
+        self.add_client(username, password, WITNESS_GRANTS)
 
     def ensure_gateway(self, username: str, password: str) -> None:
         """The gateway's own account, kept across restarts with an accounts file."""

@@ -42,6 +42,7 @@ GATEWAY_GRANTS: tuple[Grant, ...] = (
     Grant("publish", "vp/v1/d/+/down"),
     Grant("publish", "vp/v1/d/+/cmd"),
     Grant("publish", "vp/v1/alarm"),
+    Grant("publish", "vp/v1/audit/checkpoint"),
     Grant("publish", "vp/v1/gw/#"),
     Grant("subscribe", "vp/v1/gw/#"),
 )
@@ -52,6 +53,9 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (Grant("publish", "vp/v1/d/+/cmd"), Grant("
 
 # `veilpost alarms watch` listens to the alarm topic and may do nothing else.
 WATCHER_GRANTS: tuple[Grant, ...] = (Grant("subscribe", "vp/v1/alarm"),)
+
+# `veilpost audit witness` hears the audit log's retained checkpoints and may do nothing else.
+WITNESS_GRANTS: tuple[Grant, ...] = (Grant("subscribe", "vp/v1/audit/checkpoint"),)
 
 
 def filter_covers(allowed: str, requested: str) -> bool:
@@ -96,6 +100,10 @@ class BrokerAdmin(Protocol):
 
     def add_watcher(self, username: str, password: str) -> None:
         """Create a read-only client with WATCHER_GRANTS (the alarm topic)."""
+        ...
+
+    def add_witness(self, username: str, password: str) -> None:
+        """Create a read-only client with WITNESS_GRANTS (the audit checkpoints)."""
         ...
 
     def set_password(self, username: str, password: str) -> None: ...

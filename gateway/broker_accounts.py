@@ -27,6 +27,7 @@ from gateway.broker_access import (
     GATEWAY_GRANTS,
     OPERATOR_GRANTS,
     WATCHER_GRANTS,
+    WITNESS_GRANTS,
     BrokerAdminError,
     Grant,
     device_grants,
@@ -234,6 +235,9 @@ class AccountsFileAdmin:
 
     def add_watcher(self, username: str, password: str) -> None:
         self._edit(lambda a: a.add(username, password, WATCHER_GRANTS))
+
+    def add_witness(self, username: str, password: str) -> None:
+        self._edit(lambda a: a.add(username, password, WITNESS_GRANTS))
 
     def set_password(self, username: str, password: str) -> None:
         self._edit(lambda a: a.set_password(username, password))

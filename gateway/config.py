@@ -215,6 +215,15 @@ retry_seconds = 1.0
 timeout = 10.0
 # The data protection contact named in notices and in the authorities' report.
 contact = "Data protection officer, privacy@example.invalid"
+
+[audit]
+# Seconds between signed checkpoints of the audit log's head, published on the
+# retained topic vp/v1/audit/checkpoint and POSTed to each witness below (one
+# is also made when the gateway stops). docs/audit.md.
+checkpoint_interval = 30
+# Witnesses that receive each checkpoint as an HTTP POST, e.g.
+# ["http://witness.example.com:8470/checkpoint"] (`veilpost audit witness --listen`).
+witness_urls = []
 """
 
 
@@ -310,6 +319,12 @@ class NotifyConfig:
 
 
 @dataclass
+class AuditConfig:
+    checkpoint_interval: int = 30
+    witness_urls: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     home: Path
     gateway_id: str = "gw-1"
@@ -325,6 +340,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def database_path(self) -> Path:
@@ -343,6 +359,7 @@ _SECTIONS: dict[str, type] = {
     "metrics": MetricsConfig,
     "keys": KeysConfig,
     "notify": NotifyConfig,
+    "audit": AuditConfig,
 }
 PASSWORD_ENV = "VEILPOST_MQTT_PASSWORD"
 

@@ -45,10 +45,20 @@ def check(cfg: Config, reach: bool = True) -> list[Finding]:
                 % (config_mod.CONFIG_NAME, cfg.timezone, config_mod.password_source(cfg)))]
     out.append(_files(cfg))
     out.append(_keys(cfg))
+    out.append(_audit(cfg))
     if reach:
         out.append(_broker(cfg))
         out.append(_database(cfg))
     return out
+
+
+def _audit(cfg: Config) -> Finding:
+    """Where the audit log's checkpoints go (docs/audit.md)."""
+    a = cfg.audit
+    where = ("and POSTed to %d witness URL%s" % (len(a.witness_urls), "s" if len(a.witness_urls) > 1 else "")
+             if a.witness_urls else "only (no witness_urls: run `veilpost audit witness` on another host)")
+    return Finding("audit", OK, "signed checkpoints every %d s on vp/v1/audit/checkpoint (retained) %s"
+                   % (a.checkpoint_interval, where))
 
 
 def failures(findings: list[Finding]) -> list[Finding]:

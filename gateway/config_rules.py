@@ -41,6 +41,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "notify.attempts": (1, 20),
     "notify.retry_seconds": (0.0, 600.0),
     "notify.timeout": (0.5, 120.0),
+    "audit.checkpoint_interval": (1, 3600),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "durability": ("full", "normal"),
@@ -117,6 +118,8 @@ FORMATS: dict[str, Callable[[Any], str | None]] = {
     "reveal.reason_codes": _reasons,
     "keys.pin_env": lambda v: None if not v or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", v)
     else "must be the name of an environment variable",
+    "audit.witness_urls": lambda v: None if all(u.startswith(("http://", "https://")) for u in v)
+    else "must be a list of http(s) URLs",
     "sentinel.webhook_url": lambda v: None if not v or v.startswith(("http://", "https://"))
     else "must be empty or an http(s) URL",
     "notify.sms_url": lambda v: None if not v or v.startswith(("http://", "https://"))

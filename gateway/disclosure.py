@@ -159,8 +159,8 @@ class Disclosure:
                 left[o.decision.kind] = left.get(o.decision.kind, 0) + 1
         granted = sum(1 for o in out if o.decision.granted)
         self.audit.append(tx, now, self._actor(who.name), device_id, "preissue-request", "", "ok",
-                          "%d tokens for %d parcels asked; left out: %s" % (granted, len(wanted), ", ".join(
-                              "%s %d" % kv for kv in sorted(left.items())) or "none"))
+                          {"tokens": granted, "parcels_asked": len(wanted),
+                           "left_out": dict(sorted(left.items()))})
         return out
 
     def case_view(self, tx: Handle, agent: str, tracking_no: str, fields: Iterable[int],
@@ -199,7 +199,7 @@ class Disclosure:
         self._log_request(tx, who.name, device_id, tracking_no, now, d)
         self.audit.append(tx, now, self.audit.person("courier", who.name), device_id, "scan",
                           tracking_no[:32],
-                          "refused:label", d.reason)
+                          "refused:label", {"reason": d.reason})
         alarm = self._trip(tx, d, who, device_id, now, Facts()) if d.trip else None
         return d, alarm
 
@@ -227,9 +227,9 @@ class Disclosure:
         elif account and d.strike:
             self._log_request(tx, account, ask.device_id, ask.tracking_no, now, d)
         actor = self._actor(account)
-        detail = "fields %s reason %d" % (",".join(str(f) for f in ask.fields), ask.reason)
+        detail: dict[str, object] = {"fields": list(ask.fields), "reason": ask.reason}
         if d.granted:
-            detail += " path %s" % d.path
+            detail["path"] = d.path
         outcome = "granted" if d.granted else "denied:" + d.kind
         seq = self.audit.append(tx, now, actor, ask.device_id, ask.kind, ask.tracking_no[:32], outcome,
                                 detail)

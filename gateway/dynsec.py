@@ -23,6 +23,7 @@ from gateway.broker_access import (
     GATEWAY_GRANTS,
     OPERATOR_GRANTS,
     WATCHER_GRANTS,
+    WITNESS_GRANTS,
     BrokerAdminError,
     Grant,
     check_device_id,
@@ -34,6 +35,7 @@ RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 GATEWAY_ROLE = "vp-gateway"
 OPERATOR_ROLE = "vp-operator"
 WATCHER_ROLE = "vp-alarms"
+WITNESS_ROLE = "vp-witness"
 
 
 class DynsecError(BrokerAdminError):
@@ -249,6 +251,9 @@ class DynsecAdmin:
 
     def add_watcher(self, username: str, password: str) -> None:
         self._add_with_role(username, password, WATCHER_ROLE, WATCHER_GRANTS, "veilpost alarm watcher")
+
+    def add_witness(self, username: str, password: str) -> None:
+        self._add_with_role(username, password, WITNESS_ROLE, WITNESS_GRANTS, "veilpost audit witness")
 
     def is_disabled(self, username: str) -> bool:
         return bool(self.get_client(username).get("disabled"))

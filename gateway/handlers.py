@@ -280,7 +280,7 @@ class Handlers:
             if v.failed:
                 tx.run("INSERT INTO login_failures (badge, device_id, at) VALUES (?, ?, ?)", badge[:64],
                        device_id, now)
-            audit.append(tx, now, actor, device_id, "login", "", "denied", v.reason)
+            audit.append(tx, now, actor, device_id, "login", "", "denied", {"reason": v.reason})
             if v.lockout:
                 self._lockout(tx, badge, device_id, tries, v, now, work)
             code, reason = v.code, v.reason
@@ -345,7 +345,7 @@ class Handlers:
                 work.replies.append(Reply(device_id, "route", {"route": route,
                                                                "parcels": parcels[i:i + ROUTE_CHUNK]}))
         self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id,
-                               "route", "", "ok", ",".join(routes))
+                               "route", "", "ok", {"routes": list(routes)})
         return 0
 
     def _on_scan(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
@@ -402,7 +402,7 @@ class Handlers:
         problem = gate.judge_proof(f["kind"], bytes(f["proof"]))
         if problem:
             self.home.audit.append(tx, now, self.home.audit.person("courier", courier), device_id, "deliver",
-                                   f["tracking_no"], "refused", problem)
+                                   f["tracking_no"], "refused", {"problem": problem})
             return self.refuse(device_id, "delivery of %s not recorded: %s" % (f["tracking_no"], problem),
                                messages.DENY_PROOF, work)
         holders = retention.deliver(tx, self.home.audit, f["tracking_no"], courier, device_id, f["kind"], now)
@@ -519,7 +519,7 @@ class Handlers:
 
     def _on_command_ack(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:
         self.home.audit.append(tx, now, "device", device_id, "command-ack", "",
-                               "ok" if f["ok"] else "failed", "command %d" % f["id"])
+                               "ok" if f["ok"] else "failed", {"command": f["id"]})
         if f["ok"]:
             self.rotation.acknowledged(tx, device_id, f["id"], now)
         return 0

@@ -25,7 +25,7 @@ class RotationReport:
 
 def rotate_keys(home: Home, device_id: str, grace: float = registry.ROTATION_GRACE,
                 wait: float = 10.0, now: float | None = None,
-                clock: Callable[[], float] = time.monotonic) -> RotationReport:
+                clock: Callable[[], float] = time.monotonic, *, actor: str) -> RotationReport:
     """Rotate a handheld's master secret (and, when the gateway can apply it,
     its broker password) over the air: the running gateway sends the new
     secret sealed under the old key, the handheld acknowledges and switches.
@@ -42,8 +42,8 @@ def rotate_keys(home: Home, device_id: str, grace: float = registry.ROTATION_GRA
     except registry.RegistryError as e:
         raise ProvisionError(f"cannot rotate the keys of {device_id}: {e}") from None
     with home.store.transaction() as tx:
-        home.audit.append(tx, now, "operator", device_id, "device-rotate-keys", "", "started",
-                          "command %d" % command_id)
+        home.audit.append(tx, now, actor, device_id, "device-rotate-keys", "", "started",
+                          {"command": command_id, "grace": grace})
     report = RotationReport(device_id, command_id)
     deadline = t0 + wait
     while True:

@@ -52,11 +52,11 @@ class GatewayParcels:
     def issue_labels(self, tracking_nos: list[str], actor: str, reprint_reason: str | None = None,
                      now: float | None = None) -> list[dict[str, Any]]:
         """Views carrying a new label proof each, for labels about to be
-        printed: all of them or none (LabelRefused, ParcelNotFound)."""
+        printed: all of them or none (LabelRefused, ParcelNotFound).
+        `actor` is the audit pseudonym of the person printing."""
         home, when = self._home, time.time() if now is None else now
-        who = home.audit.person("operator", actor)
         with home.store.transaction() as tx:
-            return [view(tx, t, labels.issue(tx, home.keys, home.audit, t, when, who, reprint_reason))
+            return [view(tx, t, labels.issue(tx, home.keys, home.audit, t, when, actor, reprint_reason))
                     for t in tracking_nos]
 
 

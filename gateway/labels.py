@@ -57,7 +57,9 @@ def issue(tx: Handle, keys: LabelKeys, audit: AuditLog, tracking_no: str, now: f
            tracking_no)
     # Scans made with the old label no longer prove anything.
     tx.run("DELETE FROM scans WHERE tracking_no = ? AND label_no <> ?", tracking_no, number)
-    detail = "label %d" % number + ("" if reprint_reason is None else "; " + reprint_reason.strip())
+    detail: dict[str, object] = {"label": number}
+    if reprint_reason is not None:
+        detail["reason"] = reprint_reason.strip()
     audit.append(tx, now, actor, "", "label-issue" if number == 1 else "label-reprint", tracking_no, "ok",
                  detail)
     raw = labels.assemble(keys.label_kid, tracking_no, number, issued, tag[:cose.MAC_SIZE])

@@ -91,7 +91,7 @@ def verify_officer(store: Store, audit: AuditLog, name: str, pin: str, now: floa
         if failures < cfg.pin_failures:
             tx.run("INSERT INTO officer_failures (name, at) VALUES (?, ?)", name[:64], now)
         audit.append(tx, now, audit.person("officer", name), "", action, "", "refused",
-                     "locked out" if failures >= cfg.pin_failures else "bad officer name or PIN")
+                     {"reason": "locked out" if failures >= cfg.pin_failures else "bad officer name or PIN"})
         if failures + 1 == cfg.pin_failures:
             events.record(tx, "officer-lockout", "", "", "", "officer %s: %d wrong PINs"
                           % (audit.person("officer", name), failures + 1), now)

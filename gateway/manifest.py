@@ -264,7 +264,7 @@ def check_manifest(store: Store, source: Path | bytes | BinaryIO, zone: tzinfo, 
 
 
 def import_manifest(store: Store, vault: Vault, audit: AuditLog, source: Path | bytes | BinaryIO,
-                    zone: tzinfo, now: float, actor: str = "operator", *, encoding: str = "utf-8",
+                    zone: tzinfo, now: float, actor: str, *, encoding: str = "utf-8",
                     progress: Progress | None = None) -> ImportSummary:
     """Store the file's parcels in one transaction, or nothing: ManifestError
     lists every bad row and column."""
@@ -293,6 +293,6 @@ def import_manifest(store: Store, vault: Vault, audit: AuditLog, source: Path | 
         report = _walk(tx, source, zone, encoding, progress, keep)
         if report.problems:
             raise ManifestError(report.problems)  # leaves the transaction: nothing stays
-        audit.append(tx, now, actor, "", "route-import", "", "ok", "%d parcels, routes %s"
-                     % (report.summary.parcels, ",".join(sorted(report.summary.routes))))
+        audit.append(tx, now, actor, "", "route-import", "", "ok",
+                     {"parcels": report.summary.parcels, "routes": sorted(report.summary.routes)})
     return report.summary

@@ -73,7 +73,7 @@ class PrintDesk:
             return PRINT_FAILED, str(e)
         try:
             audit.append(tx, now, audit.person("courier", courier), device_id, "print",
-                         tracking_no, "queued", "printer %s job %d" % (printer.name, job_id))
+                         tracking_no, "queued", {"printer": printer.name, "job": job_id})
         except Exception:
             self._spool.cancel(job_id)  # no label without its audit entry
             raise

@@ -126,11 +126,12 @@ def open_broker(home: Home, admin_secret: Path | None = None, device_broker: str
 
 
 def provision(home: Home, link: BrokerLink, device_id: str, out_dir: Path, model: str = "handheld",
-              fw: str = "", lang: str = "zh-Hans", now: float | None = None) -> Path:
+              fw: str = "", lang: str = "zh-Hans", now: float | None = None, *, actor: str) -> Path:
     """Register the handheld, give it broker credentials and write its bundle
     (provision.json with the master secret, and the depot CA) to
     out_dir/DEVICE_ID, owner-only. Returns the bundle folder. A step that
-    fails takes back the steps before it."""
+    fails takes back the steps before it. `actor`: the audit pseudonym of
+    the person doing it (tools/cli/common.acting)."""
     now = time.time() if now is None else now
     try:
         secret = registry.add_device(home.store, home.keys.kek, device_id, model, fw, now)
@@ -145,22 +146,23 @@ def provision(home: Home, link: BrokerLink, device_id: str, out_dir: Path, model
         home.store.run("DELETE FROM devices WHERE device_id = ? AND state = 'provisioned'", device_id)
         raise ProvisionError(f"{device_id}: {e}") from None
     with home.store.transaction() as tx:
-        home.audit.append(tx, now, "operator", device_id, "device-provision", "", "ok", model)
+        home.audit.append(tx, now, actor, device_id, "device-provision", "", "ok", {"model": model, "fw": fw})
     try:
         return _write_bundle(link, out_dir / device_id, device_id, secret, password, lang)
     except OSError as e:
-        undo(home, link, device_id, out_dir / device_id, now, "bundle not written")
+        undo(home, link, device_id, out_dir / device_id, now, "bundle not written", actor=actor)
         raise ProvisionError(f"{device_id}: its bundle cannot be written to {out_dir / device_id}:"
                              f" {e.strerror or e}") from None
 
 
-def undo(home: Home, link: BrokerLink, device_id: str, bundle: Path, now: float, why: str) -> None:
+def undo(home: Home, link: BrokerLink, device_id: str, bundle: Path, now: float, why: str, *,
+         actor: str) -> None:
     """Take a provisioned handheld back: registry row, broker account, bundle (audited)."""
     with contextlib.suppress(BrokerAdminError):
         link.admin.remove(device_id)
     with home.store.transaction() as tx:
         tx.run("DELETE FROM devices WHERE device_id = ? AND state = 'provisioned'", device_id)
-        home.audit.append(tx, now, "operator", device_id, "device-provision-undone", "", "ok", why)
+        home.audit.append(tx, now, actor, device_id, "device-provision-undone", "", "ok", {"why": why})
     if bundle.is_dir():
         shred_bundle(bundle)
 
@@ -303,8 +305,8 @@ class RevokeReport:
 
 
 def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now: float | None = None,
-           ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic,
-           lost: bool = False) -> RevokeReport:
+           ack_wait: float = ACK_WAIT, clock: Callable[[], float] = time.monotonic, *,
+           actor: str, lost: bool = False) -> RevokeReport:
     """Cut a handheld off: deny-list it, post a retained sealed wipe (which a
     connected handheld receives at once), then disable its broker client,
     which kicks the session. Each step runs even if an earlier one failed,
@@ -320,7 +322,7 @@ def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now
         raise ProvisionError("a revocation needs a reason")
     secret = registry.device_secret(home.store, home.keys.kek, device_id)
     with home.store.transaction() as tx:
-        home.audit.append(tx, now, "operator", device_id, "device-revoke", "", "ok", reason)
+        home.audit.append(tx, now, actor, device_id, "device-revoke", "", "ok", {"reason": reason})
         registry.set_device_state(tx, device_id, "revoked")
         # Whose data the handheld and its accounts received: an incident, people sealed for the notice.
         report.incident, _ = incidents.open_for_device(tx, home.vault, home.audit, home.config.sentinel,
@@ -350,30 +352,32 @@ def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now
     except BrokerAdminError as e:
         report.problems.append(f"broker client not disabled: {e}")
     with home.store.transaction() as tx:
-        detail = "kicked %.0f ms, wipe %s" % (report.kicked_ms, "acknowledged" if report.wipe_acked
-                                              else "posted" if report.wipe_posted_ms else "not posted")
-        home.audit.append(tx, time.time(), "operator", device_id, "device-revoked", "",
+        detail = {"kicked_ms": round(report.kicked_ms), "problems": report.problems,
+                  "wipe": "acknowledged" if report.wipe_acked else "posted" if report.wipe_posted_ms
+                  else "not posted"}
+        home.audit.append(tx, time.time(), actor, device_id, "device-revoked", "",
                           "ok" if not report.problems else "partial", detail)
     return report
 
 
-def suspend(home: Home, link: BrokerLink, device_id: str, reason: str, now: float | None = None) -> None:
+def suspend(home: Home, link: BrokerLink, device_id: str, reason: str, now: float | None = None, *,
+            actor: str) -> None:
     """Disable the handheld for now (kicked, refused) without wiping it."""
     now = time.time() if now is None else now
     _need_state(home, device_id, ("provisioned", "active"), "suspend")
     with home.store.transaction() as tx:
-        home.audit.append(tx, now, "operator", device_id, "device-suspend", "", "ok", reason)
+        home.audit.append(tx, now, actor, device_id, "device-suspend", "", "ok", {"reason": reason})
         registry.set_device_state(tx, device_id, "suspended")
         registry.logout(tx, device_id, now)
     link.admin.disable(device_id)
 
 
-def resume(home: Home, link: BrokerLink, device_id: str, now: float | None = None) -> None:
+def resume(home: Home, link: BrokerLink, device_id: str, now: float | None = None, *, actor: str) -> None:
     now = time.time() if now is None else now
     _need_state(home, device_id, ("suspended",), "resume")
     link.admin.enable(device_id)
     with home.store.transaction() as tx:
-        home.audit.append(tx, now, "operator", device_id, "device-resume", "", "ok", "")
+        home.audit.append(tx, now, actor, device_id, "device-resume", "", "ok", {})
         registry.set_device_state(tx, device_id, "active")
 
 
@@ -386,7 +390,7 @@ def _need_state(home: Home, device_id: str, allowed: tuple[str, ...], verb: str)
 
 
 def rotate_broker_password(home: Home, link: BrokerLink, device_id: str, out_dir: Path,
-                           now: float | None = None) -> Path:
+                           now: float | None = None, *, actor: str) -> Path:
     """A new broker password for a live handheld. Both brokers end the
     session that used the old one at once; the handheld's persistent session
     and every message queued in it stay for its reconnect with the new
@@ -395,7 +399,7 @@ def rotate_broker_password(home: Home, link: BrokerLink, device_id: str, out_dir
     _need_state(home, device_id, ("provisioned", "active"), "rotate the keys of")
     password = new_password()
     with home.store.transaction() as tx:
-        home.audit.append(tx, now, "operator", device_id, "device-rotate-broker-password", "", "ok", "")
+        home.audit.append(tx, now, actor, device_id, "device-rotate-broker-password", "", "ok", {})
     link.admin.set_password(device_id, password)
     secret = registry.device_secret(home.store, home.keys.kek, device_id)
     assert secret is not None

@@ -78,8 +78,8 @@ def check_rows(home: Home, link: BrokerLink, rows: list[Row]) -> list[RowResult]
 
 
 def provision_many(home: Home, link: BrokerLink, rows: list[Row], out_dir: Path, lang: str = "zh-Hans",
-                   now: float | None = None, progress: Callable[[RowResult], None] | None = None
-                   ) -> list[RowResult]:
+                   now: float | None = None, progress: Callable[[RowResult], None] | None = None,
+                   *, actor: str) -> list[RowResult]:
     """Every row or none: all rows are checked first (BatchRefused lists the
     bad ones, nothing done); then each is provisioned, and if one fails all
     those before it are taken back (registry, broker account, bundle)."""
@@ -96,12 +96,13 @@ def provision_many(home: Home, link: BrokerLink, rows: list[Row], out_dir: Path,
     for result in results:
         row = result.row
         try:
-            result.bundle = provision(home, link, row.device_id, out_dir, row.model, row.fw, lang, now)
+            result.bundle = provision(home, link, row.device_id, out_dir, row.model, row.fw, lang, now,
+                                      actor=actor)
         except (ProvisionError, BrokerAdminError) as e:
             result.problem = str(e)
             for earlier in reversed(done):
                 undo(home, link, earlier.row.device_id, out_dir / earlier.row.device_id, now,
-                      f"batch failed at line {row.line}")
+                      f"batch failed at line {row.line}", actor=actor)
                 earlier.problem, earlier.bundle = "taken back: line %d failed" % row.line, None
             raise BatchRefused(f"line {row.line}: {e}; the {len(done)} handhelds before it were taken back,"
                                " nothing provisioned", results) from None

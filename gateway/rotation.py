@@ -85,7 +85,8 @@ class KeyRotation:
         """The handheld holds the new key: make it the device's channel."""
         registry.complete_rotation(tx, device_id, json.dumps(new.replay.state()), now)
         row = tx.one("SELECT secret_wrapped FROM devices WHERE device_id = ?", device_id)
-        self.home.audit.append(tx, now, "gateway", device_id, "key-rotation", "", "ok", "new master secret")
+        self.home.audit.append(tx, now, "gateway", device_id, "key-rotation", "", "ok",
+                               {"master_secret": "new"})
         new.send_seq = 0
         old = self._adopt(device_id, new, bytes(row[0]) if row else b"")
         self._spare.pop(device_id, None)

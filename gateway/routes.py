@@ -18,6 +18,7 @@ SQLite's secure_delete) and the route, and writes one audit entry.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from gateway.audit import AuditLog
@@ -57,13 +58,28 @@ def gone_out(tx: Handle | Store, route_id: str) -> str | None:
     like = "%" + route_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     for device, detail in tx.all("SELECT device, detail FROM audit WHERE action = 'route' AND outcome = 'ok'"
                                  " AND detail LIKE ? ESCAPE '\\'", like):
-        if route_id in str(detail).split(","):
+        if route_id in _fetched_routes(str(detail)):
             return "handheld %s has fetched it" % device
     return None
 
 
-def withdraw_route(store: Store, audit: AuditLog, route_id: str, now: float, actor: str = "operator",
-                   reason: str = "") -> Withdrawn:
+def _fetched_routes(detail: str) -> list[str]:
+    """The routes a "route" audit entry names: {"routes": [...]}, or the
+    comma-separated text of entries written before details were structured."""
+    try:
+        value = json.loads(detail)
+    except ValueError:
+        return detail.split(",")
+    if isinstance(value, dict):
+        routes = value.get("routes")
+        if isinstance(routes, list):
+            return [str(r) for r in routes]
+        return str(value.get("text", "")).split(",")
+    return []
+
+
+def withdraw_route(store: Store, audit: AuditLog, route_id: str, now: float, actor: str,
+                   reason: str) -> Withdrawn:
     """Remove a route and its parcels before it goes out for delivery; audited."""
     if not reason.strip():
         raise RouteError("say why the route is withdrawn (the reason goes in the audit log)")
@@ -81,6 +97,6 @@ def withdraw_route(store: Store, audit: AuditLog, route_id: str, now: float, act
         parcels = tx.run("DELETE FROM parcels WHERE route_id = ?", route_id)
         tx.run("DELETE FROM routes WHERE route_id = ?", route_id)
         audit.append(tx, now, actor, "", "route-withdraw", "", "ok",
-                     "route %s of courier %s, %d parcels: %s"
-                     % (route_id, courier_id, parcels, reason.strip()))
+                     {"route": route_id, "courier": audit.person("courier", courier_id), "parcels": parcels,
+                      "reason": reason.strip()})
     return Withdrawn(route_id, courier_id, parcels)

@@ -24,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway import alarm_out, metrics
+from gateway.checkpoint_out import CheckpointOut
 from gateway.handlers import Handlers, Work
 from gateway.home import Home
 from gateway.logs import log, log_event
@@ -87,6 +88,8 @@ class GatewayService:
         self._ticks: list[tuple[float, float, Callable[[float], object]]] = []
         self._admin: Any = None  # gateway.broker_admin.open_admin, opened on first need
         self.every(ROTATION_POLL, self._send_rotations)
+        self.checkpoints = CheckpointOut(self.cfg.audit.witness_urls)
+        self.every(self.cfg.audit.checkpoint_interval, self.checkpoint)
 
     # ---- lifecycle
 
@@ -239,9 +242,14 @@ class GatewayService:
             self._thread.join(10)
         if self.handed_back:
             return  # the session's owner has it back: no goodbye, no checkpoint in its name
-        with self.home.store.transaction() as tx:
-            self.home.audit.checkpoint(tx, self.clock())
         client = self._client
+        try:
+            with self.home.store.transaction() as tx:
+                last = self.home.audit.checkpoint(tx, self.clock())
+        except Exception as e:  # a store that failed must not keep the broker and the session up
+            log_event("checkpoint-failed", logging.ERROR, error=str(e))
+            last = None
+        self.checkpoints.send(last, client, wait=True)
         if client is not None:
             info = client.publish(topics.gateway_status(self.cfg.gateway_id), b"offline", qos=1, retain=True)
             deadline = time.monotonic() + 2
@@ -260,13 +268,17 @@ class GatewayService:
         if broker is not None:
             broker.stop()
 
+    def checkpoint(self, now: float) -> None:
+        """Sign the audit log's head and send it to the witnesses ([audit] checkpoint_interval)."""
+        with self.home.store.transaction() as tx:
+            last = self.home.audit.checkpoint(tx, now)
+        self.checkpoints.send(last, self._client)
+        client = self._client
+        if client is not None and client.want_write():
+            client.loop_write()
+
     def run_forever(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly (checkpoint, offline status)."""
-        def checkpoint(now: float) -> None:
-            with self.home.store.transaction() as tx:
-                self.home.audit.checkpoint(tx, now)
-
-        self.every(60, checkpoint)
         self.every(3600, self.handlers.retention)
         done = threading.Event()
         if threading.current_thread() is threading.main_thread():

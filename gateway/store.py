@@ -175,6 +175,20 @@ MIGRATIONS: list[str] = [
         state TEXT NOT NULL, attempts INTEGER NOT NULL, problem TEXT NOT NULL, sent_at INTEGER,
         PRIMARY KEY (incident_id, person));
     """,
+    # Typed audit entries (gateway/audit.py, docs/audit.md): a schema version
+    # per entry (old rows are 1), integer milliseconds, and indexes for
+    # `veilpost audit search`; version 2 checkpoints sign the time too.
+    """
+    ALTER TABLE audit ADD COLUMN v INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE audit ADD COLUMN at_ms INTEGER;
+    CREATE INDEX audit_actor ON audit (actor, at);
+    CREATE INDEX audit_device ON audit (device, at);
+    CREATE INDEX audit_parcel ON audit (parcel, at);
+    CREATE INDEX audit_at ON audit (at);
+    ALTER TABLE checkpoints ADD COLUMN v INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE checkpoints ADD COLUMN at_ms INTEGER;
+    UPDATE checkpoints SET at_ms = CAST(at * 1000 AS INTEGER);
+    """,
 ]
 
 

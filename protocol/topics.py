@@ -5,6 +5,8 @@ from .errors import MALFORMED, InvalidId, LocalProtocolError, RemoteProtocolErro
 
 ROOT = "vp/v1"
 ALARM = ROOT + "/alarm"
+# The audit log's signed checkpoints, retained, for witnesses (gateway/witness.py).
+AUDIT_CHECKPOINT = ROOT + "/audit/checkpoint"
 UP_FILTER = ROOT + "/d/+/up"
 SHARE_GROUP = "veilpost"
 # What every gateway subscribes to, so that several share the handhelds' load.

@@ -23,7 +23,7 @@ from gateway.broker_access import WATCHER_GRANTS
 from gateway.broker_accounts import ACCOUNTS_FILE, read_file
 from gateway.home import init
 from tests.fixtures.brokers import MosquittoBroker, MqttProbe
-from tests.fixtures.gateway import GatewayRun, own_embedded_port
+from tests.fixtures.gateway import GatewayRun, it_env, own_embedded_port
 from tools.cli import main
 from tools.testbed.wire import Handheld
 
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(folder: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["--home", str(folder), *args])
+    result = CliRunner().invoke(main, ["--home", str(folder), *args], env=it_env(folder))
     assert isinstance(result.exception, (SystemExit, type(None))), result.exception
     return result.exit_code, result.output
 

@@ -68,7 +68,8 @@ def home(tmp_path: Path) -> Iterator[Home]:
     registry.add_officer(h.store, "Officer Test", "135790")
     import_manifest(h.store, h.vault, h.audit,
                     manifest_csv([("VP2653464097", "R-07", "C-112", 0), ("VP2630246633", "R-07", "C-112", 1),
-                                  ("VP2611111111", "R-09", "C-112", 2)]), h.zone, 0.0)
+                                  ("VP2611111111", "R-09", "C-112", 2)]), h.zone, 0.0,
+                    "it:test")
     retention.open_case(h.store, h.audit, "CASE-1", "VP2653464097", "complaint 42", "Desk Test", 0.0,
                         for_account="agent:Desk")
     yield h

@@ -19,12 +19,13 @@ from gateway.registry import InvalidDeviceId, RegistryError
 from printer_drivers.label import LabelError
 from printer_drivers.transport import PrinterOffline
 from protocol import errors
+from tests.fixtures.gateway import it_env
 from tools.cli import main
 from tools.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_UNAVAILABLE, exit_code
 
 
 def run(home: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--home", str(home), *args])
+    return CliRunner().invoke(main, ["--home", str(home), *args], env=it_env(home))
 
 
 def one_line_error(result: Result) -> str:

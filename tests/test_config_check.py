@@ -110,3 +110,18 @@ def test_the_gateway_refuses_a_config_built_in_code_with_a_bad_value(folder: Pat
             GatewayService(home).start()
     finally:
         home.close()
+
+
+def test_the_audit_finding_says_where_checkpoints_go(tmp_path):
+    from gateway import config as config_mod
+    from gateway.home import init
+
+    init(tmp_path / "vp").close()
+    cfg = config_mod.load(tmp_path / "vp")
+    found = {f.topic: f for f in check(cfg, reach=False)}
+    assert found["audit"].level == OK and "every 30 s" in found["audit"].text
+    assert "no witness_urls" in found["audit"].text
+    cfg.audit.witness_urls = ["http://127.0.0.1:8470/checkpoint"]
+    assert "1 witness URL" in {f.topic: f for f in check(cfg, reach=False)}["audit"].text
+    cfg.audit.witness_urls = ["ftp://witness"]
+    assert any("[audit] witness_urls" in f.text for f in failures(check(cfg, reach=False)))

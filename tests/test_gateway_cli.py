@@ -12,14 +12,15 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from gateway import registry, sentinel
-from tests.fixtures.gateway import own_embedded_port
+from tests.fixtures.gateway import it_env, own_embedded_port
 from tools.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _cli(home, *args, input=None):
-    return CliRunner().invoke(main, ["--home", str(home.config.home), *args], input=input)
+    return CliRunner().invoke(main, ["--home", str(home.config.home), *args], input=input,
+                              env=it_env(home.config.home))
 
 
 def test_init_twice_keeps_the_keys_and_files_are_private(tmp_path):

@@ -53,7 +53,7 @@ def test_everything_a_working_home_holds_is_owner_only(tmp_path: Path, umask: in
         home.store.run("INSERT INTO couriers (courier_id, depot, shift, pin_salt, pin_hash, state, created)"
                        " VALUES ('C-1', 'D-1', '07:00-21:00', x'00', x'00', 'active', 0)")
         import_manifest(home.store, home.vault, home.audit, manifest_csv([("VP0000001", "R-1", "C-1", 0)]),
-                        home.zone, 0.0)
+                        home.zone, 0.0, "it:test")
         source = tmp_path / "depot"
         source.mkdir()
         (source / "ca.crt").write_text("not a real certificate\n")
@@ -62,7 +62,7 @@ def test_everything_a_working_home_holds_is_owner_only(tmp_path: Path, umask: in
         admin = AccountsFileAdmin(folder / ACCOUNTS_FILE)
         link = BrokerLink(admin, "127.0.0.1", 18830, None, "127.0.0.1", 18830,
                           operator_file=folder / "broker" / "operator.secret")
-        bundle = provision(home, link, "hh-001", folder, now=0.0)
+        bundle = provision(home, link, "hh-001", folder, now=0.0, actor="it:test")
         spool = Spool.at_home(folder)
         spool.close()
         names = set(_modes(folder))  # while the database is open: with its -wal and -shm

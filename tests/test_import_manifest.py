@@ -4,7 +4,7 @@ from click.testing import CliRunner
 from gateway import registry
 from gateway.manifest import ManifestError, derive_sort_code, import_manifest
 from protocol import masking
-from tests.fixtures.gateway import manifest_csv
+from tests.fixtures.gateway import it_env, manifest_csv
 from tools.cli import main
 
 
@@ -14,7 +14,7 @@ def _couriers(home):
 
 
 def _import(home, data):
-    return import_manifest(home.store, home.vault, home.audit, data, home.zone, 1000.0)
+    return import_manifest(home.store, home.vault, home.audit, data, home.zone, 1000.0, "it:test")
 
 
 def test_import_stores_masked_values_and_summarises(gateway_home):
@@ -93,7 +93,7 @@ def test_cli_import_prints_summary_and_error(gateway_home, tmp_path):
     good.write_bytes(manifest_csv([("VP0000000101", "R-07", "C-112", 0)]))
     bad = tmp_path / "bad.csv"
     bad.write_bytes(manifest_csv([("VP0000000102", "R-07", "C-999", 0)]))
-    runner = CliRunner()
+    runner = CliRunner(env=it_env(gateway_home.config.home))
     home = str(gateway_home.config.home)
     ok = runner.invoke(main, ["--home", home, "route", "import", str(good)])
     assert ok.exit_code == 0 and "imported 1 parcels" in ok.output

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gateway import audit, registry, retention
+from gateway import audit_query, registry, retention
 from gateway.manifest import import_manifest
 from gateway.vault import Shredded
 from tests.fixtures.gateway import Spy, leaks, manifest_csv
@@ -55,14 +55,14 @@ def test_inv2_no_plaintext_at_rest_in_database_wal_logs_or_audit(live_depot, cap
     home.config.sentinel.distinct_per_minute = 10
     data = manifest_csv([("VP0000077701", "R-11", "C-112", 0), ("VP0000077702", "R-11", "C-112", 1),
                          ("VP0000077703", "R-11", "C-112", 2)])
-    import_manifest(home.store, home.vault, home.audit, data, home.zone, time.time())
+    import_manifest(home.store, home.vault, home.audit, data, home.zone, time.time(), "it:test")
     hh = _session(live_depot)
     hh.labels.update({t: live_depot.label(t) for t in ("VP0000077701", "VP0000077702", "VP0000077703")})
     _reveal_everything(live_depot, hh)
     hh.scan("VP0000077702")
     assert hh.reveal("VP0000077702", [1, 2, 3], req=9)[0] == "reveal_grant"
     exported = io.StringIO()
-    audit.export(home.store, exported)
+    audit_query.export(home.store, exported)
     db = home.config.database_path
     files = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
     assert any(p.name.endswith("-wal") for p in files)
@@ -127,7 +127,7 @@ def test_inv5_after_retention_the_data_key_is_gone_from_disk(gateway_home):
     home = gateway_home
     registry.add_courier(home.store, "C-112", "4321", "D-1")
     import_manifest(home.store, home.vault, home.audit, manifest_csv([("VP0000055501", "R-5", "C-112", 0)]),
-                    home.zone, 0.0)
+                    home.zone, 0.0, "it:test")
     wrapped = bytes(home.store.one("SELECT data_key FROM parcels")[0])
     blob = bytes(home.store.one("SELECT ciphertext FROM parcels")[0])
     with home.store.transaction() as tx:

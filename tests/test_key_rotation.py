@@ -103,7 +103,7 @@ def test_rotating_a_live_handhelds_master_secret_loses_no_queued_scan(site):
         assert len(hh.app.queue) == 3
         result: dict[str, Any] = {}
         rotating = threading.Thread(target=lambda: result.update(
-            report=key_rotation.rotate_keys(site.home, "hh-001", wait=20)))
+            report=key_rotation.rotate_keys(site.home, "hh-001", wait=20, actor="it:test")))
         rotating.start()
         # The command waits, retained, for the offline handheld.
         wait_for(lambda: getattr(registry.rotation(site.home.store, "hh-001"), "sent", None) is not None,
@@ -134,7 +134,7 @@ def test_after_the_grace_period_the_old_secret_is_refused(site):
     try:
         result: dict[str, Any] = {}
         rotating = threading.Thread(target=lambda: result.update(
-            report=key_rotation.rotate_keys(site.home, "hh-001", grace=3.0, wait=20)))
+            report=key_rotation.rotate_keys(site.home, "hh-001", grace=3.0, wait=20, actor="it:test")))
         rotating.start()
         wait_for(lambda: not rotating.is_alive(), "the rotation", hh, timeout=25)
         assert result["report"].password_set
@@ -165,7 +165,7 @@ def test_after_the_grace_period_the_old_secret_is_refused(site):
             def audit() -> list[str]:
                 return [str(r[0]) + " " + str(r[1]) for r in site.home.store.all(
                     "SELECT action, detail FROM audit WHERE device = 'hh-001' ORDER BY seq")]
-            wait_for(lambda: "command-ack command 424242" in audit(), "the new key's message")
+            wait_for(lambda: 'command-ack {"command":424242}' in audit(), "the new key's message")
             assert fw() == "old-key-in-grace"
             assert any(a.startswith("key-rotation") for a in audit())
             # The gateway's rotation tick (every 0.5 s) forgets the old secret once the grace is over.
@@ -203,9 +203,9 @@ def test_a_forged_rotation_command_is_refused_by_the_handheld(site):
 
 def test_rotating_a_revoked_handheld_is_refused_with_a_clear_error(site):
     site.provision("hh-001")
-    ops.revoke(site.home, site.link, "hh-001", "lost on the route", ack_wait=0)
+    ops.revoke(site.home, site.link, "hh-001", "lost on the route", ack_wait=0, actor="it:test")
     with pytest.raises(ops.ProvisionError, match="hh-001 is revoked"):
-        key_rotation.rotate_keys(site.home, "hh-001", wait=0)
+        key_rotation.rotate_keys(site.home, "hh-001", wait=0, actor="it:test")
     assert registry.rotation(site.home.store, "hh-001") is None
 
 

@@ -38,7 +38,7 @@ def _csv(*rows: str) -> str:
 
 
 def _import(home: Home, data: bytes | Path, **kw: object) -> object:
-    return import_manifest(home.store, home.vault, home.audit, data, home.zone, 1000.0, **kw)  # type: ignore[arg-type]
+    return import_manifest(home.store, home.vault, home.audit, data, home.zone, 1000.0, "it:test", **kw)  # type: ignore[arg-type]
 
 
 def _count(home: Home, table: str) -> int:

@@ -10,11 +10,14 @@ import pytest
 from gateway.home import Home
 from tests import (
     test_audit,
+    test_audit_search,
+    test_audit_witness,
     test_cases,
     test_gateway_registry,
     test_gateway_retention,
     test_incidents,
     test_incidents_notify,
+    test_operators,
     test_reveal_policy,
     test_sentinel,
     test_vault,
@@ -22,15 +25,16 @@ from tests import (
 from tests.fixtures.postgres import pg_available
 from tests.test_incidents import sms  # noqa: F401 - fixtures of the collected tests
 from tests.test_incidents_notify import sinks  # noqa: F401
+from tests.test_audit_witness import witnessed  # noqa: F401 (a fixture of those tests)
 
 SQLITE_ONLY = {
     "test_migrations_run_once",  # opens a SQLite file by path
     "test_audit_failure_denies",  # breaks the audit table with a SQLite trigger
 }
 
-for _module in (test_audit, test_cases, test_gateway_registry, test_gateway_retention, test_incidents,
-                test_incidents_notify,
-                test_reveal_policy, test_sentinel, test_vault):
+for _module in (test_audit, test_audit_search, test_audit_witness, test_cases, test_gateway_registry,
+                test_gateway_retention, test_incidents, test_incidents_notify, test_operators, test_reveal_policy,
+                test_sentinel, test_vault):
     _short = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     for _name in dir(_module):
         if _name.startswith("test_") and _name not in SQLITE_ONLY:

@@ -68,7 +68,7 @@ def test_reprint_without_reason_is_refused_and_with_reason_is_audited(home: Path
         parcels,
         "--reason",
         "label torn at sorting",
-        "--actor",
+        "--as",
         "op-3",
     )
     assert code == 0, out

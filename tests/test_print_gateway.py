@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gateway import operators
 from gateway.home import Home
 from gateway.label_source import GatewayParcels
 from gateway.labels import check as check_label
 from printer_drivers.emulated_link import PtyPrinter
 from printer_drivers.source import ParcelNotFound
 from protocol import labels as qr
-from tests.fixtures.gateway import leaks, manifest_csv
+from tests.fixtures.gateway import it_env, leaks, manifest_csv
 from tools.cli import main
 
 
@@ -26,7 +27,7 @@ def setup_home(gateway_home: Home, tmp_path: Path, printer_url: str) -> Path:
     registry.add_courier(gateway_home.store, "C-112", "4321", "D-1", "00:00-24:00")
     csv = tmp_path / "manifest.csv"
     csv.write_bytes(manifest_csv([("VPG0001", "R-07", "C-112", 0), ("VPG0002", "R-07", "C-112", 1)]))
-    result = CliRunner().invoke(main, ["--home", str(home), "route", "import", str(csv)])
+    result = CliRunner(env=it_env(home)).invoke(main, ["--home", str(home), "route", "import", str(csv)])
     assert result.exit_code == 0, result.output
     (home / "printers.toml").write_text(
         '[printers.depot]\nurl = "%s"\nlanguage = "cpcl"\nbaud = 115200\n' % printer_url, encoding="utf-8"
@@ -39,7 +40,7 @@ def test_print_from_the_gateway_store_sends_no_plaintext(
 ) -> None:
     pp = pty_printer("cpcl")
     home = setup_home(gateway_home, tmp_path, str(pp.path))
-    result = CliRunner().invoke(
+    result = CliRunner(env=it_env(gateway_home.config.home)).invoke(
         main, ["--home", str(home), "print", "VPG0001", "VPG0002", "--printer", "depot"]
     )
     assert result.exit_code == 0, result.output
@@ -57,6 +58,7 @@ def test_print_from_the_gateway_store_sends_no_plaintext(
 
 def test_reprint_goes_to_the_gateway_audit_log(gateway_home: Home, tmp_path: Path) -> None:
     home = setup_home(gateway_home, tmp_path, "file:" + str(tmp_path / "out.prn"))
+    operators.add(gateway_home.store, "op-5", "staff")
     args = [
         "--home",
         str(home),
@@ -66,7 +68,7 @@ def test_reprint_goes_to_the_gateway_audit_log(gateway_home: Home, tmp_path: Pat
         "depot",
         "--reason",
         "label torn",
-        "--actor",
+        "--as",
         "op-5",
     ]
     result = CliRunner().invoke(main, args)
@@ -77,7 +79,7 @@ def test_reprint_goes_to_the_gateway_audit_log(gateway_home: Home, tmp_path: Pat
     assert len(rows) == 1
     actor, device, _action, parcel, detail = rows[0]
     assert parcel == "VPG0002" and device == "printer:depot" and "label torn" in detail
-    assert "op-5" not in actor  # people are pseudonyms in the audit log
+    assert actor == gateway_home.audit.person("staff", "op-5")  # people are pseudonyms in the audit log
     assert not (home / "print-audit.jsonl").exists()
 
 

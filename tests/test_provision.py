@@ -48,7 +48,8 @@ class Site:
         self.service: Any = None
 
     def provision(self, device_id: str) -> dict[str, Any]:
-        bundle = ops.provision(self.home, self.link, device_id, self.out, model="test-handheld")
+        bundle = ops.provision(self.home, self.link, device_id, self.out, model="test-handheld",
+                               actor="it:test")
         return json.loads((bundle / "provision.json").read_text())
 
     def handheld(self, doc: dict[str, Any]) -> Handheld:
@@ -144,7 +145,7 @@ def test_revoking_a_connected_handheld_wipes_kicks_and_shuts_it_out(site):
     hh = site.handheld(doc)
     stop, stepper = _step_in_background(hh)
     try:
-        report = ops.revoke(site.home, site.link, "hh-001", "lost on route R-07")
+        report = ops.revoke(site.home, site.link, "hh-001", "lost on route R-07", actor="it:test")
     finally:
         stop.set()
         stepper.join()
@@ -168,7 +169,7 @@ def test_a_connected_session_is_kicked_by_the_revoke(site):
     probe = MqttProbe(site.broker, "hh-001", doc["mqtt"]["password"], client_id="hh-001")
     assert probe.connected
     started = time.monotonic()
-    report = ops.revoke(site.home, site.link, "hh-001", "account sold", ack_wait=0)
+    report = ops.revoke(site.home, site.link, "hh-001", "account sold", ack_wait=0, actor="it:test")
     assert probe.wait_disconnected(timeout=5)
     print(f"\n[{site.broker.kind}] revoke command -> session dropped: "
           f"{(probe.disconnected_at - started) * 1000:.1f} ms (report: kicked at {report.kicked_ms:.1f} ms)")
@@ -181,7 +182,7 @@ def test_the_gateway_refuses_a_revoked_handheld_that_gets_past_the_broker(site):
     doc = site.provision("hh-001")
     registry.set_device_state(site.home.store, "hh-001", "active")
     site.start_gateway()
-    ops.revoke(site.home, site.link, "hh-001", "stolen", ack_wait=0)
+    ops.revoke(site.home, site.link, "hh-001", "stolen", ack_wait=0, actor="it:test")
     site.link.admin.enable("hh-001")  # as if the broker let it in anyway (dynsec's identity bug)
     raw = RawHandheld(site.broker, "hh-001", bytes.fromhex(doc["master_secret"]),
                       credentials=("hh-001", doc["mqtt"]["password"]))
@@ -196,7 +197,7 @@ def test_the_gateway_refuses_a_revoked_handheld_that_gets_past_the_broker(site):
 
 def test_an_offline_handheld_finds_the_wipe_if_it_ever_connects(site):
     doc = site.provision("hh-001")
-    report = ops.revoke(site.home, site.link, "hh-001", "not returned", ack_wait=0)
+    report = ops.revoke(site.home, site.link, "hh-001", "not returned", ack_wait=0, actor="it:test")
     assert report.wipe_posted_ms > 0 and not report.wipe_acked
     site.link.admin.enable("hh-001")  # the broker bypass again: the retained wipe is the last line
     hh = site.handheld(doc)
@@ -209,13 +210,13 @@ def test_suspend_refuses_the_handheld_and_resume_lets_it_back(site):
     doc = site.provision("hh-001")
     password = doc["mqtt"]["password"]
     probe = MqttProbe(site.broker, "hh-001", password)
-    ops.suspend(site.home, site.link, "hh-001", "courier on leave")
+    ops.suspend(site.home, site.link, "hh-001", "courier on leave", actor="it:test")
     assert probe.wait_disconnected(timeout=5)
     assert registry.device_state(site.home.store, "hh-001") == "suspended"
     assert not MqttProbe(site.broker, "hh-001", password).connected
     with pytest.raises(ops.ProvisionError, match="it is suspended"):
-        ops.suspend(site.home, site.link, "hh-001", "again")
-    ops.resume(site.home, site.link, "hh-001")
+        ops.suspend(site.home, site.link, "hh-001", "again", actor="it:test")
+    ops.resume(site.home, site.link, "hh-001", actor="it:test")
     back = MqttProbe(site.broker, "hh-001", password)
     assert back.connected
     back.close()
@@ -224,9 +225,9 @@ def test_suspend_refuses_the_handheld_and_resume_lets_it_back(site):
 
 def test_a_revoked_handheld_cannot_be_resumed(site):
     site.provision("hh-001")
-    ops.revoke(site.home, site.link, "hh-001", "stolen", ack_wait=0)
+    ops.revoke(site.home, site.link, "hh-001", "stolen", ack_wait=0, actor="it:test")
     with pytest.raises(ops.ProvisionError, match="it is revoked"):
-        ops.resume(site.home, site.link, "hh-001")
+        ops.resume(site.home, site.link, "hh-001", actor="it:test")
 
 
 def test_rotating_a_live_handhelds_keys_loses_no_queued_message(site):
@@ -238,7 +239,7 @@ def test_rotating_a_live_handhelds_keys_loses_no_queued_message(site):
         assert device.subscribe("vp/v1/d/hh-001/down") == 1
         gateway.publish("vp/v1/d/hh-001/down", b"before")
         assert device.next_message().payload == b"before"
-        bundle = ops.rotate_broker_password(site.home, site.link, "hh-001", site.out)
+        bundle = ops.rotate_broker_password(site.home, site.link, "hh-001", site.out, actor="it:test")
         assert device.wait_disconnected(timeout=5), "the session on the old password went on"
         for i in range(5):
             gateway.publish("vp/v1/d/hh-001/down", b"queued %d" % i)

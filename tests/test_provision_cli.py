@@ -14,6 +14,7 @@ from gateway import registry
 from gateway.broker_accounts import ACCOUNTS_FILE
 from gateway.home import Home
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
+from tests.fixtures.gateway import it_env
 from tools.cli import main
 
 
@@ -26,7 +27,8 @@ def home_with_broker(gateway_home: Home) -> Iterator[tuple[Home, EmbeddedBrokerH
 
 
 def run(home: Home, *args: str, input: str | None = None):
-    result = CliRunner().invoke(main, ["--home", str(home.config.home), *args], input=input)
+    result = CliRunner().invoke(main, ["--home", str(home.config.home), *args], input=input,
+                                env=it_env(home.config.home))
     return result
 
 
@@ -119,7 +121,7 @@ def test_deploy_runs_mpremote_and_shreds_the_secret(home_with_broker, monkeypatc
 
     home, _ = home_with_broker
     link = ops.open_broker(home)
-    bundle = ops.provision(home, link, "hh-301", tmp_path / "bundles")
+    bundle = ops.provision(home, link, "hh-301", tmp_path / "bundles", actor="it:test")
     build = Path("build/firmware")
     monkeypatch.setattr(firmware_cli, "check_port", lambda port: None)
     monkeypatch.setattr(firmware_cli, "build", lambda out, repo=None: [])

@@ -25,13 +25,13 @@ from gateway import registry
 from gateway.broker_accounts import ACCOUNTS_FILE, ENDPOINT_FILE, read_file
 from gateway.home import init
 from tests.fixtures.brokers import MosquittoBroker
-from tests.fixtures.gateway import GatewayRun, own_embedded_port
+from tests.fixtures.gateway import GatewayRun, it_env, own_embedded_port
 from tools.cli import main
 from tools.testbed.wire import Handheld
 
 
 def run(folder: Path, *args: str, input: str | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["--home", str(folder), *args], input=input)
+    result = CliRunner().invoke(main, ["--home", str(folder), *args], input=input, env=it_env(folder))
     assert isinstance(result.exception, (SystemExit, type(None))), result.exception
     return result.exit_code, result.output
 

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 ROLES = ("Depot staff", "IT", "Courier", "Security officer")
 NEEDS_HARDWARE = {
-    "veilpost device provision HH-0005 --port /dev/ttyUSB0",
+    'veilpost device provision HH-0005 --port /dev/ttyUSB0 --as "Ivy Test"',
     "veilpost firmware deploy --port /dev/ttyUSB0 --bundle veilpost-data/bundles/HH-0001",
 }
 IN_BACKGROUND = ("veilpost gateway run", "veilpost alarms watch")
@@ -194,7 +194,7 @@ def before(day: Day, line: str) -> None:
     if line == "veilpost route import manifest.csv --check":
         zone = config_mod.load(day.home).timezone
         (day.cwd / "manifest.csv").write_bytes(manifest(zone))
-    elif line == "veilpost device provision --csv handhelds.csv":
+    elif line == norm('veilpost device provision --csv handhelds.csv --as "Ivy Test"'):
         (day.cwd / "handhelds.csv").write_text("device_id,model\nHH-0002,TS-1\nHH-0003,TS-1\nHH-0004,TS-1\n",
                                                encoding="utf-8")
     elif line.startswith("veilpost reprint VP2653464097"):
@@ -216,9 +216,11 @@ def after(day: Day, line: str, out: str) -> None:
         "veilpost config check": lambda o: "fail" not in o and "ok   database" in o,
         "veilpost courier list": lambda o: "C-112" in o and "C-104" in o,
         "veilpost route import manifest.csv --check": lambda o: "6 rows, no problems" in o,
-        "veilpost route import manifest.csv": lambda o: o.startswith("imported 6 parcels on 3 routes"),
+        norm('veilpost route import manifest.csv --as "Dana Test"'):
+            lambda o: o.startswith("imported 6 parcels on 3 routes"),
         "veilpost parcel list --route R-07": lambda o: o.count("VP26") == 3 and "170******34" in o,
-        "veilpost print --route R-07 --printer depot": lambda o: "depot: 3 printed" in o,
+        norm('veilpost print --route R-07 --printer depot --as "Dana Test"'):
+            lambda o: "depot: 3 printed" in o,
         "veilpost printers status": lambda o: "ready" in o and "uncertain=1" in o,
         "veilpost device list": lambda o: all("HH-000%d" % i in o for i in range(1, 5)),
         "veilpost officer list": lambda o: "Officer Test" in o and "Officer Other" in o,

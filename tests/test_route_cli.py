@@ -16,6 +16,7 @@ from gateway import labels, registry
 from gateway.home import Home, init
 from printer_drivers.emulated_link import PtyPrinter
 from protocol.labels import from_text
+from tests.fixtures.gateway import it_env
 from tools.cli import main
 from tools.testbed.depot import manifest_csv
 
@@ -32,7 +33,7 @@ def home(tmp_path: Path) -> Iterator[Home]:
 
 
 def run(home: Home, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["--home", str(home.config.home), *args])
+    result = CliRunner().invoke(main, ["--home", str(home.config.home), *args], env=it_env(home.config.home))
     assert isinstance(result.exception, (SystemExit, type(None))), result.exception
     return result.exit_code, result.output
 

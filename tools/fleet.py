@@ -92,7 +92,7 @@ def provision_fleet(home: Any, broker: Any, n_devices: int, parcels_per_device: 
         plans.append(Plan(config, badge, pin, parcels))
     day = dt.datetime.fromtimestamp(now, home.zone).date().isoformat()
     csv = manifest_rows(n_devices, parcels_per_device, day, prefix)
-    import_manifest(home.store, home.vault, home.audit, csv, home.zone, now)
+    import_manifest(home.store, home.vault, home.audit, csv, home.zone, now, "it:fleet")
     # The depot prints the labels: each QR is the gateway's proof that its parcel is in hand.
     with home.store.transaction() as tx:
         for plan in plans:

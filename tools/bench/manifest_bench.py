@@ -30,7 +30,7 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 report = check_manifest(home.store, csv_path, home.zone)
 t1 = time.perf_counter()
-summary = import_manifest(home.store, home.vault, home.audit, csv_path, home.zone, time.time())
+summary = import_manifest(home.store, home.vault, home.audit, csv_path, home.zone, time.time(), "it:bench")
 t2 = time.perf_counter()
 assert report.ok and summary.parcels == report.rows, report.problems[:3]
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

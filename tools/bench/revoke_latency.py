@@ -53,11 +53,11 @@ def _revokes(home_dir: Path, broker: Any, rounds: int) -> list[float]:
     figures = []
     try:
         for i in range(rounds):
-            bundle = ops.provision(home, link, "hh-e%03d" % i, home_dir / "bundles")
+            bundle = ops.provision(home, link, "hh-e%03d" % i, home_dir / "bundles", actor="it:bench")
             password = json.loads((bundle / "provision.json").read_text())["mqtt"]["password"]
             probe = MqttProbe(broker, "hh-e%03d" % i, password)
             started = time.monotonic()
-            report = ops.revoke(home, link, "hh-e%03d" % i, "bench", ack_wait=0)
+            report = ops.revoke(home, link, "hh-e%03d" % i, "bench", ack_wait=0, actor="it:bench")
             if report.problems or not probe.wait_disconnected(timeout=5) or probe.disconnected_at is None:
                 raise RuntimeError(f"revoke round {i} failed: {report.problems}")
             figures.append((probe.disconnected_at - started) * 1000)

@@ -27,7 +27,7 @@ from tools.bench.bench_brokers import embedded_with_accounts, home_on, medians, 
 def _rotate(home: Any, out: dict[str, Any]) -> None:
     from gateway import key_rotation
 
-    out["r"] = key_rotation.rotate_keys(home, "hh-rot", wait=10)
+    out["r"] = key_rotation.rotate_keys(home, "hh-rot", wait=10, actor="it:bench")
 
 
 def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], list[float]]:
@@ -41,7 +41,7 @@ def _rotations(home_dir: Path, broker: Any, rounds: int) -> tuple[list[float], l
     back: list[float] = []
     hh = None
     try:
-        bundle = ops.provision(home, link, "hh-rot", home_dir / "bundles")
+        bundle = ops.provision(home, link, "hh-rot", home_dir / "bundles", actor="it:bench")
         doc = json.loads((bundle / "provision.json").read_text())
         hh = Handheld(doc, home=home_dir / "hh", timeout=10)
         for _ in range(rounds):

@@ -49,6 +49,7 @@ SECTIONS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("rotation", "tools.bench.rotation_time", "run", {"rounds": 1}, {"rounds": 5}),
     ("manifest", "tools.bench.manifest_bench", "run", {"rows": [2000]}, {"rows": [10_000, 100_000]}),
     ("notify", "tools.bench.notify", "run", {"people": 100}, {"people": 1000}),
+    ("audit", "tools.bench.audit_verify", "run", {"entries": 20_000}, {"entries": 1_000_000}),
 ]
 
 
@@ -144,6 +145,11 @@ def highlights(report: dict[str, Any]) -> dict[str, Any]:
                                                       for v in timed.values()):
             out[key] = {label: {"median": round(v["median_ms"], 1), "worst": round(v["max_ms"], 1)}
                         for label, v in timed.items()}
+    verify = _dig(s, "audit", "sqlite")
+    if isinstance(verify, dict) and "verify_wall_us_per_entry" in verify:
+        out["audit_verify"] = {store: {k: v[k] for k in ("entries", "verify_wall_us_per_entry",
+                                                         "verify_cpu_us_per_entry")}
+                               for store, v in s["audit"].items() if isinstance(v, dict)}
     out["missing"] = sorted(name for name, v in s.items() if isinstance(v, dict) and "missing" in v)
     out["failed"] = sorted(name for name, v in s.items() if isinstance(v, dict) and "error" in v
                            and "traceback" in v)
@@ -215,6 +221,9 @@ def summary(report: dict[str, Any]) -> list[str]:
     for key, what in (("revoke_ms", "revoke -> kicked"), ("rotation_ms", "key rotation")):
         for label, v in (h.get(key) or {}).items():
             lines.append("  %s, %s: median %.1f ms, worst %.1f ms" % (what, label, v["median"], v["worst"]))
+    for store, v in (h.get("audit_verify") or {}).items():
+        lines.append("  audit verify, %s, %d entries: %.1f us wall, %.1f us CPU per entry" % (
+            store, v["entries"], v["verify_wall_us_per_entry"], v["verify_cpu_us_per_entry"]))
     for template, langs in (h.get("label_bytes") or {}).items():
         lines.append("  label %s: " % template + ", ".join("%s %d B" % kv for kv in langs.items()))
     for name in h.get("missing", []):

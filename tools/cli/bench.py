@@ -17,7 +17,7 @@ from tools.cli.common import tool
               help="Write the full report to this file.")
 @click.option("--only", multiple=True, metavar="SECTION",
               help="Run only this section (repeatable): reveal, scale_out, labels, messages, crypto,"
-                   " firmware, revoke, rotation.")
+                   " firmware, revoke, rotation, manifest, audit.")
 def bench_cmd(quick: bool, json_file: str | None, only: tuple[str, ...]) -> None:
     """Measure throughput, latency, memory, label and message bytes, and
     MicroPython cost; print a summary and optionally write JSON."""

@@ -12,7 +12,7 @@ import click
 
 from gateway import registry
 from gateway.home import Home
-from tools.cli.common import emit, json_option, open_gateway_home
+from tools.cli.common import acting, as_option, emit, json_option, open_gateway_home
 
 
 @click.group("courier")
@@ -26,14 +26,17 @@ def courier_group() -> None:
               help="The courier's PIN, 4 to 12 digits (asked for when not given).")
 @click.option("--depot", required=True, help="The depot the courier works from.")
 @click.option("--shift", default=None, help='Local time "HH:MM-HH:MM" (default from config).')
+@as_option
 @click.pass_context
-def courier_add(ctx: click.Context, badge: str, pin: str, depot: str, shift: str | None) -> None:
+def courier_add(ctx: click.Context, badge: str, pin: str, depot: str, shift: str | None,
+                as_name: str | None) -> None:
     """Register a courier by badge id, with a PIN (kept only as an scrypt hash)."""
     home = open_gateway_home(ctx)
+    actor = acting(home, as_name, "it", "staff")[1]
     registry.add_courier(home.store, badge, pin, depot, shift or home.config.reveal.default_shift)
     with home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "courier-add", "", "ok",
-                          home.audit.person("courier", badge))
+        home.audit.append(tx, time.time(), actor, "", "courier-add", "", "ok",
+                          {"courier": home.audit.person("courier", badge), "depot": depot})
     click.echo("courier %s added (depot %s)" % (badge, depot))
 
 
@@ -52,26 +55,32 @@ def _courier_home(ctx: click.Context, badge: str) -> Iterator[Home]:
 @courier_group.command("suspend")
 @click.argument("badge")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
+@as_option
 @click.pass_context
-def courier_suspend(ctx: click.Context, badge: str, reason: str) -> None:
+def courier_suspend(ctx: click.Context, badge: str, reason: str, as_name: str | None) -> None:
     """Refuse a courier's logins and reveals until resumed."""
-    with _courier_home(ctx, badge) as home, home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "courier-suspend", "", "ok",
-                          home.audit.person("courier", badge) + " " + reason)
-        registry.set_courier_state(tx, badge, "suspended")
-        tx.run("UPDATE sessions SET ended = ? WHERE courier_id = ? AND ended IS NULL", time.time(), badge)
+    with _courier_home(ctx, badge) as home:
+        actor = acting(home, as_name, "it")[1]
+        with home.store.transaction() as tx:
+            home.audit.append(tx, time.time(), actor, "", "courier-suspend", "", "ok",
+                              {"courier": home.audit.person("courier", badge), "reason": reason})
+            registry.set_courier_state(tx, badge, "suspended")
+            tx.run("UPDATE sessions SET ended = ? WHERE courier_id = ? AND ended IS NULL", time.time(), badge)
     click.echo(f"courier {badge} suspended")
 
 
 @courier_group.command("resume")
 @click.argument("badge")
+@as_option
 @click.pass_context
-def courier_resume(ctx: click.Context, badge: str) -> None:
+def courier_resume(ctx: click.Context, badge: str, as_name: str | None) -> None:
     """Let a suspended courier log in again."""
-    with _courier_home(ctx, badge) as home, home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "courier-resume", "", "ok",
-                          home.audit.person("courier", badge))
-        registry.set_courier_state(tx, badge, "active")
+    with _courier_home(ctx, badge) as home:
+        actor = acting(home, as_name, "it")[1]
+        with home.store.transaction() as tx:
+            home.audit.append(tx, time.time(), actor, "", "courier-resume", "", "ok",
+                              {"courier": home.audit.person("courier", badge)})
+            registry.set_courier_state(tx, badge, "active")
     click.echo(f"courier {badge} active again")
 
 
@@ -79,15 +88,18 @@ def courier_resume(ctx: click.Context, badge: str) -> None:
 @click.argument("badge")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
               help="The new PIN, 4 to 12 digits (asked for when not given).")
+@as_option
 @click.pass_context
-def courier_reset_pin(ctx: click.Context, badge: str, pin: str) -> None:
+def courier_reset_pin(ctx: click.Context, badge: str, pin: str, as_name: str | None) -> None:
     """Give a courier a new PIN (4 to 12 digits)."""
     if not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise click.ClickException("PIN must be 4 to 12 digits")
-    with _courier_home(ctx, badge) as home, home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "courier-reset-pin", "", "ok",
-                          home.audit.person("courier", badge))
-        registry.set_pin(tx, badge, pin)
+    with _courier_home(ctx, badge) as home:
+        actor = acting(home, as_name, "it")[1]
+        with home.store.transaction() as tx:
+            home.audit.append(tx, time.time(), actor, "", "courier-reset-pin", "", "ok",
+                              {"courier": home.audit.person("courier", badge)})
+            registry.set_pin(tx, badge, pin)
     click.echo(f"courier {badge}: new PIN set")
 
 

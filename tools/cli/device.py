@@ -24,7 +24,7 @@ from gateway.broker_access import BrokerAdminError
 from gateway.home import Home
 from protocol.errors import ConfigurationError, VeilpostError
 from tools.cli import firmware
-from tools.cli.common import json_option, print_json, wants_json
+from tools.cli.common import acting, as_option, json_option, print_json, wants_json
 from tools.cli.common import open_gateway_home as _home
 
 BUILD_DIR = Path("build/firmware")
@@ -98,9 +98,11 @@ def _rows(csv_file: Path) -> list[batch.Row]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where bundles go (default: HOME/bundles; folders 0700, files 0600).")
 @click.option("--keep-bundle", is_flag=True, help="Keep the bundle's secret after deploying it.")
+@as_option
 @click.pass_context
 def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | None, port: str | None,
-                  model: str, fw: str, lang: str, out: Path | None, keep_bundle: bool) -> None:
+                  model: str, fw: str, lang: str, out: Path | None, keep_bundle: bool,
+                  as_name: str | None) -> None:
     """Register a handheld, create its broker credentials, write its bundle.
 
     Works with the gateway stopped. The bundle names the broker address of
@@ -109,10 +111,11 @@ def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | No
         raise click.UsageError("give either DEVICE_ID or --csv FILE")
     rows = _rows(csv_file) if csv_file is not None else []
     with _session(ctx) as (home, link):
+        actor = acting(home, as_name, "it")[1]
         out = out or home.config.home / "bundles"
         where = "%s:%d%s" % (link.device_host, link.device_port, " (TLS)" if link.device_ca else "")
         if device_id is not None:
-            bundle = ops.provision(home, link, device_id, out, model, fw, lang)
+            bundle = ops.provision(home, link, device_id, out, model, fw, lang, actor=actor)
             click.echo(f"{device_id} provisioned; bundle in {bundle} (broker {where})")
             if port:
                 deploy(bundle, port, keep_bundle)
@@ -123,7 +126,7 @@ def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | No
             return
         rows = [batch.Row(r.line, r.device_id, r.model or model, r.fw or fw) for r in rows]
         try:
-            results = _batch(home, link, rows, out, lang)
+            results = _batch(home, link, rows, out, lang, actor)
         except batch.BatchRefused as e:
             for result in e.results:
                 click.echo(str(result), err=True)
@@ -134,7 +137,7 @@ def provision_cmd(ctx: click.Context, device_id: str | None, csv_file: Path | No
 
 
 def _batch(home: Home, link: ops.BrokerLink, rows: list[batch.Row], out: Path,
-           lang: str) -> list[batch.RowResult]:
+           lang: str, actor: str) -> list[batch.RowResult]:
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -144,26 +147,28 @@ def _batch(home: Home, link: ops.BrokerLink, rows: list[batch.Row], out: Path,
             progress.update(task, description=f"provisioned {result.row.device_id}")
             progress.advance(task)
 
-        return batch.provision_many(home, link, rows, out, lang, progress=step)
+        return batch.provision_many(home, link, rows, out, lang, progress=step, actor=actor)
 
 
 @device_group.command("revoke")
 @click.argument("device_id")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
 @click.option("--lost", is_flag=True, help="The handheld was lost or stolen (the incident says so).")
+@as_option
 @click.pass_context
-def revoke_cmd(ctx: click.Context, device_id: str, reason: str, lost: bool) -> None:
+def revoke_cmd(ctx: click.Context, device_id: str, reason: str, lost: bool, as_name: str | None) -> None:
     """Cut a handheld off now: deny-list, retained wipe, broker kick."""
     started = time.monotonic()
     opts = ctx.find_object(dict) or {}
     home = _home(ctx)
     link = None
     try:
+        actor = acting(home, as_name, "it", "officer")[1]
         try:
             link = ops.open_broker(home, opts.get("admin_secret"), opts.get("device_broker"))
         except VeilpostError as e:  # whatever keeps the broker out of reach, the gateway refuses it now
             click.echo(f"broker: {e}; denying {device_id} at the gateway anyway", err=True)
-        report = ops.revoke(home, link, device_id, reason, clock=time.monotonic, lost=lost)
+        report = ops.revoke(home, link, device_id, reason, clock=time.monotonic, lost=lost, actor=actor)
     finally:
         if link is not None:
             link.close()
@@ -183,21 +188,23 @@ def revoke_cmd(ctx: click.Context, device_id: str, reason: str, lost: bool) -> N
 @device_group.command("suspend")
 @click.argument("device_id")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
+@as_option
 @click.pass_context
-def suspend_cmd(ctx: click.Context, device_id: str, reason: str) -> None:
+def suspend_cmd(ctx: click.Context, device_id: str, reason: str, as_name: str | None) -> None:
     """Refuse a handheld for now (no wipe); `resume` lets it back."""
     with _session(ctx) as (home, link):
-        ops.suspend(home, link, device_id, reason)
+        ops.suspend(home, link, device_id, reason, actor=acting(home, as_name, "it", "officer")[1])
     click.echo(f"{device_id} suspended and kicked")
 
 
 @device_group.command("resume")
 @click.argument("device_id")
+@as_option
 @click.pass_context
-def resume_cmd(ctx: click.Context, device_id: str) -> None:
+def resume_cmd(ctx: click.Context, device_id: str, as_name: str | None) -> None:
     """Let a suspended handheld back in."""
     with _session(ctx) as (home, link):
-        ops.resume(home, link, device_id)
+        ops.resume(home, link, device_id, actor=acting(home, as_name, "it", "officer")[1])
     click.echo(f"{device_id} active again")
 
 
@@ -207,13 +214,16 @@ def resume_cmd(ctx: click.Context, device_id: str) -> None:
               help="Seconds the old key is still accepted after the handheld switched.")
 @click.option("--wait", "wait_s", type=float, default=10.0, show_default=True,
               help="Seconds to wait for the handheld to take the new key.")
+@as_option
 @click.pass_context
-def rotate_keys_cmd(ctx: click.Context, device_id: str, grace: float, wait_s: float) -> None:
+def rotate_keys_cmd(ctx: click.Context, device_id: str, grace: float, wait_s: float,
+                    as_name: str | None) -> None:
     """New master secret and broker password for a live handheld, over the air;
     its queued messages stay."""
     home = _home(ctx)
     try:
-        report = key_rotation.rotate_keys(home, device_id, grace=grace, wait=wait_s)
+        report = key_rotation.rotate_keys(home, device_id, grace=grace, wait=wait_s,
+                                          actor=acting(home, as_name, "it")[1])
     finally:
         home.close()
     if report.switched_ms is None:

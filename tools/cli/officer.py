@@ -8,7 +8,7 @@ import time
 import click
 
 from gateway import registry
-from tools.cli.common import emit, json_option, local_time, open_gateway_home
+from tools.cli.common import acting, as_option, emit, json_option, local_time, open_gateway_home
 
 
 @click.group("officer")
@@ -20,14 +20,17 @@ def officer_group() -> None:
 @click.argument("name")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True,
               help="The officer's PIN, 6 to 12 digits (asked for when not given).")
+@as_option
 @click.pass_context
-def officer_add(ctx: click.Context, name: str, pin: str) -> None:
-    """Register a security officer by NAME, with a PIN (kept only as a hash)."""
+def officer_add(ctx: click.Context, name: str, pin: str, as_name: str | None) -> None:
+    """Register a security officer by NAME, with a PIN (kept only as a hash).
+    IT or another officer adds them (--as)."""
     home = open_gateway_home(ctx)
+    actor = acting(home, as_name, "it", "officer")[1]
     registry.add_officer(home.store, name, pin)
     with home.store.transaction() as tx:
-        home.audit.append(tx, time.time(), "operator", "", "officer-add", "", "ok",
-                          home.audit.person("officer", name))
+        home.audit.append(tx, time.time(), actor, "", "officer-add", "", "ok",
+                          {"officer": home.audit.person("officer", name)})
     click.echo("security officer %s added" % name)
 
 

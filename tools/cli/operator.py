@@ -33,7 +33,7 @@ def operator_add(ctx: click.Context, name: str, role: str, as_name: str | None) 
         person = operators.add(home.store, name, role)
         with home.store.transaction() as tx:
             home.audit.append(tx, time.time(), actor, "", "operator-add", "", "ok",
-                              home.audit.person(person.kind, person.name) + " " + role)
+                              {"person": home.audit.person(person.kind, person.name), "role": role})
     finally:
         home.close()
     click.echo("%s added as %s" % (name, operators.ROLE_NAMES[role]))
@@ -48,10 +48,12 @@ def operator_remove(ctx: click.Context, name: str, as_name: str | None) -> None:
     home = open_gateway_home(ctx)
     try:
         actor = acting(home, as_name, "it", "officer")[1]
-        if not operators.remove(home.store, name):
+        gone = [p for p in operators.listing(home.store) if p.name == name and p.role != "officer"]
+        if not gone or not operators.remove(home.store, name):
             raise click.ClickException("%s is not on the list" % name)
         with home.store.transaction() as tx:
-            home.audit.append(tx, time.time(), actor, "", "operator-remove", "", "ok", "")
+            home.audit.append(tx, time.time(), actor, "", "operator-remove", "", "ok",
+                              {"person": home.audit.person(gone[0].kind, name), "role": gone[0].role})
     finally:
         home.close()
     click.echo("%s removed" % name)

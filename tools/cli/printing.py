@@ -25,7 +25,15 @@ from printer_drivers.source import JsonFileSource, ParcelNotFound, ParcelSource
 from printer_drivers.spool import PRINTED, QUEUED, SENDING, UNCERTAIN, AuditHook, Spool, SpoolError
 from printer_drivers.transport import PrinterOffline
 from protocol.errors import ConfigurationError
-from tools.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE, json_option, print_json, wants_json
+from tools.cli.common import (
+    EXIT_FAILED,
+    EXIT_UNAVAILABLE,
+    acting,
+    as_option,
+    json_option,
+    print_json,
+    wants_json,
+)
 from tools.cli.common import home_of as _home
 
 PARCELS_HELP = "JSON file of masked parcel views (used instead of the gateway store)."
@@ -60,6 +68,20 @@ def _gateway_source(home: Path) -> ParcelSource | None:
     return GatewayParcels(gw) if gw is not None else None
 
 
+def _who(ctx: click.Context, as_name: str | None, parcels: str | None = None) -> str:
+    """Who prints: with the gateway's home, the audit pseudonym of the person
+    named with --as (depot staff or IT on `veilpost operator list`); a
+    printing station without a gateway writes the name (or login name)
+    into its own print-audit.jsonl."""
+    gw = None if parcels else _gateway(_home(ctx))
+    if gw is None:
+        return as_name or getpass.getuser()
+    try:
+        return acting(gw, as_name, "staff", "it")[1]
+    finally:
+        gw.close()
+
+
 def _audit(home: Path) -> AuditHook:
     """The gateway audit log when this home has one; a printing station
     without a gateway keeps an append-only JSON-lines file next to its spool."""
@@ -67,7 +89,7 @@ def _audit(home: Path) -> AuditHook:
     if gw is not None:
 
         def to_gateway(action: str, details: dict[str, Any]) -> None:
-            actor = gw.audit.person("operator", str(details.get("actor", "spool")))
+            actor = str(details.get("actor") or "spool")  # a pseudonym (_who), or the spool's own doing
             detail = {k: v for k, v in details.items() if k not in ("actor", "tracking_no")}
             with gw.store.transaction() as tx:
                 gw.audit.append(
@@ -154,6 +176,7 @@ def _drain(spool: Spool, cfg: PrinterConfig, give_up: float) -> None:
 @click.option("--template", help="Template name or file (default: the printer's).")
 @click.option("--give-up", default=30.0, show_default=True, help="Seconds to wait for a stuck printer.")
 @click.option("--queue-only", is_flag=True, help="Spool the labels, do not send them now.")
+@as_option
 @click.pass_context
 def print_cmd(
     ctx: click.Context,
@@ -164,6 +187,7 @@ def print_cmd(
     template: str | None,
     give_up: float,
     queue_only: bool,
+    as_name: str | None,
 ) -> None:
     """Print waybill labels (masked fields only) for TRACKING_NOS or a whole
     --route; each label gets its own possession proof in the QR. All the
@@ -173,7 +197,7 @@ def print_cmd(
     cfg = _printer(ctx, printer_name)
     source = _source(ctx, parcels)
     wanted = list(tracking_nos) if tracking_nos else _route_parcels(ctx, route_id or "", parcels)
-    jobs = _labels(cfg, source, wanted, template, getpass.getuser())  # all or nothing
+    jobs = _labels(cfg, source, wanted, template, _who(ctx, as_name, parcels))  # all or nothing
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
     try:
         ids = spool.submit_many(cfg.name, jobs)
@@ -212,21 +236,22 @@ def _route_parcels(ctx: click.Context, route_id: str, parcels: str | None) -> li
 @click.argument("tracking_no")
 @click.option("--reason", required=True, help="Why a second label is needed (audited).")
 @click.option("--printer", "printer_name", required=True, help="Printer name from printers.toml.")
-@click.option("--actor", default=lambda: getpass.getuser(), help="Who asks (default: login name).")
 @click.option("--parcels", type=click.Path(exists=True, dir_okay=False), help=PARCELS_HELP)
 @click.option("--give-up", default=30.0, show_default=True, help="Seconds to wait for a stuck printer.")
+@as_option
 @click.pass_context
 def reprint_cmd(
     ctx: click.Context,
     tracking_no: str,
     reason: str,
     printer_name: str,
-    actor: str,
     parcels: str | None,
     give_up: float,
+    as_name: str | None,
 ) -> None:
     """Print a parcel's label again; the reason goes to the audit log first."""
     cfg = _printer(ctx, printer_name)
+    actor = _who(ctx, as_name, parcels)
     data = _labels(cfg, _source(ctx, parcels), [tracking_no], None, actor, reason)[0][1]
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
     try:
@@ -301,10 +326,11 @@ def printers_drain(ctx: click.Context, printer_name: str, give_up: float) -> Non
 @click.argument("job_id", type=int)
 @click.option("--printed/--not-printed", required=True, help="Did the label come out?")
 @click.option("--reason", required=True, help="What you saw at the printer (audited).")
-@click.option("--actor", default=lambda: getpass.getuser(), help="Who looked (default: login name).")
+@as_option
 @click.pass_context
-def printers_settle(ctx: click.Context, job_id: int, printed: bool, reason: str, actor: str) -> None:
+def printers_settle(ctx: click.Context, job_id: int, printed: bool, reason: str, as_name: str | None) -> None:
     """Close an uncertain job after looking at the printer; --not-printed queues it again."""
+    actor = _who(ctx, as_name)
     spool = Spool.at_home(_home(ctx), _audit(_home(ctx)))
     try:
         again = spool.settle(job_id, printed, actor, reason)

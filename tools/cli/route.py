@@ -4,7 +4,6 @@ nothing (gateway/manifest.py), withdrawn until they go out for delivery
 
 from __future__ import annotations
 
-import getpass
 import time
 from pathlib import Path
 
@@ -22,7 +21,15 @@ from rich.progress import (
 from gateway.home import Home
 from gateway.manifest import ENCODINGS, SHOWN, ManifestError, Problem, check_manifest, import_manifest
 from gateway.routes import gone_out, withdraw_route
-from tools.cli.common import EXIT_CONFIG, emit, json_option, local_time, open_gateway_home
+from tools.cli.common import (
+    EXIT_CONFIG,
+    acting,
+    as_option,
+    emit,
+    json_option,
+    local_time,
+    open_gateway_home,
+)
 
 LONG_FILE = 1 << 20  # bytes (about 8,000 rows): a file this long gets a progress bar
 
@@ -52,8 +59,10 @@ def _report(problems: list[Problem]) -> None:
               help="Report every bad row and column, import nothing.")
 @click.option("--encoding", type=click.Choice(ENCODINGS, case_sensitive=False), default="utf-8",
               show_default=True, help="The file's character encoding.")
+@as_option
 @click.pass_context
-def route_import(ctx: click.Context, file: Path, check_only: bool, encoding: str) -> None:
+def route_import(ctx: click.Context, file: Path, check_only: bool, encoding: str,
+                 as_name: str | None) -> None:
     """Import a manifest CSV (columns in gateway/manifest.py), all rows or
     none; the file is read as a stream, with a progress bar when it is long.
     A bad row imports nothing: the error names the first bad rows, and
@@ -74,7 +83,7 @@ def route_import(ctx: click.Context, file: Path, check_only: bool, encoding: str
                 report = check_manifest(home.store, file, home.zone, encoding=encoding, progress=progress)
             else:
                 summary = import_manifest(home.store, home.vault, home.audit, file, home.zone, time.time(),
-                                          home.audit.person("operator", getpass.getuser()),
+                                          acting(home, as_name, "it", "staff")[1],
                                           encoding=encoding, progress=progress)
         finally:
             if bar is not None:
@@ -101,14 +110,15 @@ def route_import(ctx: click.Context, file: Path, check_only: bool, encoding: str
 @route_group.command("withdraw")
 @click.argument("route_id")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
+@as_option
 @click.pass_context
-def route_withdraw(ctx: click.Context, route_id: str, reason: str) -> None:
+def route_withdraw(ctx: click.Context, route_id: str, reason: str, as_name: str | None) -> None:
     """Remove ROUTE_ID and its parcels before it goes out for delivery
     (audited); to replace a manifest, withdraw its route and import the new one."""
     home = open_gateway_home(ctx)
     try:
         done = withdraw_route(home.store, home.audit, route_id, time.time(),
-                              home.audit.person("operator", getpass.getuser()), reason)
+                              acting(home, as_name, "it", "staff")[1], reason)
     finally:
         home.close()
     click.echo(str(done))

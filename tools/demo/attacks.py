@@ -13,7 +13,7 @@ from rich.markup import escape
 from gateway import registry
 from protocol import labels, topics
 from tools.demo.stage import MqttClient, wait_for
-from tools.demo.story import Role, Story, ms
+from tools.demo.story import IT, Role, Story, ms
 from tools.simulator import Handheld, SimulatorError
 
 # ---- 4. a rented account attacks
@@ -173,7 +173,8 @@ def revoke(story: Story) -> None:
     started = time.monotonic()
     try:
         story.command(
-            "device", "revoke", lost_role.device_id, "--reason", "reported lost by " + lost_role.badge
+            "device", "revoke", lost_role.device_id, "--reason", "reported lost by " + lost_role.badge,
+            "--as", IT,
         )
         wait_for(lambda: bool(wiped_at), 3)
     finally:

@@ -26,6 +26,8 @@ from tools.simulator import Handheld, SimulatorError
 
 DEPOT = "D-DEMO"
 SHIFT = "00:00-24:00"  # the demo runs at any hour
+IT = "Ivy Demo"  # the IT operator who enrols handhelds and cuts off the lost one (`--as`)
+STAFF = "Dana Demo"  # the depot clerk who imports the manifest and prints the labels
 HONEST_REVEALS = 3  # per courier: the gateway allows 3 distinct parcels a minute
 REVEALS = [
     (["phone"], "call-before-delivery"),
@@ -114,6 +116,7 @@ class Story:
         self.spy: Spy | None = None
         self.printer: Printer | None = None
         self.it: MqttClient | None = None
+        self.witness: Any = None  # gateway.witness.Witness: the checkpoints kept outside the database
         self.problems: list[str] = []
         self.qr: dict[str, str] = {}  # tracking number -> the QR text its printed label carries
         self.gateway_account: tuple[str | None, str | None] = (None, None)
@@ -190,7 +193,16 @@ class Story:
             m.broker, m.port, m.username, m.password = self.broker.host, self.broker.port, gw_user, gw_pass
             m.version, m.client_id = "3.1.1", client_id  # amqtt speaks MQTT 3.1.1
         from gateway.service import GatewayService
+        from gateway.witness import Witness, WitnessLog
 
+        # A witness outside the gateway's database (another host in production, docs/audit.md).
+        self.witness = Witness(WitnessLog(self.work / "witness", home.keys.public_key()),
+                               listen=("127.0.0.1", 0))
+        self.witness.start()
+        home.config.audit.witness_urls = ["http://127.0.0.1:%d/checkpoint" % self.witness.port]
+        home.config.audit.checkpoint_interval = 5  # a short run: several checkpoints, not one
+        self.say("a witness keeps the audit log's signed checkpoints outside the gateway's database: witness/"
+                 " (http://127.0.0.1:%d)" % self.witness.port)
         self.service = GatewayService(home)
         self.service.start()
         where = "embedded broker" if self.broker.kind == "embedded" else "broker"
@@ -206,12 +218,15 @@ class Story:
         )
         it_user, it_pass = self.broker.add_gateway("vp-it-demo-" + self.tag)
         self.it = MqttClient(self.broker, it_user, it_pass, "vp-it-demo-" + self.tag)
+        self.command("operator", "add", IT, "--role", "it")
+        self.command("operator", "add", STAFF, "--role", "staff", "--as", IT)
         for role in self.roles:
-            self.command("courier", "add", role.badge, "--depot", DEPOT, "--shift", SHIFT, "--pin", role.pin)
+            self.command("courier", "add", role.badge, "--depot", DEPOT, "--shift", SHIFT, "--pin", role.pin,
+                         "--as", STAFF)
         self.provision()
         manifest = self.work / self.manifest_name
         manifest.write_bytes(self.manifest)
-        self.command("route", "import", str(manifest))
+        self.command("route", "import", str(manifest), "--as", STAFF)
         self.printer = Printer(self.home_dir, self.work)
 
     def provision(self) -> None:
@@ -223,7 +238,8 @@ class Story:
             encoding="utf-8",
         )
         bundles = self.work / "bundles"
-        self.command("device", "provision", "--csv", str(devices), "--lang", "en", "--out", str(bundles))
+        self.command("device", "provision", "--csv", str(devices), "--lang", "en", "--out", str(bundles),
+                     "--as", IT)
         for role in self.roles:
             self.broker.created.append(role.device_id)
             role.config = json.loads(
@@ -235,7 +251,7 @@ class Story:
     def print_labels(self) -> None:
         self.c.rule("[bold]1. The depot prints privacy waybills")
         assert self.printer is not None
-        self.command("print", *self.parcels, "--printer", self.printer.name, "--give-up", "10")
+        self.command("print", *self.parcels, "--printer", self.printer.name, "--give-up", "10", "--as", STAFF)
         printed = self.printer.printed()
         # What each label's QR holds, as the couriers' scanners will read it off the label.
         self.qr = {label.tracking_no: label.qr_payload for label in printed if label.tracking_no}
@@ -377,13 +393,17 @@ class Story:
         for hh in list(self.handhelds.values()):
             hh.close()
         self.handhelds.clear()
-        self.service.stop()  # writes a signed checkpoint
+        self.service.stop()  # writes a signed checkpoint and sends it to the witness
         self.service = None
-        self.command("audit", "verify")
+        self.command("audit", "verify", "--witness", str(self.work / "witness"))
         from gateway import audit as audit_mod
+        from gateway.witness import load_witnessed
 
         assert self.home is not None
-        verdict = audit_mod.verify(self.home.store, self.home.keys.public_key())
+        verdict = audit_mod.verify(self.home.store, self.home.keys.public_key(),
+                                   load_witnessed(str(self.work / "witness")))
+        if not verdict.witnessed:
+            raise StageError("the witness holds no checkpoint of the audit log")
         self.advance()
         return verdict
 
@@ -398,6 +418,8 @@ class Story:
         for part in (self.it, self.spy, self.printer):
             if part is not None:
                 part.close()
+        if self.witness is not None:
+            self.witness.stop()
         if self.home is not None:
             self.home.close()
 
