@@ -264,7 +264,7 @@ class Handlers:
             # Its enrolment bundle has done its work: the secret in it must not outlive it.
             gone = bundles.shred_secrets(bundles.bundle_of(self.home.config.home, device_id))
             self.home.audit.append(tx, now, "gateway", device_id, "activate", "", "ok",
-                                   "bundle shredded" if gone else "")
+                                   {"bundle": "shredded"} if gone else {})
         return 0
 
     def _on_login(self, tx: Handle, device_id: str, f: Msg, now: float, work: Work) -> int:

@@ -186,7 +186,7 @@ def _end_periods(store: Store, vault: Vault, audit: AuditLog, run: RetentionRun,
                 target = today if tracking_no in held or due_from < cutoff else day_of(due_from)
                 run.moved[tracking_no] = vault.move(tx, tracking_no, target)
             audit.append(tx, now, "retention", "", "period-key-destroy", "", "ok",
-                         "%s, %d parcels moved to living keys" % (key_id, len(left)))
+                         {"key": key_id, "moved": len(left)})
         # Only once the moves are committed: a crash before this keeps the key for the next run.
         provider.destroy(key_id)
         run.destroyed.append(key_id)

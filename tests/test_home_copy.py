@@ -139,7 +139,7 @@ def in_use_home(folder: Path, pg_url: str = "") -> Home:
     depot = Depot(home, NOW)
     registry.add_officer(home.store, "Officer A", "111111")
     csv = manifest_csv([("VP%010d" % (7000 + i), "R-11", "C-200", i) for i in range(10)])
-    import_manifest(home.store, home.vault, home.audit, csv, home.zone, NOW)
+    import_manifest(home.store, home.vault, home.audit, csv, home.zone, NOW, "it:test")
     operators.add(home.store, "Agent Z", "agent", NOW)
     with home.store.transaction() as tx:
         retention.deliver(tx, home.audit, depot.route[4], "C-112", "HH-1", 1, NOW)
@@ -262,7 +262,7 @@ def test_activation_shreds_the_bundles_secret_and_keeps_the_public_ca(gateway_ho
     assert registry.device_state(gateway_home.store, "HH-7") == "active"
     assert not (bundle / "provision.json").exists() and (bundle / "ca.crt").exists()
     entry = gateway_home.store.one("SELECT detail FROM audit WHERE action = 'activate' AND device = 'HH-7'")
-    assert entry == ("bundle shredded",)
+    assert entry is not None and json.loads(entry[0]) == {"bundle": "shredded"}
     # A second hello (already active) finds nothing more to do.
     wire.send("hello", {"device": "HH-7", "fw": "test"}, NOW + 1)
     assert gateway_home.store.one("SELECT COUNT(*) FROM audit WHERE action = 'activate'")[0] == 1

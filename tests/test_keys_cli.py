@@ -30,7 +30,9 @@ def test_init_check_rotate_and_retention_with_the_keys_in_a_token(tmp_path: Path
     code, out = invoke("--home", str(folder), "config", "check")
     keys_line = next(line for line in out.splitlines() if line.split()[1] == "keys")
     assert keys_line.startswith("ok") and "1 key-encryption keys" in keys_line, out
-    code, out = invoke("--home", str(folder), "keys", "rotate")
+    code, out = invoke("--home", str(folder), "operator", "add", "Test IT", "--role", "it")
+    assert code == 0, out
+    code, out = invoke("--home", str(folder), "keys", "rotate", "--as", "Test IT")
     assert code == 0 and out.startswith("new key-encryption key kek-") and "retired kek-" in out, out
     code, out = invoke("--home", str(folder), "retention", "run")
     assert code == 0 and out.startswith("shredded 0 parcels; destroyed 0 period keys"), out
