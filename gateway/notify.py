@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from gateway import incidents
 from gateway.audit import AuditLog
 from gateway.config import Config
-from gateway.keys import KeyProvider
+from gateway.keys import KekProvider
 from gateway.logs import log_event
 from gateway.notifiers import Notice, Notifier, SendFailed, Templates, load_templates
 from gateway.store import Store
@@ -81,7 +81,7 @@ def _channel(wanted: str, contact: dict[str, Any], notifiers: dict[str, Notifier
     return None
 
 
-def notify(store: Store, provider: KeyProvider, audit: AuditLog, cfg: Config, zone: ZoneInfo,
+def notify(store: Store, provider: KekProvider, audit: AuditLog, cfg: Config, zone: ZoneInfo,
            incident_id: str, actor: str, notifiers: dict[str, Notifier],
            clock: Callable[[], float] = time.time,
            sleep: Callable[[float], None] = time.sleep) -> NotifyResult:

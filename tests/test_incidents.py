@@ -159,7 +159,8 @@ def test_a_revoked_handheld_opens_an_incident_of_what_it_received(depot: Any) ->
     for t in depot.route[:2]:
         depot.scan(t)
         depot.reveal(t, (2,))
-    report = provision.revoke(h, None, "HH-1", "lost on the tram", now=depot.now + 60, lost=True, actor="it:test")
+    report = provision.revoke(h, None, "HH-1", "lost on the tram", now=depot.now + 60, lost=True,
+                              actor="it:test")
     shown = incidents.describe(h.store, report.incident, h.zone)
     assert shown["kind"] == "device-lost" and shown["devices"] == ["HH-1"]
     assert sorted(p["tracking_no"] for p in shown["parcels"]) == sorted(depot.route[:2])

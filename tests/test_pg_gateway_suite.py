@@ -23,9 +23,9 @@ from tests import (
     test_vault,
 )
 from tests.fixtures.postgres import pg_available
+from tests.test_audit_witness import witnessed  # noqa: F401 (a fixture of those tests)
 from tests.test_incidents import sms  # noqa: F401 - fixtures of the collected tests
 from tests.test_incidents_notify import sinks  # noqa: F401
-from tests.test_audit_witness import witnessed  # noqa: F401 (a fixture of those tests)
 
 SQLITE_ONLY = {
     "test_migrations_run_once",  # opens a SQLite file by path
@@ -33,8 +33,8 @@ SQLITE_ONLY = {
 }
 
 for _module in (test_audit, test_audit_search, test_audit_witness, test_cases, test_gateway_registry,
-                test_gateway_retention, test_incidents, test_incidents_notify, test_operators, test_reveal_policy,
-                test_sentinel, test_vault):
+                test_gateway_retention, test_incidents, test_incidents_notify, test_operators,
+                test_reveal_policy, test_sentinel, test_vault):
     _short = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     for _name in dir(_module):
         if _name.startswith("test_") and _name not in SQLITE_ONLY:

@@ -195,7 +195,8 @@ def incidents_close(ctx: click.Context, incident_id: str, reason: str, as_name: 
     home = open_gateway_home(ctx)
     try:
         _name, actor = acting(home, as_name, "officer")
-        gone = incidents.close(home.store, home.audit, home.vault.provider, incident_id, actor, reason, time.time())
+        gone = incidents.close(home.store, home.audit, home.vault.provider, incident_id, actor, reason,
+                               time.time())
     finally:
         home.close()
     click.echo("%s closed; %d sealed contacts destroyed" % (incident_id, gone))
