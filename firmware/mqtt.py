@@ -6,7 +6,8 @@
 #
 # Supported: CONNECT with username/password and clean_session=False,
 # keepalive PINGREQ, SUBSCRIBE, PUBLISH QoS 0 and 1 both ways, redelivery of
-# unacknowledged QoS 1 with the DUP flag after a reconnect, DISCONNECT.
+# unacknowledged QoS 1 with the DUP flag after a reconnect (DUP=0 on a
+# message's first transmission, even one queued while offline), DISCONNECT.
 # Not supported: QoS 2 (MQTTError). A PUBLISH over max_packet is acknowledged
 # and skipped unread; any other oversize packet closes the connection.
 
@@ -212,7 +213,7 @@ class MQTTClient:
         self.max_backoff = max_backoff
         self.sock = None
         self.connected = False
-        self.inflight = []          # [(pid, topic, payload, retain)], oldest first
+        self.inflight = []          # [[pid, topic, payload, retain, sent]], oldest first
         self._pid = 0
         self._in = bytearray()
         self._out = bytearray()
@@ -276,7 +277,8 @@ class MQTTClient:
             if len(self.inflight) >= self.max_inflight:
                 raise MQTTError("too many unacknowledged messages")
             pid = self._next_pid()
-            self.inflight.append((pid, topic, payload, retain))
+            # sent: queued on a connection once, so any later copy is a redelivery (DUP).
+            self.inflight.append([pid, topic, payload, retain, self.connected])
         if self.connected:
             self._queue(encode_publish(topic, payload, qos, pid, retain))
             self._last_out = now or self._last_out
@@ -371,8 +373,9 @@ class MQTTClient:
                 return
             self.connected = True
             self._events.append(("connected", bool(body[0] & 1)))
-            for pid, topic, payload, retain in self.inflight:
-                self._queue(encode_publish(topic, payload, 1, pid, retain, dup=True))
+            for item in self.inflight:
+                self._queue(encode_publish(item[1], item[2], 1, item[0], item[3], dup=item[4]))
+                item[4] = True
         elif not self.connected:
             raise MQTTError("packet type " + hex(kind) + " before CONNACK")
         elif kind == PUBLISH:
