@@ -138,7 +138,7 @@ def test_unacknowledged_qos1_is_resent_with_dup_and_a_message_queued_offline_wit
     while b"while-down" not in seen:
         m = probe.next_message(timeout=5)
         assert m is not None, seen
-        seen.append(m.payload)
+        seen.append(bytes(m.payload))
     probe.close()
 
 
