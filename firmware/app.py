@@ -365,6 +365,7 @@ class App(Engine):
         wire.stage_key(self.hal, self.config, secret, password)
         self.send("command_ack", {"id": f["id"], "ok": True}, now)
         old = self.channel
+        old.retire()
         commands.zeroize(self.master, (self.retiring,))
         self.master, self.channel = commands.rotate(self.hal, self.device_id, secret)
         self.retiring = old

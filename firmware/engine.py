@@ -54,6 +54,7 @@ class Engine:
         self.last_denial = None    # why the last reveal was refused, as shown
         self.last_code = 0         # its denial code (messages.DENY_*); 0 when it has none
         self.notice = None
+        self.heard_command = False # a command came this boot (a retained one seen again is old)
 
     # ---- the state machine
     def fire(self, event, value, now):
@@ -140,14 +141,25 @@ class Engine:
             # A broker may deliver another topic's retained message: not ours to read.
             self.log("ignored a message on " + str(topic) + ", not this device's topic")
             return
+        is_cmd = topic == topics.cmd(self.device_id)
         try:
             opened, keep = commands.open_payload(self.channel, self.retiring, payload, now)
         except ProtocolError as e:
-            if e.code != REPLAYED:     # a retained command seen again is not news
-                self.log("message not opened: " + e.message)
-                self.notice = self.t("error", i18n.error(self.lang, e.code))
-                self.render(now)
-            return
+            # A retained command seen again is not news, except the first time
+            # after a reboot: the lock it carries still stands.
+            opened = None
+            if e.code == REPLAYED and is_cmd and not self.heard_command:
+                opened = commands.reopen(self.channel, self.hal, payload, now)
+            if opened is None:
+                if e.code != REPLAYED:
+                    self.log("message not opened: " + e.message)
+                    self.notice = self.t("error", i18n.error(self.lang, e.code))
+                    self.render(now)
+                return
+            keep = self.retiring is not None
+        if is_cmd:
+            self.heard_command = True
+            commands.remember(self.hal, payload)
         if not keep:
             self.retiring = None       # the gateway speaks the new key: the old one is done
         name, fields, _seq = opened
