@@ -93,8 +93,8 @@ class Recording:
         self.sent += data[:n]
         return n
 
-    def recv(self, n: int) -> bytes:
-        return bytes(self.sock.recv(n))
+    def recv_into(self, buf: memoryview) -> int:
+        return int(self.sock.recv_into(buf))
 
     def fileno(self) -> int:
         return int(self.sock.fileno())
