@@ -329,6 +329,11 @@ class App(Engine):
     def say_broker_refused(self, value, now):
         self.notice = self.t("broker_refused")
 
+    def after_fault(self, value, now):
+        self.tokens.wipe()
+        self.pending = None
+        self.notice = self.t("fault")
+
     # ---- actions: the link and depot commands
     def hello(self, value, now):
         # QoS 1: the gateway activates a newly provisioned device on its first hello.

@@ -86,6 +86,7 @@ LINK_UP = "link_up"
 LINK_DOWN = "link_down"
 REFUSED = "refused"          # the broker refused our credentials (the depot disabled them)
 TIMEOUT = "timeout"
+FAULT = "fault"              # a round ended in MemoryError or a bug (firmware/device.py)
 PROVISIONED = "provisioned"
 NO_KEYS = "no_keys"
 
@@ -156,6 +157,13 @@ TRANSITIONS = {
     (SUSPENDED, LINK_UP): (BADGE, ("hello", "upload")),   # the broker lets us in again: lifted
     (ANY, LINK_DOWN): (None, ("link_lost",)),
     (ANY, REFUSED): (SUSPENDED, ("suspend", "say_broker_refused")),
+
+    # a fault in the loop: whatever was shown is gone; a reveal waited for is over
+    (ANY, FAULT): (None, ("after_fault",)),
+    (FIELDS, FAULT): (PARCEL, ("after_fault",)),
+    (REASON, FAULT): (PARCEL, ("after_fault",)),
+    (REVEAL_WAIT, FAULT): (PARCEL, ("after_fault",)),
+    (POD, FAULT): (PARCEL, ("after_fault",)),
 
     # groups
     (SCANNING, LABEL): (PARCEL, ("show_label",)),

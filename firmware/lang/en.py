@@ -18,6 +18,7 @@ TEXT = {
     "login_refused": "Login denied",
     "login_needs_network": "Login needs a connection",
     "no_answer": "No answer from the gateway: try again",
+    "fault": "Memory low: shown data cleared, try again",
     "route_loaded": "Route {}: {} parcels",
     "route_wait": "Loading route",
     "scan_parcel": "Scan a parcel's label QR",

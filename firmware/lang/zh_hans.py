@@ -16,6 +16,7 @@ TEXT = {
     "login_refused": "登录被拒绝",
     "login_needs_network": "登录需要网络",
     "no_answer": "网关无响应，请重试",
+    "fault": "内存不足：已清除显示内容，请重试",
     "route_loaded": "路线 {}：{} 件",
     "route_wait": "正在载入路线",
     "scan_parcel": "请扫描包裹面单二维码",

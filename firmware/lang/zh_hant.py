@@ -16,6 +16,7 @@ TEXT = {
     "login_refused": "登入被拒絕",
     "login_needs_network": "登入需要網路",
     "no_answer": "閘道無回應，請重試",
+    "fault": "記憶體不足：已清除顯示內容，請重試",
     "route_loaded": "路線 {}：{} 件",
     "route_wait": "正在載入路線",
     "scan_parcel": "請掃描包裹面單二維碼",

@@ -4,6 +4,7 @@
 # randomness from os.urandom once Wi-Fi runs (the ESP32's RNG is only a true
 # RNG with the radio on). AES is cryptolib's, picked by protocol/aes.py.
 
+import gc
 import os
 import time
 
@@ -291,3 +292,14 @@ class ESP32HAL:
 
     def now(self):
         return time.time() + EPOCH_OFFSET
+
+    def collect(self):
+        gc.collect()
+
+    def restart(self):
+        machine.reset()
+
+    def watchdog(self, timeout_ms):
+        """The hardware watchdog: once started it cannot be stopped, and the
+        board resets unless the loop feeds it within timeout_ms."""
+        return machine.WDT(timeout=timeout_ms)
