@@ -29,7 +29,7 @@ from firmware.states import (
     UNPROVISIONED,
     WIPED,
 )
-from protocol import cbor, masking, messages
+from protocol import cbor, messages
 from protocol.errors import ProtocolError
 
 __all__ = ["App", "BADGE", "BOOT", "FIELDS", "KEY_BACK", "KEY_DELIVER", "KEY_ENTER", "KEY_REVEAL", "LOCKED",
@@ -96,8 +96,13 @@ class App(Engine):
         # A long route comes in several messages with the same route id.
         if f["route"] not in self.routes:
             self.routes.append(f["route"])
-        for p in f["parcels"]:
-            self.parcels[p["tracking_no"]] = _masked(p)
+        masking = _load_masking()
+        try:
+            for p in f["parcels"]:
+                self.parcels[p["tracking_no"]] = _masked(masking, p)
+        finally:
+            masking = None
+            _unload_masking()
         self.route_id = ",".join(self.routes)
         self.hal.flash.write(wire.ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
 
@@ -382,7 +387,24 @@ class App(Engine):
         self.proof = None
 
 
-def _masked(parcel):
+def _load_masking():
+    # protocol.masking is about 12 KB once imported: on the handheld it is
+    # needed only while a route message is checked, so it is imported then
+    # and let go after (firmware/README.md, the resident heap budget).
+    from protocol import masking
+    return masking
+
+
+def _unload_masking():
+    import sys
+
+    import protocol
+    sys.modules.pop("protocol.masking", None)
+    if "masking" in protocol.__dict__:
+        delattr(protocol, "masking")
+
+
+def _masked(masking, parcel):
     """Defence in depth for flash and screen: a route field that does not
     meet the masking rules (a gateway bug) is masked here, by protocol's rules."""
     for name in ("name", "phone", "address"):
