@@ -334,6 +334,13 @@ class App(Engine):
     def say_broker_refused(self, value, now):
         self.notice = self.t("broker_refused")
 
+    def lease_over(self, value, now):
+        """The offline lease ran out: every token, pre-issued or shown, goes,
+        and the session with them; logging in needs the network."""
+        self.log("offline lease over: nothing heard from the gateway since " + str(self.heard_at))
+        self._forget()
+        self.notice = self.t("lease_over")
+
     def after_fault(self, value, now):
         self.tokens.wipe()
         self.pending = None

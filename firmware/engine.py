@@ -14,6 +14,7 @@ from protocol import topics
 from protocol.errors import REPLAYED, ProtocolError
 
 LOG_LINES = 20
+OFFLINE_LEASE = 12 * 3600   # seconds without a word from the gateway before every token goes
 
 
 class Engine:
@@ -55,6 +56,7 @@ class Engine:
         self.last_code = 0         # its denial code (messages.DENY_*); 0 when it has none
         self.notice = None
         self.heard_command = False # a command came this boot (a retained one seen again is old)
+        self.heard_at = None       # when the gateway last spoke (an opened message); None: never since boot
 
     # ---- the state machine
     def fire(self, event, value, now):
@@ -157,6 +159,7 @@ class Engine:
                     self.render(now)
                 return
             keep = self.retiring is not None
+        self.heard_at = now
         if is_cmd:
             self.heard_command = True
             commands.remember(self.hal, payload)
@@ -167,6 +170,12 @@ class Engine:
         self.render(now)
 
     def tick(self, now):
+        if self.heard_at is None:
+            self.heard_at = now
+        elif (self.session is not None or self.tokens.offline or self.tokens.shown) and \
+                now - self.heard_at >= self.config.get("offline_lease", OFFLINE_LEASE):
+            self.fire(states.LEASE_OVER, None, now)
+            self.render(now)
         if self.tokens.tick(now) and self.state in (PARCEL, READY):
             self.render(now)
         self.tokens.expire_offline(now)

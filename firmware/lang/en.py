@@ -56,6 +56,7 @@ TEXT = {
     "queue_full": "Offline store full: reconnect",
     "retry_later": "The gateway cannot record now: sending again shortly",
     "suspended": "Account or handheld suspended: ask the depot",
+    "lease_over": "No word from the depot for too long: tokens dropped, log in online",
     "broker_refused": "The depot's server refused this handheld (suspended?): ask the depot",
     "after_lift": "Scan your badge once the depot lifts it",
     "locked": "Device locked by the depot: ask the depot",
