@@ -274,3 +274,43 @@ print(dev.faults, hal.restarts, len(dev.app.tokens.shown))
     assert got[-3] == "False unexpected KeyError: a bug in show_grant parcel 1 0 False"
     assert got[-2] == "True 0"
     assert got[-1] == "3 1 0"
+
+
+def test_the_main_loop_feeds_the_watchdog_every_round_and_survives_a_faulty_one() -> None:
+    got = lines(run_vm('''
+from firmware import device as devmod
+
+class Dog:
+    fed = 0
+    def feed(self):
+        Dog.fed += 1
+        if Dog.fed == 4:
+            raise SystemExit            # the test's way out of a loop that never returns
+
+class BoardHAL(MemoryHAL):
+    clock = T0
+    def now(self):
+        BoardHAL.clock += 1
+        return BoardHAL.clock
+    def watchdog(self, timeout_ms):
+        self.timeout_ms = timeout_ms
+        return Dog()
+
+hal = BoardHAL()
+hal.keystore.put("master", MASTER)
+hal.feed("key", "1")
+good = devmod.Device._round
+rounds = []
+def flaky(self, now):
+    rounds.append(now)
+    if len(rounds) == 2:
+        raise MemoryError
+    good(self, now)
+devmod.Device._round = flaky
+try:
+    devmod.run(hal, {"device_id": DEVICE, "lang": "en", "mqtt": {"keepalive": 60}})
+except SystemExit:
+    pass
+print(Dog.fed, len(rounds), hal.timeout_ms, hal.restarts)
+'''))
+    assert got[-1] == "4 4 30000 0"
