@@ -29,7 +29,7 @@ from firmware.states import (
     UNPROVISIONED,
     WIPED,
 )
-from protocol import cbor, masking, messages
+from protocol import cbor, messages
 from protocol.errors import ProtocolError
 
 __all__ = ["App", "BADGE", "BOOT", "FIELDS", "KEY_BACK", "KEY_DELIVER", "KEY_ENTER", "KEY_REVEAL", "LOCKED",
@@ -96,10 +96,15 @@ class App(Engine):
         # A long route comes in several messages with the same route id.
         if f["route"] not in self.routes:
             self.routes.append(f["route"])
-        for p in f["parcels"]:
-            self.parcels[p["tracking_no"]] = _masked(p)
-            if p.get("case_until"):
-                self.delivered[p["tracking_no"]] = True   # delivered; open only while its case is
+        masking = _load_masking()
+        try:
+            for p in f["parcels"]:
+                self.parcels[p["tracking_no"]] = _masked(masking, p)
+                if p.get("case_until"):
+                    self.delivered[p["tracking_no"]] = True   # delivered; open only while its case is
+        finally:
+            masking = None
+            _unload_masking()
         self.route_id = ",".join(self.routes)
         self.hal.flash.write(wire.ROUTE_FILE, cbor.dumps([self.routes, list(self.parcels.values())]))
 
@@ -336,6 +341,18 @@ class App(Engine):
     def say_broker_refused(self, value, now):
         self.notice = self.t("broker_refused")
 
+    def lease_over(self, value, now):
+        """The offline lease ran out: every token, pre-issued or shown, goes,
+        and the session with them; logging in needs the network."""
+        self.log("offline lease over: nothing heard from the gateway since " + str(self.heard_at))
+        self._forget()
+        self.notice = self.t("lease_over")
+
+    def after_fault(self, value, now):
+        self.tokens.wipe()
+        self.pending = None
+        self.notice = self.t("fault")
+
     # ---- actions: the link and depot commands
     def hello(self, value, now):
         # QoS 1: the gateway activates a newly provisioned device on its first hello.
@@ -372,6 +389,7 @@ class App(Engine):
         wire.stage_key(self.hal, self.config, secret, password)
         self.send("command_ack", {"id": f["id"], "ok": True}, now)
         old = self.channel
+        old.retire()
         commands.zeroize(self.master, (self.retiring,))
         self.master, self.channel = commands.rotate(self.hal, self.device_id, secret)
         self.retiring = old
@@ -383,7 +401,24 @@ class App(Engine):
         self.proof = None
 
 
-def _masked(parcel):
+def _load_masking():
+    # protocol.masking is about 12 KB once imported: on the handheld it is
+    # needed only while a route message is checked, so it is imported then
+    # and let go after (firmware/README.md, the resident heap budget).
+    from protocol import masking
+    return masking
+
+
+def _unload_masking():
+    import sys
+
+    import protocol
+    sys.modules.pop("protocol.masking", None)
+    if "masking" in protocol.__dict__:
+        delattr(protocol, "masking")
+
+
+def _masked(masking, parcel):
     """Defence in depth for flash and screen: a route field that does not
     meet the masking rules (a gateway bug) is masked here, by protocol's rules."""
     for name in ("name", "phone", "address"):

@@ -4,9 +4,13 @@
 # These functions work on the HAL and on the keys they are given and return
 # what changed; the app (firmware/app.py) keeps the result.
 
+import hashlib
+
 from firmware import wire
-from firmware.offline import SequenceBlock
+from firmware.offline import RECV_FILE, SequenceBlock
 from protocol.errors import REPLAYED, ProtocolError
+
+LAST_COMMAND = "lastcmd"   # a digest of the last command acted on (ciphertext, not its content)
 
 
 def zeroize(master, channels):
@@ -20,12 +24,13 @@ def zeroize(master, channels):
 
 
 def erase(hal, queue):
-    """A wipe's flash and NVS part: keys, offline queue, route and the
-    provisioning file (broker credentials go too)."""
+    """A wipe's flash and NVS part: keys, offline queue, route, the
+    provisioning file (broker credentials go too) and what belonged to the
+    key (its receive window, the last command's digest)."""
     hal.keystore.erase()
     queue.clear()
-    hal.flash.remove(wire.ROUTE_FILE)
-    hal.flash.remove(wire.PROVISION_FILE)
+    for name in (wire.ROUTE_FILE, wire.PROVISION_FILE, RECV_FILE, LAST_COMMAND):
+        hal.flash.remove(name)
 
 
 def rotation_secret(f):
@@ -62,3 +67,25 @@ def open_payload(channel, retiring, payload, now):
         except ProtocolError as e2:
             raise e2 if e2.code == REPLAYED else e
     return opened, False        # the gateway speaks the new key: the old one is done
+
+
+def digest(payload):
+    return hashlib.sha256(payload).digest()[:16]
+
+
+def remember(hal, payload):
+    """Note the command just acted on: the broker keeps it retained and hands
+    it over again after a reboot, when the persisted replay window refuses it."""
+    hal.flash.write(LAST_COMMAND, digest(payload))
+
+
+def reopen(channel, hal, payload, now):
+    """The retained command this device acted on last, seen again after a
+    reboot: opened once more, since what it asks (a lock) still stands. Any
+    other replayed message: None."""
+    if channel is None or hal.flash.read(LAST_COMMAND) != digest(payload):
+        return None
+    try:
+        return channel.reopen(payload, now)
+    except ProtocolError:
+        return None

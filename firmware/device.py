@@ -1,10 +1,18 @@
 # The device loop: joins the app, the MQTT client and the HAL. step(now) does
 # one round: input events, transport events, publish what the app queued,
 # clock tick. Reconnects with backoff and jitter while the link is down.
+# A MemoryError or any unexpected error in a round is caught there: what was
+# on screen is zeroized, buffers are released, the heap is collected and the
+# loop carries on; after MAX_FAULTS faults in a row the board restarts, with
+# no plaintext left. On the ESP32 the loop feeds a watchdog.
 
 from firmware import app as appmod
+from firmware import states
 from firmware.mqtt import MAX_BACKOFF, MQTTClient, MQTTError
 from protocol import topics
+
+MAX_FAULTS = 3
+WATCHDOG_MS = 30000   # longer than a blocking connect (mqtt.open_socket's 10 s) with TLS
 
 
 class Device:
@@ -17,6 +25,7 @@ class Device:
         self.retry_at = 0
         self.tags = {}          # QoS 1 packet id -> the app's tag for it
         self.last_error = None
+        self.faults = 0         # rounds in a row that ended in an error
 
     def start(self, now):
         self.app.boot(now)
@@ -48,6 +57,46 @@ class Device:
         self.attempt += 1
 
     def step(self, now):
+        """One round of the loop; never raises (see recover)."""
+        try:
+            self._round(now)
+            self.faults = 0
+        except MemoryError:
+            self.recover(None, now)
+        except Exception as e:     # a bug must not leave the handheld at the REPL
+            self.recover(e, now)
+
+    def recover(self, error, now):
+        """After a fault: zeroize every reveal, drop the connection and its
+        buffers (the broker redelivers what was not acknowledged), collect,
+        say so on screen. Restarts the board after MAX_FAULTS in a row."""
+        self.faults += 1
+        app = self.app
+        try:
+            app.tokens.wipe()               # first, before anything that allocates
+            app.pending = None
+            app.outbox = []
+            mq = self.mqtt
+            if mq is not None:
+                mq.drop("memory fault" if error is None else "fault")
+                mq.release()
+            self.tags = {}
+            self.hal.collect()
+            self.last_error = "out of memory" if error is None else \
+                "unexpected " + type(error).__name__ + ": " + str(error)
+            app.log("recovered from " + self.last_error)
+            app.fire(states.FAULT, None, now)
+            app.render(now)
+        except Exception:
+            self.faults = MAX_FAULTS        # could not even recover: restart
+        if self.faults >= MAX_FAULTS:
+            try:
+                app.tokens.wipe()
+            except Exception:
+                pass                        # it ran first thing above already
+            self.hal.restart()
+
+    def _round(self, now):
         app = self.app
         for kind, value in self.hal.inputs():
             if kind == "key":
@@ -119,10 +168,14 @@ class Device:
 
 
 def run(hal, config):
-    """The device's main loop (never returns)."""
+    """The device's main loop (never returns). The watchdog restarts the
+    board if a round ever hangs."""
     import time
     dev = Device(hal, config)
     dev.start(hal.now())
+    dog = hal.watchdog(config.get("watchdog_ms", WATCHDOG_MS))
     while True:
         dev.step(hal.now())
+        if dog is not None:
+            dog.feed()
         time.sleep_ms(20)

@@ -14,6 +14,7 @@ from protocol import topics
 from protocol.errors import REPLAYED, ProtocolError
 
 LOG_LINES = 20
+OFFLINE_LEASE = 12 * 3600   # seconds without a word from the gateway before every token goes
 
 
 class Engine:
@@ -54,6 +55,8 @@ class Engine:
         self.last_denial = None    # why the last reveal was refused, as shown
         self.last_code = 0         # its denial code (messages.DENY_*); 0 when it has none
         self.notice = None
+        self.heard_command = False # a command came this boot (a retained one seen again is old)
+        self.heard_at = None       # when the gateway last spoke (an opened message); None: never since boot
 
     # ---- the state machine
     def fire(self, event, value, now):
@@ -140,14 +143,26 @@ class Engine:
             # A broker may deliver another topic's retained message: not ours to read.
             self.log("ignored a message on " + str(topic) + ", not this device's topic")
             return
+        is_cmd = topic == topics.cmd(self.device_id)
         try:
             opened, keep = commands.open_payload(self.channel, self.retiring, payload, now)
         except ProtocolError as e:
-            if e.code != REPLAYED:     # a retained command seen again is not news
-                self.log("message not opened: " + e.message)
-                self.notice = self.t("error", i18n.error(self.lang, e.code))
-                self.render(now)
-            return
+            # A retained command seen again is not news, except the first time
+            # after a reboot: the lock it carries still stands.
+            opened = None
+            if e.code == REPLAYED and is_cmd and not self.heard_command:
+                opened = commands.reopen(self.channel, self.hal, payload, now)
+            if opened is None:
+                if e.code != REPLAYED:
+                    self.log("message not opened: " + e.message)
+                    self.notice = self.t("error", i18n.error(self.lang, e.code))
+                    self.render(now)
+                return
+            keep = self.retiring is not None
+        self.heard_at = now
+        if is_cmd:
+            self.heard_command = True
+            commands.remember(self.hal, payload)
         if not keep:
             self.retiring = None       # the gateway speaks the new key: the old one is done
         name, fields, _seq = opened
@@ -155,6 +170,12 @@ class Engine:
         self.render(now)
 
     def tick(self, now):
+        if self.heard_at is None:
+            self.heard_at = now
+        elif (self.session is not None or self.tokens.offline or self.tokens.shown) and \
+                now - self.heard_at >= self.config.get("offline_lease", OFFLINE_LEASE):
+            self.fire(states.LEASE_OVER, None, now)
+            self.render(now)
         if self.tokens.tick(now) and self.state in (PARCEL, READY):
             self.render(now)
         self.tokens.expire_offline(now)

@@ -6,9 +6,13 @@
 #
 # Supported: CONNECT with username/password and clean_session=False,
 # keepalive PINGREQ, SUBSCRIBE, PUBLISH QoS 0 and 1 both ways, redelivery of
-# unacknowledged QoS 1 with the DUP flag after a reconnect, DISCONNECT.
+# unacknowledged QoS 1 with the DUP flag after a reconnect (DUP=0 on a
+# message's first transmission, even one queued while offline), DISCONNECT.
 # Not supported: QoS 2 (MQTTError). A PUBLISH over max_packet is acknowledged
 # and skipped unread; any other oversize packet closes the connection.
+# Bytes arrive into one receive buffer allocated at start and reused (read
+# with readinto/recv_into, never a fresh recv(n) object per read): it grows
+# only to hold the largest packet seen, so a full heap fails no read.
 
 CONNECT = 0x10
 CONNACK = 0x20
@@ -21,6 +25,7 @@ PINGRESP = 0xD0
 DISCONNECT = 0xE0
 
 MAX_PACKET = 20000
+RECV_BUFFER = 1536  # bytes of the receive buffer at start; it grows to the largest packet
 MIN_BACKOFF = 0.5   # seconds: the shortest wait before a reconnect
 MAX_BACKOFF = 8     # seconds: the longest, default of the mqtt.max_backoff config key
 
@@ -212,9 +217,12 @@ class MQTTClient:
         self.max_backoff = max_backoff
         self.sock = None
         self.connected = False
-        self.inflight = []          # [(pid, topic, payload, retain)], oldest first
+        self.inflight = []          # [[pid, topic, payload, retain, sent]], oldest first
         self._pid = 0
-        self._in = bytearray()
+        self._buf = bytearray(RECV_BUFFER)   # received bytes are _buf[_pos:_have]
+        self._view = memoryview(self._buf)
+        self._pos = 0
+        self._have = 0
         self._out = bytearray()
         self._last_out = 0
         self._last_in = 0
@@ -259,7 +267,10 @@ class MQTTClient:
     def connect(self, sock, now):
         self.sock = sock
         self.connected = False
-        self._in = bytearray()
+        self._pos = self._have = 0
+        if len(self._buf) < RECV_BUFFER:
+            self._buf = bytearray(RECV_BUFFER)
+            self._view = memoryview(self._buf)
         self._out = bytearray()
         self._discard = 0
         self._last_in = now
@@ -276,7 +287,8 @@ class MQTTClient:
             if len(self.inflight) >= self.max_inflight:
                 raise MQTTError("too many unacknowledged messages")
             pid = self._next_pid()
-            self.inflight.append((pid, topic, payload, retain))
+            # sent: queued on a connection once, so any later copy is a redelivery (DUP).
+            self.inflight.append([pid, topic, payload, retain, self.connected])
         if self.connected:
             self._queue(encode_publish(topic, payload, qos, pid, retain))
             self._last_out = now or self._last_out
@@ -317,20 +329,22 @@ class MQTTClient:
             self._flush()
         eof = False
         while self.sock is not None:
+            if not self._room():
+                break
             try:
-                chunk = self.sock.recv(1024) if hasattr(self.sock, "recv") else self.sock.read(1024)
+                n = _read_into(self.sock, self._view[self._have:])
             except OSError as e:
                 if _would_block(e):
                     break
                 self._lost("receive failed: " + str(e))
                 break
-            if chunk is None:
+            if n is None:
                 break
-            if not chunk:
+            if not n:
                 eof = True   # read what came before the close first: a refusal says why
                 break
-            self.bytes_received += len(chunk)
-            self._in += chunk
+            self.bytes_received += n
+            self._have += n
             self._last_in = now
         while self.sock is not None:
             try:
@@ -338,16 +352,17 @@ class MQTTClient:
                     if not self._skip():
                         break
                     continue
-                head = read_header(self._in)
+                pending = self._view[self._pos:self._have]
+                head = read_header(pending)
                 if head is not None and head[1] > self.max_packet:
-                    if not self._refuse_oversize(head):
+                    if not self._refuse_oversize(head, pending):
                         break
                     continue
-                got = split_packet(self._in, self.max_packet)
+                got = split_packet(pending, self.max_packet)
                 if got is None:
                     break
                 first, body, used = got
-                self._in = self._in[used:]
+                self._consume(used)
                 self._handle(first, body, now)
             except MQTTError as e:
                 self._lost("protocol error: " + str(e))
@@ -371,8 +386,9 @@ class MQTTClient:
                 return
             self.connected = True
             self._events.append(("connected", bool(body[0] & 1)))
-            for pid, topic, payload, retain in self.inflight:
-                self._queue(encode_publish(topic, payload, 1, pid, retain, dup=True))
+            for item in self.inflight:
+                self._queue(encode_publish(item[1], item[2], 1, item[0], item[3], dup=item[4]))
+                item[4] = True
         elif not self.connected:
             raise MQTTError("packet type " + hex(kind) + " before CONNACK")
         elif kind == PUBLISH:
@@ -395,7 +411,52 @@ class MQTTClient:
         else:
             raise MQTTError("unexpected packet type " + hex(kind))
 
-    def _refuse_oversize(self, head):
+    def _room(self):
+        """Space at the end of the receive buffer for the next read (False
+        when the packet there must be handled first): move what is still
+        unread to the front, or grow the buffer to the size of the one
+        unfinished packet it holds (never past max_packet and its header;
+        an oversize packet is skipped, not buffered)."""
+        if self._have < len(self._buf):
+            return True
+        if self._pos:
+            self._consume(0)
+            return self._have < len(self._buf)
+        try:
+            head = read_header(self._view[:self._have])
+        except MQTTError:
+            return False          # the parser says why
+        if head is None or head[1] > self.max_packet or head[1] + head[2] <= self._have:
+            return False
+        grown = bytearray(head[1] + head[2])
+        memoryview(grown)[:self._have] = self._view[:self._have]
+        self._buf = grown
+        self._view = memoryview(grown)
+        return True
+
+    def _consume(self, used):
+        """Forget `used` bytes from the front of what is unread; the rest
+        moves to the buffer's start in blocks that never overlap."""
+        self._pos += used
+        rest = self._have - self._pos
+        if not rest:
+            self._pos = self._have = 0
+            return
+        if self._pos < len(self._buf) // 2 and self._have < len(self._buf):
+            return    # room is left at the end: move nothing yet
+        v = self._view
+        src = self._pos
+        step = self._pos
+        dst = 0
+        while dst < rest:
+            k = min(step, rest - dst)
+            v[dst:dst + k] = v[src:src + k]
+            dst += k
+            src += k
+        self._pos = 0
+        self._have = rest
+
+    def _refuse_oversize(self, head, pending):
         """An oversize PUBLISH is acknowledged (so the broker does not send it
         again after every reconnect) and its bytes skipped as they arrive,
         never buffered. False when more bytes are needed to read its pid."""
@@ -403,22 +464,33 @@ class MQTTClient:
         if first & 0xF0 != PUBLISH:
             raise MQTTError("packet of " + str(n) + " bytes is over the limit of " + str(self.max_packet))
         if (first >> 1) & 0x03:
-            if len(self._in) < hlen + 2:
+            if len(pending) < hlen + 2:
                 return False
-            at = hlen + 2 + ((self._in[hlen] << 8) | self._in[hlen + 1])
-            if len(self._in) < at + 2:
+            at = hlen + 2 + ((pending[hlen] << 8) | pending[hlen + 1])
+            if len(pending) < at + 2:
                 return False
-            self._queue(encode_puback((self._in[at] << 8) | self._in[at + 1]))
+            self._queue(encode_puback((pending[at] << 8) | pending[at + 1]))
         self._discard = hlen + n
         self._events.append(("dropped", "publish of " + str(n) + " bytes is over the limit of "
                              + str(self.max_packet)))
         return True
 
     def _skip(self):
-        k = min(self._discard, len(self._in))
-        self._in = self._in[k:]
+        k = min(self._discard, self._have - self._pos)
+        self._consume(k)
         self._discard -= k
         return self._discard == 0
+
+    def release(self):
+        """After a memory fault: a grown receive buffer is let go (what it
+        held is lost with the connection, which the caller drops); connect()
+        makes one of the first size again, after the caller has collected."""
+        self._pos = self._have = 0
+        self._discard = 0
+        self._out = bytearray()
+        if len(self._buf) > RECV_BUFFER:
+            self._buf = bytearray(0)          # the next connect makes the first-size one
+            self._view = memoryview(self._buf)
 
     def _keepalive(self, now):
         if not self.keepalive:
@@ -438,6 +510,15 @@ class MQTTClient:
         in [0, 1) from the HAL."""
         ceiling = min(self.max_backoff, 1 << min(attempt, 16))
         return MIN_BACKOFF + rand * max(ceiling - MIN_BACKOFF, 0)
+
+
+def _read_into(sock, view):
+    """Bytes read into `view` (0 at end of stream, None when none waits),
+    without allocating: readinto on MicroPython's sockets and streams,
+    recv_into on CPython's."""
+    if hasattr(sock, "readinto"):
+        return sock.readinto(view)
+    return sock.recv_into(view)
 
 
 def _would_block(e):

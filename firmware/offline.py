@@ -6,11 +6,14 @@
 # write(name, data) (atomic: all or nothing), remove(name).
 
 from protocol import cbor
+from protocol.replay import ReplayWindow
 
 QUEUE_FILE = "queue"
 SEQ_FILE = "seq"
 ITEM_SEQ_FILE = "qseq"   # item ids; kept through a wipe so an id is never reused
+RECV_FILE = "rwin"       # the receive replay window, see ReceiveWindow
 SEQ_BLOCK = 64
+RECV_WINDOW = 32
 
 
 class QueueFull(Exception):
@@ -89,3 +92,38 @@ class SequenceBlock:
         n = self.next
         self.next += 1
         return n
+
+
+class ReceiveWindow(ReplayWindow):
+    """The replay window of what the gateway sends, kept in flash so that a
+    reboot forgets nothing: each accepted number is written before the
+    message is acted on (the gateway keeps its windows the same way). A
+    send-side block reservation cannot work here: the receiver does not
+    choose the numbers. `tag` names the key the window belongs to; a file
+    left by another key (before a rotation) starts a fresh window."""
+
+    def __init__(self, flash, tag, name=RECV_FILE):
+        highest, bitmap = -1, 0
+        data = flash.read(name)
+        if data:
+            try:
+                saved = cbor.loads(data)
+            except Exception:
+                saved = None
+            if isinstance(saved, list) and len(saved) == 3 and saved[0] == tag \
+                    and isinstance(saved[1], int) and isinstance(saved[2], int) \
+                    and saved[1] >= -1 and saved[2] >= 0:
+                highest, bitmap = saved[1], saved[2]
+        ReplayWindow.__init__(self, RECV_WINDOW, highest, bitmap)
+        self.flash = flash
+        self.tag = tag
+        self.name = name
+
+    def accept(self, seq):
+        ReplayWindow.accept(self, seq)
+        if self.flash is not None:
+            self.flash.write(self.name, cbor.dumps([self.tag, self.highest, self.bitmap]))
+
+    def detach(self):
+        """Keep the window in RAM only (a retiring key's: flash holds the new one)."""
+        self.flash = None

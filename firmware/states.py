@@ -86,6 +86,8 @@ LINK_UP = "link_up"
 LINK_DOWN = "link_down"
 REFUSED = "refused"          # the broker refused our credentials (the depot disabled them)
 TIMEOUT = "timeout"
+FAULT = "fault"              # a round ended in MemoryError or a bug (firmware/device.py)
+LEASE_OVER = "lease_over"    # nothing heard from the gateway for the offline lease (engine.tick)
 PROVISIONED = "provisioned"
 NO_KEYS = "no_keys"
 
@@ -156,6 +158,17 @@ TRANSITIONS = {
     (SUSPENDED, LINK_UP): (BADGE, ("hello", "upload")),   # the broker lets us in again: lifted
     (ANY, LINK_DOWN): (None, ("link_lost",)),
     (ANY, REFUSED): (SUSPENDED, ("suspend", "say_broker_refused")),
+
+    # the offline lease ran out: every token goes, and only an online login comes back
+    (ANY, LEASE_OVER): (BADGE, ("lease_over",)),
+    (SILENT, LEASE_OVER): (None, ()),
+
+    # a fault in the loop: whatever was shown is gone; a reveal waited for is over
+    (ANY, FAULT): (None, ("after_fault",)),
+    (FIELDS, FAULT): (PARCEL, ("after_fault",)),
+    (REASON, FAULT): (PARCEL, ("after_fault",)),
+    (REVEAL_WAIT, FAULT): (PARCEL, ("after_fault",)),
+    (POD, FAULT): (PARCEL, ("after_fault",)),
 
     # groups
     (SCANNING, LABEL): (PARCEL, ("show_label",)),

@@ -22,7 +22,7 @@ class Shown:
     def clear(self):
         for buf in self.fields.values():
             zeroize(buf)
-        self.fields = {}
+        self.fields.clear()
 
 
 class TokenStore:
@@ -69,9 +69,12 @@ class TokenStore:
         self.offline.pop(tracking_no, None)
 
     def wipe(self):
-        for t in list(self.shown):
-            self.drop_shown(t)
-        self.offline = {}
+        """Everything gone, allocating next to nothing: it runs after a
+        MemoryError too."""
+        for entry in self.shown.values():
+            entry.clear()
+        self.shown.clear()
+        self.offline.clear()
 
     # -- pre-issued offline tokens (still encrypted)
     def add_offline(self, tracking_no, fields, exp, wrapped):

@@ -5,7 +5,9 @@
 import binascii
 import json
 
+from firmware.offline import ReceiveWindow
 from protocol import session
+from protocol.replay import ReplayWindow
 
 PROVISION_FILE = "provision.json"
 ROUTE_FILE = "route"         # the masked route, kept so that offline scans still show it
@@ -31,9 +33,28 @@ class SequencedChannel:
     def open_token(self, data, now):
         return self.channel.open_token(data, int(now))
 
+    def reopen(self, data, now):
+        """unwrap without the replay window (which stays as it was): only for
+        the retained command this device already acted on, handed over again
+        after a reboot (firmware.commands.reopen decides that)."""
+        ch = self.channel
+        window = ch.replay
+        ch.replay = ReplayWindow(1)
+        try:
+            return ch.unwrap(data, int(now))
+        finally:
+            ch.replay = window
+
+    def retire(self):
+        """After a key rotation: this channel's window stays in RAM only."""
+        self.channel.replay.detach()
+
 
 def open_channel(master, device_id, hal, seqs):
-    ch = session.Channel(bytes(master), device_id, session.HANDHELD, aead=hal.aead())
+    master = bytes(master)
+    # The window's file is bound to this key by a tag derived from it.
+    window = ReceiveWindow(hal.flash, session.derive(master, device_id, "rx-window", 8))
+    ch = session.Channel(master, device_id, session.HANDHELD, aead=hal.aead(), replay=window)
     return SequencedChannel(ch, seqs)
 
 

@@ -41,6 +41,7 @@ from gateway.broker_access import (
     Grant,
     device_grants,
     new_password,
+    quarantine_grants,
 )
 from gateway.broker_accounts import (
     ENDPOINT_FILE,
@@ -387,6 +388,9 @@ class EmbeddedBroker:
 
     def enable(self, username: str) -> None:
         self._call(self._edit(lambda a: a.set_enabled(username, True)))
+
+    def quarantine(self, device_id: str) -> None:
+        self._call(self._edit(lambda a: a.set_grants(device_id, quarantine_grants(device_id))))
 
     def remove_client(self, username: str) -> None:
         self._call(self._edit(lambda a: a.remove(username)))

@@ -36,6 +36,15 @@ def device_grants(device_id: str) -> tuple[Grant, ...]:
     )
 
 
+def quarantine_grants(device_id: str) -> tuple[Grant, ...]:
+    """A revoked handheld that was offline: it may still log in to fetch the
+    retained wipe on its `cmd` topic, and publish on its `up` only so that the
+    wipe's acknowledgement can be heard (the gateway refuses everything else
+    from a revoked device); its `down` topic is closed."""
+    base = "vp/v1/d/" + check_device_id(device_id) + "/"
+    return (Grant("subscribe", base + "cmd"), Grant("publish", base + "up"))
+
+
 GATEWAY_GRANTS: tuple[Grant, ...] = (
     Grant("subscribe", "$share/" + SHARE_GROUP + "/vp/v1/d/+/up"),
     Grant("subscribe", "vp/v1/d/+/up"),
@@ -113,6 +122,10 @@ class BrokerAdmin(Protocol):
         ...
 
     def enable(self, username: str) -> None: ...
+
+    def quarantine(self, device_id: str) -> None:
+        """Move the handheld to quarantine_grants and end its live session."""
+        ...
 
     def remove(self, username: str) -> None:
         """Delete the client (and a handheld's own role)."""

@@ -32,6 +32,7 @@ from gateway.broker_access import (
     Grant,
     device_grants,
     filter_covers,
+    quarantine_grants,
 )
 from gateway.permissions import open_private, write_private
 
@@ -95,17 +96,22 @@ class Accounts:
     def set_enabled(self, username: str, enabled: bool) -> None:
         self.get(username).enabled = enabled
 
+    def set_grants(self, username: str, grants: tuple[Grant, ...]) -> None:
+        self.get(username).grants = grants
+
     def remove(self, username: str) -> None:
         self.get(username)
         del self.by_name[username]
 
     def shut_out(self, before: Accounts) -> set[str]:
         """Usernames whose live sessions must end: they could connect under
-        `before` and now cannot, or must use a new password (as dynsec does)."""
+        `before` and now cannot, must use a new password (as dynsec does), or
+        lost grants (a quarantine: their subscriptions must not outlive it)."""
         return {
             name for name, old in before.by_name.items()
             if old.enabled and (name not in self.by_name or not self.by_name[name].enabled
-                                or self.by_name[name].digest != old.digest)
+                                or self.by_name[name].digest != old.digest
+                                or not set(old.grants) <= set(self.by_name[name].grants))
         }
 
     def dumps(self) -> str:
@@ -247,6 +253,10 @@ class AccountsFileAdmin:
 
     def enable(self, username: str) -> None:
         self._edit(lambda a: a.set_enabled(username, True))
+
+    def quarantine(self, device_id: str) -> None:
+        grants = quarantine_grants(device_id)
+        self._edit(lambda a: a.set_grants(device_id, grants))
 
     def remove(self, username: str) -> None:
         self._edit(lambda a: a.remove(username))

@@ -28,6 +28,7 @@ from gateway.broker_access import (
     Grant,
     check_device_id,
     device_grants,
+    quarantine_grants,
 )
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
@@ -49,6 +50,10 @@ class DynsecError(BrokerAdminError):
 
 def device_role(device_id: str) -> str:
     return "vp-device-" + check_device_id(device_id)
+
+
+def quarantine_role(device_id: str) -> str:
+    return device_role(device_id) + "-quarantine"
 
 
 def role_acls(grants: tuple[Grant, ...]) -> list[dict[str, Any]]:
@@ -267,13 +272,27 @@ class DynsecAdmin:
     def enable(self, username: str) -> None:
         self.enable_client(username)
 
+    def quarantine(self, device_id: str) -> None:
+        """The device's role swapped for its quarantine role; disabling and
+        enabling the client ends the live session, whose subscriptions would
+        otherwise outlive the change."""
+        role = quarantine_role(device_id)
+        self.execute([{"command": "deleteRole", "rolename": role}], check=False)
+        self.execute([
+            {"command": "createRole", "rolename": role, "acls": role_acls(quarantine_grants(device_id))},
+            {"command": "addClientRole", "username": device_id, "rolename": role},
+            {"command": "removeClientRole", "username": device_id, "rolename": device_role(device_id)},
+            {"command": "disableClient", "username": device_id},
+            {"command": "enableClient", "username": device_id},
+        ])
+
     def remove(self, username: str) -> None:
         self.delete_client(username)
         try:
-            role = device_role(username)
+            roles = [device_role(username), quarantine_role(username)]
         except ValueError:
             return
-        self.execute([{"command": "deleteRole", "rolename": role}], check=False)
+        self.execute([{"command": "deleteRole", "rolename": r} for r in roles], check=False)
 
     def usernames(self) -> list[str]:
         return sorted(self.list_clients())

@@ -297,6 +297,7 @@ class RevokeReport:
     wipe_acked: bool = False  # the handheld confirmed it (it was online)
     kicked_ms: float = 0.0  # broker credentials disabled, session kicked
     incident: str = ""  # the incident it opened (gateway/incidents.py)
+    quarantined: bool = False  # not acknowledged: the account may only fetch the wipe, for now
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -309,9 +310,12 @@ def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now
            actor: str, lost: bool = False) -> RevokeReport:
     """Cut a handheld off: deny-list it, post a retained sealed wipe (which a
     connected handheld receives at once), then disable its broker client,
-    which kicks the session. Each step runs even if an earlier one failed,
-    and the deny-list even with no broker at all (`link` None): the report
-    lists what did not work."""
+    which kicks the session; when the wipe was not acknowledged (the handheld
+    is offline) the client is quarantined instead, so that whenever it comes
+    back it can fetch the wipe and nothing else, until end_quarantines()
+    disables it. Each step runs even if an earlier one failed, and the
+    deny-list even with no broker at all (`link` None): the report lists what
+    did not work."""
     t0 = clock()
     now = time.time() if now is None else now
     report = RevokeReport(device_id)
@@ -347,17 +351,49 @@ def revoke(home: Home, link: BrokerLink | None, device_id: str, reason: str, now
         if operator is not None:
             operator.close()
     try:
-        link.admin.disable(device_id)
+        if report.wipe_posted_ms and not report.wipe_acked:
+            link.admin.quarantine(device_id)
+            report.quarantined = True
+        else:
+            link.admin.disable(device_id)
         report.kicked_ms = (clock() - t0) * 1000
     except BrokerAdminError as e:
-        report.problems.append(f"broker client not disabled: {e}")
+        what = 'quarantined' if report.wipe_posted_ms and not report.wipe_acked else 'disabled'
+        report.problems.append(f"broker client not {what}: {e}")
     with home.store.transaction() as tx:
         detail = {"kicked_ms": round(report.kicked_ms), "problems": report.problems,
                   "wipe": "acknowledged" if report.wipe_acked else "posted" if report.wipe_posted_ms
-                  else "not posted"}
+                  else "not posted", "quarantined": report.quarantined}
         home.audit.append(tx, time.time(), actor, device_id, "device-revoked", "",
                           "ok" if not report.problems else "partial", detail)
     return report
+
+
+QUARANTINE_SECONDS = 7 * 86400  # how long a revoked, offline handheld may still fetch its wipe
+
+
+def end_quarantines(home: Home, link: BrokerLink, now: float | None = None,
+                    after: float = QUARANTINE_SECONDS, *, actor: str) -> list[str]:
+    """Disable the broker client of every revoked handheld quarantined at
+    least `after` seconds ago (its wipe had that long to be fetched); the
+    ones disabled, audited."""
+    now = time.time() if now is None else now
+    done = []
+    rows = home.store.all("SELECT device, MAX(at) FROM audit WHERE action = 'device-revoke' GROUP BY device")
+    for device_id, revoked_at in rows:
+        if registry.device_state(home.store, str(device_id)) != "revoked" or now - float(revoked_at) < after:
+            continue
+        try:
+            if link.admin.is_disabled(str(device_id)):
+                continue
+            link.admin.disable(str(device_id))
+        except BrokerAdminError:
+            continue
+        with home.store.transaction() as tx:
+            home.audit.append(tx, now, actor, str(device_id), "device-quarantine-end", "", "ok",
+                              {"after_s": round(now - float(revoked_at))})
+        done.append(str(device_id))
+    return done
 
 
 def suspend(home: Home, link: BrokerLink, device_id: str, reason: str, now: float | None = None, *,

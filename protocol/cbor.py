@@ -6,7 +6,11 @@
 # lengths only, map keys sorted length-first then bytewise (the ordering of
 # cbor2's canonical mode, RFC 8949 §4.2.3), so on CPython the output is byte
 # for byte what cbor2.dumps(x, canonical=True) gives. Decoding is strict and
-# bounded: it raises ProtocolError naming the byte offset, never anything else.
+# bounded: it raises ProtocolError naming the byte offset, never anything else,
+# and refuses exactly the same inputs on both runtimes (tests/fixtures/
+# cbor_corpus.py): an argument in a longer form than it needs, and text that
+# is not well-formed UTF-8 (RFC 3629: no surrogates, no overlong forms, nothing
+# above U+10FFFF), which MicroPython's own decoder lets through.
 
 from .errors import MALFORMED, OVERSIZE, RemoteProtocolError
 
@@ -14,6 +18,14 @@ MAX_SIZE = 16384
 MAX_DEPTH = 16
 MAX_ITEMS = 2048
 _UINT64 = 0x10000000000000000
+# The smallest value each long argument form may carry (1, 2, 4, 8 bytes).
+_SHORTEST = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
+
+try:
+    b"\xed\xa0\x80".decode("utf-8")
+    _LAX_UTF8 = True         # MicroPython: check the bytes ourselves
+except UnicodeError:
+    _LAX_UTF8 = False        # CPython's decoder is already RFC 3629 strict
 
 
 class Tag:
@@ -116,18 +128,13 @@ class _Reader:
     def argument(self, info, at):
         if info < 24:
             return info
-        if info == 24:
-            i = self.need(1)
-            return self.data[i]
-        if info == 25:
-            i = self.need(2)
-            return int.from_bytes(self.data[i:i + 2], "big")
-        if info == 26:
-            i = self.need(4)
-            return int.from_bytes(self.data[i:i + 4], "big")
-        if info == 27:
-            i = self.need(8)
-            return int.from_bytes(self.data[i:i + 8], "big")
+        if info <= 27:
+            size = 1 << (info - 24)
+            i = self.need(size)
+            n = int.from_bytes(self.data[i:i + size], "big")
+            if n < _SHORTEST[info]:
+                raise RemoteProtocolError("argument " + str(n) + " not in its shortest form", at, MALFORMED)
+            return n
         if info == 31:
             raise RemoteProtocolError("indefinite length is not deterministic CBOR", at, MALFORMED)
         raise RemoteProtocolError("reserved additional information " + str(info), at, MALFORMED)
@@ -164,9 +171,12 @@ class _Reader:
             if major == 2:
                 return raw
             try:
-                return raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except Exception:
+                text = None
+            if text is None or (_LAX_UTF8 and len(text) != n and not _utf8_strict(raw)):
                 raise RemoteProtocolError("text string is not valid UTF-8", i, MALFORMED)
+            return text
         if major == 4:
             # Each element takes at least one byte: reject impossible counts early.
             if n > len(self.data) - self.pos:
@@ -190,6 +200,44 @@ class _Reader:
             return out
         # major == 6
         return Tag(n, self.item(depth + 1))
+
+
+def _utf8_strict(raw):
+    # RFC 3629 well-formed UTF-8 (table 3-7 of the Unicode standard): the
+    # first continuation byte's range depends on the lead byte.
+    i = 0
+    end = len(raw)
+    while i < end:
+        b = raw[i]
+        if b < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= b <= 0xDF:
+            more, lo, hi = 1, 0x80, 0xBF
+        elif b == 0xE0:
+            more, lo, hi = 2, 0xA0, 0xBF
+        elif b == 0xED:
+            more, lo, hi = 2, 0x80, 0x9F      # not the surrogates D800-DFFF
+        elif 0xE1 <= b <= 0xEF:
+            more, lo, hi = 2, 0x80, 0xBF
+        elif b == 0xF0:
+            more, lo, hi = 3, 0x90, 0xBF
+        elif 0xF1 <= b <= 0xF3:
+            more, lo, hi = 3, 0x80, 0xBF
+        elif b == 0xF4:
+            more, lo, hi = 3, 0x80, 0x8F      # nothing above U+10FFFF
+        else:
+            return False
+        if i + more >= end:
+            return False
+        c = raw[i + 1]
+        if c < lo or c > hi:
+            return False
+        for j in range(i + 2, i + more + 1):
+            if raw[j] & 0xC0 != 0x80:
+                return False
+        i += more + 1
+    return True
 
 
 def loads(data, max_size=MAX_SIZE, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):

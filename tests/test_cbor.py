@@ -148,3 +148,30 @@ def test_huge_declared_length_fails_fast_without_allocating() -> None:
 
 def test_non_bytes_input_is_refused() -> None:
     assert _err("a1").code == MALFORMED  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("data", [b"\x63\xed\xa0\x80", b"\x62\xc0\x80", b"\x64\xf4\x90\x80\x80"])
+def test_surrogates_overlong_forms_and_code_points_above_unicode_are_refused(data: bytes) -> None:
+    e = _err(data)
+    assert e.code == MALFORMED and e.offset == 1 and "UTF-8" in e.message
+
+
+def test_the_portable_utf8_check_agrees_with_cpythons_decoder() -> None:
+    # MicroPython relies on cbor._utf8_strict; CPython's strict decoder is the reference.
+    two = [bytes([a, b]) for a in range(0xC0, 0x100) for b in (0x80, 0xBF, 0x41)]
+    longer = [bytes([a, b, 0x80, 0x80]) for a in (0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5)
+              for b in (0x80, 0x8F, 0x90, 0x9F, 0xA0)]
+    for data in two + longer:
+        try:
+            data.decode("utf-8")
+            strict = True
+        except UnicodeError:
+            strict = False
+        assert cbor._utf8_strict(data) == strict, data.hex()
+
+
+@pytest.mark.parametrize("data", [b"\x18\x05", b"\x19\x00\xff", b"\x1a\x00\x00\xff\xff",
+                                  b"\x1b\x00\x00\x00\x00\xff\xff\xff\xff", b"\x58\x01\xff", b"\xd8\x10\x01"])
+def test_an_argument_in_a_longer_form_than_it_needs_is_refused(data: bytes) -> None:
+    e = _err(data)
+    assert e.code == MALFORMED and e.offset == 0 and "shortest" in e.message

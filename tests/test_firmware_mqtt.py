@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from firmware.mqtt import MQTTClient, MQTTError, encode_publish, open_socket
+from firmware.mqtt import MQTTClient, MQTTError, decode_publish, open_socket, split_packet
 from protocol import topics
 from tests.fixtures.brokers import MqttProbe
 
@@ -81,24 +81,64 @@ def test_qos1_publish_and_subscribe_both_ways(mosquitto_broker: Any) -> None:
     probe.close()
 
 
-def test_unacknowledged_qos1_is_resent_with_dup_after_reconnect(mosquitto_broker: Any) -> None:
+class Recording:
+    """A real socket that keeps a copy of every byte the client sends."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.sent = bytearray()
+
+    def send(self, data: bytes) -> int:
+        n = int(self.sock.send(data))
+        self.sent += data[:n]
+        return n
+
+    def recv_into(self, buf: memoryview) -> int:
+        return int(self.sock.recv_into(buf))
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _publishes(data: bytes) -> list[tuple[bytes, bool]]:
+    """(payload, DUP flag) of every PUBLISH in a byte stream the client sent."""
+    out: list[tuple[bytes, bool]] = []
+    while data:
+        got = split_packet(data)
+        assert got is not None
+        first, body, used = got
+        data = data[used:]
+        if first & 0xF0 == 0x30:
+            _topic, payload, _qos, _pid, _retain, dup = decode_publish(first, body)
+            out.append((payload, dup))
+    return out
+
+
+def test_unacknowledged_qos1_is_resent_with_dup_and_a_message_queued_offline_without(
+        mosquitto_broker: Any) -> None:
     client, drv = device_client(mosquitto_broker, "MQ-2")
     connect(mosquitto_broker, client, drv)
     probe = gateway_probe(mosquitto_broker)
+    first_pid = client.publish(topics.up("MQ-2"), b"sent-once", qos=1)   # out, not yet acknowledged
     client.sock.close()                      # the link dies under the client ...
     client.sock = None
     client.connected = False
     pid = client.publish(topics.up("MQ-2"), b"while-down", qos=1)   # ... which keeps the message
-    assert [p for p, *_ in client.inflight] == [pid]
-    sent_before = client.bytes_sent
-    connect(mosquitto_broker, client, drv)
-    drv.poll_until(lambda: ("acked", pid) in drv.events)
-    # CONNECT, then the same packet with the DUP bit (0x08) set.
-    resent = encode_publish(topics.up("MQ-2"), b"while-down", 1, pid, dup=True)
-    assert resent[0] & 0x08
-    assert client.bytes_sent - sent_before > len(resent)
-    got = probe.next_message(timeout=5)
-    assert got is not None and got.payload == b"while-down"
+    assert [p for p, *_ in client.inflight] == [first_pid, pid]
+    sock = Recording(open_socket(mosquitto_broker.host, mosquitto_broker.port))
+    client.connect(sock, time.time())
+    drv.poll_until(lambda: ("acked", pid) in drv.events and ("acked", first_pid) in drv.events)
+    # The one that went out before is a redelivery (DUP=1); the one queued
+    # while offline is on the wire for the first time (DUP=0).
+    assert _publishes(bytes(sock.sent)) == [(b"sent-once", True), (b"while-down", False)]
+    seen: list[bytes] = []                   # sent-once may arrive twice: QoS 1 is at least once
+    while b"while-down" not in seen:
+        m = probe.next_message(timeout=5)
+        assert m is not None, seen
+        seen.append(bytes(m.payload))
     probe.close()
 
 

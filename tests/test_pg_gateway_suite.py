@@ -50,3 +50,12 @@ def test_pg_store_is_what_the_suite_runs_on(gateway_home: Home) -> None:
     assert pg_available()
     assert type(gateway_home.store).__name__ == "PgStore"
     assert gateway_home.store.version >= 1
+
+
+
+# A revoked handheld's quarantine, found through the audit log, on PostgreSQL too.
+from tests import test_provision  # noqa: E402
+from tests.test_provision import site  # noqa: E402,F401  (the fixture the test below takes)
+
+_QUARANTINE = test_provision.test_an_offline_handheld_connecting_hours_later_is_wiped_and_then_refused
+test_pg_provision__quarantine = _QUARANTINE

@@ -21,6 +21,7 @@ from gateway import provision as ops
 from gateway import registry
 from gateway.broker_accounts import ACCOUNTS_FILE
 from gateway.home import Home
+from protocol import topics
 from tests.fixtures.brokers import EmbeddedBrokerHandle, MqttProbe
 from tests.fixtures.gateway import start_gateway
 from tools.simulator import Handheld
@@ -173,7 +174,15 @@ def test_a_connected_session_is_kicked_by_the_revoke(site):
     assert probe.wait_disconnected(timeout=5)
     print(f"\n[{site.broker.kind}] revoke command -> session dropped: "
           f"{(probe.disconnected_at - started) * 1000:.1f} ms (report: kicked at {report.kicked_ms:.1f} ms)")
-    assert not MqttProbe(site.broker, "hh-001", doc["mqtt"]["password"]).connected
+    # Not acknowledged: quarantined, not disabled. It may come back for the wipe and nothing else.
+    assert report.quarantined
+    back = MqttProbe(site.broker, "hh-001", doc["mqtt"]["password"], client_id="hh-001")
+    assert back.connected
+    assert back.subscribe(topics.down("hh-001")) == 0x80
+    assert back.subscribe(topics.cmd("hh-001")) in (0, 1)
+    wipe = back.next_message(timeout=5)
+    assert wipe is not None and wipe.retain and wipe.topic == topics.cmd("hh-001")
+    back.close()
 
 
 def test_the_gateway_refuses_a_revoked_handheld_that_gets_past_the_broker(site):
@@ -195,15 +204,27 @@ def test_the_gateway_refuses_a_revoked_handheld_that_gets_past_the_broker(site):
         raw.close()
 
 
-def test_an_offline_handheld_finds_the_wipe_if_it_ever_connects(site):
+def test_an_offline_handheld_connecting_hours_later_is_wiped_and_then_refused(site):
     doc = site.provision("hh-001")
     report = ops.revoke(site.home, site.link, "hh-001", "not returned", ack_wait=0, actor="it:test")
-    assert report.wipe_posted_ms > 0 and not report.wipe_acked
-    site.link.admin.enable("hh-001")  # the broker bypass again: the retained wipe is the last line
+    assert report.wipe_posted_ms > 0 and not report.wipe_acked and report.quarantined
+    assert report.problems == []
+    assert not site.link.admin.is_disabled("hh-001")
+    # Five hours later (the handheld's clock), it comes back in range.
     hh = site.handheld(doc)
+    hh.advance(5 * 3600)
     hh.wait(lambda: hh.app.state == appmod.WIPED, "be wiped by the retained command")
     assert hh.hal.keystore.get("master") is None
     hh.close()
+    revoked_at = time.time()
+    assert ops.end_quarantines(site.home, site.link, now=revoked_at + 3600, actor="it:test") == []     # not yet
+    later = revoked_at + ops.QUARANTINE_SECONDS + 1
+    assert ops.end_quarantines(site.home, site.link, now=later, actor="it:test") == ["hh-001"]
+    assert site.link.admin.is_disabled("hh-001")
+    assert not MqttProbe(site.broker, "hh-001", doc["mqtt"]["password"]).connected
+    assert audit_actions(site.home, "hh-001")[-1] == "device-quarantine-end"
+    assert ops.end_quarantines(site.home, site.link, now=revoked_at + ops.QUARANTINE_SECONDS + 2,
+                                actor="it:test") == []
 
 
 def test_suspend_refuses_the_handheld_and_resume_lets_it_back(site):

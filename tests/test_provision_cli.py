@@ -78,6 +78,12 @@ def test_revoke_reports_each_step_and_list_shows_it(home_with_broker):
     listing = run(home, "device", "list")
     assert listing.exit_code == 0, listing.output
     lines = {line.split()[1]: line for line in listing.output.splitlines() if "hh-20" in line}
+    # Offline, so not acknowledged: quarantined until `device end-quarantine` disables it.
+    assert "revoked" in lines["hh-201"] and "quarantined" in lines["hh-201"]
+    ended = run(home, "device", "end-quarantine", "--after", "0")
+    assert ended.exit_code == 0 and "broker client disabled: hh-201" in ended.output, ended.output
+    listing = run(home, "device", "list")
+    lines = {line.split()[1]: line for line in listing.output.splitlines() if "hh-20" in line}
     assert "revoked" in lines["hh-201"] and "disabled" in lines["hh-201"]
     assert "provisioned" in lines["hh-202"] and "enabled" in lines["hh-202"]
 

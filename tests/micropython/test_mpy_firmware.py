@@ -341,7 +341,7 @@ events = []
 for i in range(0, len(big), 700):
     sock.feed(big[i:i + 700])
     events += c.poll(0)
-    print(len(c._in) <= 1024)
+    print(c._have - c._pos <= 1024 and len(c._buf) == mqtt.RECV_BUFFER)   # never buffered, never grown
 sock.feed(small)
 events += c.poll(0)
 print([e[0] for e in events])
@@ -401,3 +401,34 @@ for at in (T0 + 10, T0 + 700):
     assert got[0] == "True"
     assert got[1].startswith("['reveal_request']")   # the case is open: the gateway decides
     assert got[2].startswith("[]")                   # the case ended: sealed again, nothing sent
+
+
+def test_receive_buffer_is_reused_across_reads_and_grows_only_to_the_largest_packet() -> None:
+    out = run_vm('''
+from firmware.hal.host.memory import Loopback
+c = mqtt.MQTTClient("hh-1", max_packet=6000)
+sock = Loopback()
+c.connect(sock, 0)
+sock.feed(bytes((0x20, 2, 0, 0)))
+c.poll(0)
+first = c._buf
+sizes = [3, 700, 1, 1500, 40, 4000, 2, 1200, 90, 1530]
+stream = b""
+for i in range(len(sizes)):
+    stream += mqtt.encode_publish("vp/v1/d/hh-1/down", bytes([65 + i]) * sizes[i], 1, i + 1)
+got = []
+cuts = [1, 5, 333, 2, 1024, 4097, 7, 1600, 3, 900]
+at = 0
+k = 0
+while at < len(stream):
+    n = cuts[k % len(cuts)]
+    k += 1
+    sock.feed(stream[at:at + n])
+    at += n
+    for e in c.poll(0):
+        if e[0] == "message":
+            got.append((e[2][:1], len(e[2])))
+print(got == [(bytes([65 + i]), sizes[i]) for i in range(len(sizes))])
+print(len(first) == mqtt.RECV_BUFFER, len(c._buf) < 4100, c._have == c._pos == 0, c.connected)
+''')
+    assert lines(out) == ["True", "True True True True"]

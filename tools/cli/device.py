@@ -185,6 +185,18 @@ def revoke_cmd(ctx: click.Context, device_id: str, reason: str, lost: bool, as_n
         raise SystemExit(1)
 
 
+@device_group.command("end-quarantine")
+@click.option("--after", type=click.IntRange(min=0), default=ops.QUARANTINE_SECONDS, show_default=True,
+              help="Seconds since the revoke after which a quarantined handheld's broker client is disabled.")
+@as_option
+@click.pass_context
+def end_quarantine_cmd(ctx: click.Context, after: int, as_name: str | None) -> None:
+    """Disable revoked handhelds whose quarantine (time to fetch the wipe) is over."""
+    with _session(ctx) as (home, link):
+        done = ops.end_quarantines(home, link, after=after, actor=acting(home, as_name, "it", "officer")[1])
+    click.echo(("broker client disabled: " + ", ".join(done)) if done else "no quarantine to end")
+
+
 @device_group.command("suspend")
 @click.argument("device_id")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
@@ -246,7 +258,8 @@ def list_cmd(ctx: click.Context) -> None:
         found = []
         for device_id, model, fw, state, last_seen in rows:
             try:
-                broker = "disabled" if link.admin.is_disabled(device_id) else "enabled"
+                broker = "disabled" if link.admin.is_disabled(device_id) else \
+                    "quarantined" if state == "revoked" else "enabled"   # it may fetch its wipe only
             except BrokerAdminError:
                 broker = "missing"
             found.append({"device": device_id, "model": model, "fw": fw, "state": state,

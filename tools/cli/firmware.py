@@ -1,6 +1,7 @@
 """`veilpost firmware build|deploy`: compile the handheld's code to .mpy
 bytecode with mpy-cross, and copy it with a provisioning bundle to a board
-over USB serial with mpremote."""
+over USB serial with mpremote. `build --frozen` and `deploy --romfs` keep
+the bytecode out of RAM (tools/cli/firmware_image.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import click
 
 from protocol.errors import ConfigurationError
+from tools.cli import firmware_image
 
 REPO = Path(__file__).resolve().parents[2]  # where firmware/ and protocol/ are, checkout or site-packages
 # CPython-only files that never go to a handheld.
@@ -122,11 +124,20 @@ def firmware_group() -> None:
 @firmware_group.command("build")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build/firmware"), show_default=True, help="Output folder for the .mpy files.")
-def build_cmd(out: Path) -> None:
+@click.option("--frozen", is_flag=True,
+              help="Also write a MicroPython manifest and an ESP32 board definition that freeze the "
+                   "firmware into the image (out/boards/VEILPOST_ESP32), and list the modules.")
+def build_cmd(out: Path, frozen: bool) -> None:
     """Compile firmware/ and protocol/ to .mpy with mpy-cross."""
     files = build(out)
     size = sum(f.stat().st_size for f in files)
     click.echo(f"built {len(files)} files, {size} bytes, in {out}")
+    if frozen:
+        board = firmware_image.write_board(out, device_sources(), REPO, BOOT_MAIN)
+        for f in sorted(files):
+            if f.suffix == ".mpy":
+                click.echo(f"  frozen {f.relative_to(out).with_suffix('')}  {f.stat().st_size} bytes")
+        click.echo(f"board definition and manifest in {board}: build it with ESP-IDF (docs/handheld.md)")
 
 
 @firmware_group.command("deploy")
@@ -136,15 +147,32 @@ def build_cmd(out: Path) -> None:
 @click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/firmware"),
               show_default=True, help="Where the .mpy files are (built first if missing).")
 @click.option("--dry-run", is_flag=True, help="Print the mpremote commands instead of running them.")
-def deploy_cmd(port: str, bundle: Path | None, build_dir: Path, dry_run: bool) -> None:
+@click.option("--romfs", is_flag=True,
+              help="Put the bytecode in the board's ROMFS partition (run from flash, not RAM) instead "
+                   "of .mpy files on its filesystem.")
+@click.option("--frozen", is_flag=True,
+              help="The board runs a frozen image (build --frozen): copy only main.py and the bundle.")
+def deploy_cmd(port: str, bundle: Path | None, build_dir: Path, dry_run: bool, romfs: bool,
+               frozen: bool) -> None:
     """Copy the built firmware and a provisioning bundle to a board with mpremote."""
+    if romfs and frozen:
+        raise FirmwareError("--romfs and --frozen are two ways to the same end: pick one")
     if bundle is not None:
         read_bundle(bundle)
     if not dry_run:
         check_port(port)
     if not (build_dir / "main.py").exists():
         build(build_dir)
-    for cmd in deploy_commands(port, build_dir, bundle):
+    cmds = deploy_commands(port, build_dir, bundle)
+    if frozen:
+        cmds = firmware_image.romfs_deploy_commands(shutil.which("mpremote") or "mpremote", port, None,
+                                                    build_dir, bundle, DEVICE_DATA_DIR)
+    elif romfs:
+        image, size = firmware_image.romfs_image(build_dir, build_dir / firmware_image.ROMFS_IMAGE)
+        click.echo(f"ROMFS image {image}: {size} bytes")
+        cmds = firmware_image.romfs_deploy_commands(shutil.which("mpremote") or "mpremote", port, image,
+                                                    build_dir, bundle, DEVICE_DATA_DIR)
+    for cmd in cmds:
         if dry_run:
             click.echo(" ".join(cmd))
             continue

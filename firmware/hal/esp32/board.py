@@ -4,6 +4,7 @@
 # randomness from os.urandom once Wi-Fi runs (the ESP32's RNG is only a true
 # RNG with the radio on). AES is cryptolib's, picked by protocol/aes.py.
 
+import gc
 import os
 import time
 
@@ -12,6 +13,7 @@ import machine
 import network
 
 from firmware import mqtt
+from firmware.hal.esp32 import pins as pinmap
 
 NVS_NAMESPACE = "veilpost"
 KEYS = ("master", "next")
@@ -90,34 +92,44 @@ class NVSKeystore:
         self.nvs.commit()
 
 
+def masked(buf):
+    """A revealed field as the console shows it: one "*" per character
+    (UTF-8 lead bytes counted in place, up to the zeroized end), no copy."""
+    n = 0
+    for b in buf:
+        if not b:
+            break
+        if b & 0xC0 != 0x80:
+            n += 1
+    return "*" * n
+
+
 class ConsoleDisplay:
-    """The screen as a text console on the USB serial port."""
+    """The screen as a text console on the USB serial port. Anyone with a
+    cable can read that port, so a revealed field is shown masked here; the
+    plaintext only ever goes to the panel."""
 
     def show(self, lines):
         out = "\x1b[2J\x1b[H"
         for line in lines:
-            if isinstance(line, (bytes, bytearray)):
-                # Written straight from the bytearray; no str copy is kept.
-                print(out, end="")
-                out = ""
-                import sys
-                sys.stdout.write(bytes(line))  # a short-lived copy, gone at the next gc
-                print()
-            else:
-                out += line + "\n"
+            out += (masked(line) if isinstance(line, (bytes, bytearray)) else line) + "\n"
         print(out, end="")
 
 
 class PanelDisplay:
     """An SPI monochrome panel (SSD1306-class, 128x64) through framebuf. Its
-    built-in font is ASCII: use lang "en" with this panel."""
+    built-in font is ASCII: use lang "en" with this panel. A revealed field
+    is drawn character by character from its bytearray through a table of
+    one-character strings made at start, so no str of it is ever made."""
 
-    def __init__(self, spi_id=1, dc=4, cs=5, rst=16, width=128, height=64):
+    def __init__(self, pins, spi_id=1, width=128, height=64):
         import framebuf
-        self.spi = machine.SPI(spi_id, baudrate=8000000)
-        self.dc = machine.Pin(dc, machine.Pin.OUT)
-        self.cs = machine.Pin(cs, machine.Pin.OUT)
-        self.rst = machine.Pin(rst, machine.Pin.OUT)
+        self.spi = machine.SPI(spi_id, baudrate=8000000, sck=machine.Pin(pins["panel_sck"]),
+                               mosi=machine.Pin(pins["panel_mosi"]))
+        self.dc = machine.Pin(pins["panel_dc"], machine.Pin.OUT)
+        self.cs = machine.Pin(pins["panel_cs"], machine.Pin.OUT)
+        self.rst = machine.Pin(pins["panel_rst"], machine.Pin.OUT)
+        self.glyphs = tuple(chr(c) for c in range(32, 127))
         self.width = width
         self.height = height
         self.buf = bytearray(width * height // 8)
@@ -127,6 +139,16 @@ class PanelDisplay:
         self.rst(1)
         for c in (0xAE, 0x20, 0x00, 0xA1, 0xC8, 0x8D, 0x14, 0xAF):
             self._cmd(c)
+
+    def _text_from(self, buf, y):
+        x = 0
+        for b in buf:
+            if not b or x >= self.width:
+                break
+            if b & 0xC0 == 0x80:
+                continue                      # the font is ASCII: one "?" per other character
+            self.fb.text(self.glyphs[b - 32] if 32 <= b < 127 else "?", x, y, 1)
+            x += 8
 
     def _cmd(self, c):
         self.cs(1)
@@ -140,8 +162,9 @@ class PanelDisplay:
         y = 0
         for line in lines:
             if isinstance(line, (bytes, bytearray)):
-                line = bytes(line).decode()
-            self.fb.text(line[:16], 0, y, 1)
+                self._text_from(line, y)
+            else:
+                self.fb.text(line[:16], 0, y, 1)
             y += 8
         for c in (0x21, 0, self.width - 1, 0x22, 0, self.height // 8 - 1):
             self._cmd(c)
@@ -156,8 +179,8 @@ class PanelDisplay:
 class Scanner:
     """A UART scanner module (1D barcodes and QR codes) sending one code per line."""
 
-    def __init__(self, uart_id=2, tx=17, rx=16, baudrate=9600):
-        self.uart = machine.UART(uart_id, baudrate=baudrate, tx=tx, rx=rx)
+    def __init__(self, pins, uart_id=2, baudrate=9600):
+        self.uart = machine.UART(uart_id, baudrate=baudrate, tx=pins["scanner_tx"], rx=pins["scanner_rx"])
         self.buf = b""
 
     def codes(self):
@@ -215,9 +238,10 @@ class ConsoleKeyboard:
 class Keypad:
     """A 4x4 matrix keypad: rows driven low one at a time, columns pulled up."""
 
-    def __init__(self, rows=(32, 33, 25, 26), cols=(27, 14, 12, 13)):
-        self.rows = [machine.Pin(p, machine.Pin.OUT, value=1) for p in rows]
-        self.cols = [machine.Pin(p, machine.Pin.IN, machine.Pin.PULL_UP) for p in cols]
+    def __init__(self, pins):
+        self.rows = [machine.Pin(pins["key_row_" + str(i)], machine.Pin.OUT, value=1) for i in (1, 2, 3, 4)]
+        self.cols = [machine.Pin(pins["key_col_" + str(i)], machine.Pin.IN, machine.Pin.PULL_UP)
+                     for i in (1, 2, 3, 4)]
         self.down = None
 
     def keys(self):
@@ -241,9 +265,11 @@ class ESP32HAL:
         self.flash = VfsFlash()
         self.keystore = NVSKeystore()
         hw = config.get("hardware", {})
-        self.display = PanelDisplay() if hw.get("display") == "panel" else ConsoleDisplay()
-        self.scanner = Scanner(**hw.get("scanner", {}))
-        self.keypad = Keypad(**hw.get("keypad", {}))
+        self.pins = pinmap.resolve(hw)        # ValueError naming each clash: no half-wired board
+        self.display = PanelDisplay(self.pins) if hw.get("display") == "panel" else ConsoleDisplay()
+        scanner = hw.get("scanner") or {}
+        self.scanner = Scanner(self.pins, scanner.get("uart_id", 2), scanner.get("baudrate", 9600))
+        self.keypad = Keypad(self.pins)
         self.keyboard = ConsoleKeyboard() if hw.get("keyboard", True) else None
         self.wlan = network.WLAN(network.STA_IF)
         self.rtc = machine.RTC()
@@ -291,3 +317,14 @@ class ESP32HAL:
 
     def now(self):
         return time.time() + EPOCH_OFFSET
+
+    def collect(self):
+        gc.collect()
+
+    def restart(self):
+        machine.reset()
+
+    def watchdog(self, timeout_ms):
+        """The hardware watchdog: once started it cannot be stopped, and the
+        board resets unless the loop feeds it within timeout_ms."""
+        return machine.WDT(timeout=timeout_ms)

@@ -1,5 +1,6 @@
 # What the board's main.py imports: read the provisioning bundle, start Wi-Fi
-# (before any randomness is drawn), then run the device loop for ever.
+# (before any randomness is drawn), then run the device loop for ever. Anything
+# that escapes it restarts the board.
 
 import json
 
@@ -20,4 +21,14 @@ def main():
     run(hal, config)
 
 
-main()
+try:
+    main()
+except KeyboardInterrupt:
+    raise                  # Ctrl-C on the USB console: a developer wants the REPL
+except BaseException as e:
+    # Whatever escaped (a fault during boot): restart rather than sit at the
+    # REPL; RAM, and any plaintext in it, goes with the reset.
+    import sys
+    import machine
+    sys.print_exception(e)
+    machine.reset()

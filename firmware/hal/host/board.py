@@ -2,6 +2,7 @@
 # Flash is a folder, NVS is another folder, input is scripted, the clock is
 # whatever the caller passes in (or time.time when none is given).
 
+import gc
 import os
 import select
 import sys
@@ -91,6 +92,16 @@ class HostHAL:
         if not self.online:
             raise OSError(101, "network is unreachable (simulated)")
         return mqtt.open_socket(host, port, tls)
+
+    def collect(self):
+        gc.collect()
+
+    def restart(self):
+        """A board reset: on the host the process ends (nothing is left in RAM)."""
+        raise SystemExit("handheld restarted after repeated faults")
+
+    def watchdog(self, timeout_ms):
+        return None
 
     def feed(self, kind, value):
         self._inputs.append((kind, value))
