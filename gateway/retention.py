@@ -41,7 +41,7 @@ def deliver(tx: Handle, audit: AuditLog, tracking_no: str, courier: str, device:
         "SELECT DISTINCT device_id FROM tokens WHERE tracking_no = ? AND exp >= ?", tracking_no, int(now))}
         | {device})
     audit.append(tx, now, audit.person("courier", courier), device, "deliver", tracking_no,
-                 "sealed" if changed else "already-sealed", "proof kind %d" % proof_kind)
+                 "sealed" if changed else "already-sealed", {"proof_kind": proof_kind})
     return holders
 
 
@@ -70,8 +70,8 @@ def open_case(store: Store, audit: AuditLog, case_id: str, tracking_no: str, rea
                " fields) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)", case_id, tracking_no, reason, opened_by, now,
                for_account.strip(), ",".join(str(f) for f in sorted(set(fields))))
         audit.append(tx, now, audit.person("staff", opened_by), "", "case-open", tracking_no, "pending",
-                     "%s for %s fields %s" % (case_id, _who(audit, for_account.strip()),
-                                               ",".join(str(f) for f in sorted(set(fields)))))
+                     {"case": case_id, "for": _who(audit, for_account.strip()),
+                      "fields": sorted(set(fields))})
 
 
 def _who(audit: AuditLog, account: str) -> str:
@@ -109,7 +109,7 @@ def approve_case(store: Store, audit: AuditLog, cfg: Config, case_id: str, offic
             until = now + cfg.retention.case_open_minutes * 60
             tx.run("UPDATE cases SET open_until = ? WHERE case_id = ?", until, case_id)
         audit.append(tx, now, audit.person("officer", officer), "", "case-approve", tracking_no,
-                     "opened" if count == 2 else "approved", "%s approvals %d" % (case_id, count))
+                     "opened" if count == 2 else "approved", {"case": case_id, "approvals": count})
     return Approval(count, until)
 
 
@@ -158,8 +158,7 @@ def retention_run(store: Store, vault: Vault, audit: AuditLog, cfg: Config, now:
         with store.transaction() as tx:
             if vault.shred(tx, tracking_no, now):
                 tx.run("UPDATE parcels SET state = 'shredded' WHERE tracking_no = ?", tracking_no)
-                audit.append(tx, now, "retention", "", "shred", tracking_no, "ok",
-                             "retention %d days" % days)
+                audit.append(tx, now, "retention", "", "shred", tracking_no, "ok", {"days": days})
                 run.shredded.append(tracking_no)
     _end_periods(store, vault, audit, run, held, cutoff, now)
     if run.shredded or run.destroyed:

@@ -89,7 +89,7 @@ def trip(tx: Handle, audit: AuditLog, courier: str, device: str, why: str, now: 
     tx.run("INSERT INTO alarms (alarm_id, at, kind, courier_id, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
            alarm.alarm_id, now, why, courier, device, incident_id)
     audit.append(tx, now, "sentinel", device, "suspend", "", "suspended",
-                 "%s; %s; %d accounts, %d devices" % (incident_id, why, len(accounts), len(devices)))
+                 {"incident": incident_id, "why": why, "accounts": len(accounts), "devices": len(devices)})
     return alarm
 
 
@@ -99,7 +99,7 @@ def notice(tx: Handle, audit: AuditLog, courier: str, device: str, kind: str, wh
     alarm = Alarm("ALM-" + secrets.token_hex(4).upper(), "", why, actor, device, now, 0)
     tx.run("INSERT INTO alarms (alarm_id, at, kind, courier_id, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
            alarm.alarm_id, now, why, courier, device, kind)
-    audit.append(tx, now, "sentinel", device, "alarm", "", kind, why)
+    audit.append(tx, now, "sentinel", device, "alarm", "", kind, {"why": why})
     return alarm
 
 
@@ -142,11 +142,11 @@ def lift(store: Store, audit: AuditLog, officer: str, pin: str, now: float, reas
             _release_holds(tx, "courier", courier)
             registry.set_courier_state(tx, courier, "active")
             audit.append(tx, now, audit.person("officer", officer), "", "lift-suspension", "", "ok",
-                         "courier %s; %s" % (audit.person("courier", courier), reason))
+                         {"courier": audit.person("courier", courier), "reason": reason})
         if device:
             if registry.device_state(tx, device) != "suspended":
                 raise LiftRefused("device %s is not suspended" % device)
             _release_holds(tx, "device", device)
             registry.set_device_state(tx, device, "active")
             audit.append(tx, now, audit.person("officer", officer), device, "lift-suspension", "", "ok",
-                         reason)
+                         {"reason": reason})

@@ -93,9 +93,13 @@ def test_case_open_and_two_approvals(depot):
     h = depot.home
     for name, pin in (("Officer A", "111111"), ("Officer B", "222222")):
         assert _cli(h, "officer", "add", name, "--pin", pin).exit_code == 0
-    opened = _cli(h, "case", "open", "CASE-7", depot.route[0], "--reason", "complaint", "--by", "Agent Z",
-                  "--for", "C-112", "--fields", "2")
-    assert opened.exit_code == 0
+    assert _cli(h, "operator", "add", "Desk Z", "--role", "staff").exit_code == 0
+    refused = _cli(h, "case", "open", "CASE-7", depot.route[0], "--reason", "complaint", "--for", "C-112",
+                   "--as", "Nobody Z")
+    assert refused.exit_code == 1 and "Nobody Z is not on the list" in refused.output
+    opened = _cli(h, "case", "open", "CASE-7", depot.route[0], "--reason", "complaint", "--for", "C-112",
+                  "--fields", "2", "--as", "Desk Z")
+    assert opened.exit_code == 0, opened.output
     first = _cli(h, "case", "approve", "CASE-7", "--officer", "Officer A", "--pin", "111111")
     assert "one more officer needed" in first.output
     again = _cli(h, "case", "approve", "CASE-7", "--officer", "Officer A", "--pin", "111111")

@@ -217,7 +217,7 @@ def test_an_offline_handheld_connecting_hours_later_is_wiped_and_then_refused(si
     assert hh.hal.keystore.get("master") is None
     hh.close()
     revoked_at = time.time()
-    assert ops.end_quarantines(site.home, site.link, now=revoked_at + 3600, actor="it:test") == []     # not yet
+    assert ops.end_quarantines(site.home, site.link, now=revoked_at + 3600, actor="it:test") == []  # not yet
     later = revoked_at + ops.QUARANTINE_SECONDS + 1
     assert ops.end_quarantines(site.home, site.link, now=later, actor="it:test") == ["hh-001"]
     assert site.link.admin.is_disabled("hh-001")

@@ -32,22 +32,26 @@ def case_group() -> None:
 @click.argument("case_id")
 @click.argument("tracking_no")
 @click.option("--reason", required=True, help="Why (the complaint; kept in the audit log).")
-@click.option("--by", "opened_by", required=True, help="Who opens the case.")
 @click.option("--for", "for_account", required=True,
               help="Who may see the parcel once approved: a courier badge, or agent:NAME.")
 @click.option("--fields", default="1,2,3", show_default=True,
               help="Fields it opens: 1 name, 2 phone, 3 address.")
+@as_option
 @click.pass_context
-def case_open(ctx: click.Context, case_id: str, tracking_no: str, reason: str, opened_by: str,
-              for_account: str, fields: str) -> None:
+def case_open(ctx: click.Context, case_id: str, tracking_no: str, reason: str, for_account: str, fields: str,
+              as_name: str | None) -> None:
     """Open a complaint case for TRACKING_NO, naming who may see which fields."""
     try:
         wanted = tuple(int(f) for f in fields.split(",") if f.strip())
     except ValueError:
         raise click.BadParameter("a list such as 2 or 1,2,3", param_hint="--fields") from None
     home = open_gateway_home(ctx)
-    retention.open_case(home.store, home.audit, case_id, tracking_no, reason, opened_by, time.time(),
-                        for_account=for_account, fields=wanted)
+    try:
+        opened_by = acting(home, as_name, "staff", "agent", "officer")[0]  # depot staff or a complaint agent
+        retention.open_case(home.store, home.audit, case_id, tracking_no, reason, opened_by, time.time(),
+                            for_account=for_account, fields=wanted)
+    finally:
+        home.close()
     click.echo("case %s opened; it needs approval from two different officers" % case_id)
 
 
