@@ -17,13 +17,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import tools.cli.firmware as firmware
 from gateway import key_rotation, registry
 from gateway import provision as ops
 from gateway import provision_batch as batch
 from gateway.broker_access import BrokerAdminError
 from gateway.home import Home
 from protocol.errors import ConfigurationError, VeilpostError
-from tools.cli import firmware
 from tools.cli.common import acting, as_option, json_option, print_json, wants_json
 from tools.cli.common import open_gateway_home as _home
 

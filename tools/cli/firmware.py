@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
+import tools.cli.firmware_image as firmware_image
 from protocol.errors import ConfigurationError
-from tools.cli import firmware_image
 
 REPO = Path(__file__).resolve().parents[2]  # where firmware/ and protocol/ are, checkout or site-packages
 # CPython-only files that never go to a handheld.
