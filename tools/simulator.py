@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware import app as appmod
+from firmware import states
 from firmware.device import Device
 from firmware.hal.host.board import HostHAL
 from gateway.aead import CryptographyAEAD
@@ -117,11 +118,15 @@ class Handheld:
                                      f"last error {self.device.last_error!r}, notice {self.app.notice!r})")
             self._idle(0.01)
 
-    def settle(self) -> None:
-        """Wait until every QoS 1 message sent so far is acknowledged by the broker."""
+    def settle(self, until_cut_off: bool = False) -> None:
+        """Wait until every QoS 1 message sent so far is acknowledged by the
+        broker; with `until_cut_off`, also stop once the gateway has cut this
+        handheld off (suspended, its broker account refused), as an attack's
+        sweep expects to be."""
         mq = self.device.mqtt
         if self.app.online and mq is not None:
-            self.wait(lambda: not mq.inflight and not self.app.outbox, "deliver queued messages")
+            self.wait(lambda: (not mq.inflight and not self.app.outbox)
+                      or (until_cut_off and self.app.state == states.SUSPENDED), "deliver queued messages")
 
     def _keys(self, keys: Iterable[str]) -> None:
         for k in keys:
