@@ -22,6 +22,7 @@ from gateway.config import Config
 from gateway.keys import GatewayKeys
 from gateway.permissions import loose_secrets, tighten
 from gateway.store import MIGRATIONS
+from protocol.errors import VeilpostError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 TIMEOUT = 5.0
@@ -46,6 +47,7 @@ def check(cfg: Config, reach: bool = True) -> list[Finding]:
     out.append(_files(cfg))
     out.append(_keys(cfg))
     out.append(_audit(cfg))
+    out.append(_notify(cfg, reach))
     if reach:
         out.append(_broker(cfg))
         out.append(_database(cfg))
@@ -61,6 +63,40 @@ def _audit(cfg: Config) -> Finding:
                    % (a.checkpoint_interval, where))
 
 
+def _notify(cfg: Config, reach: bool) -> Finding:
+    """Whether incidents can notify people (docs/incidents.md). A notifier
+    out of reach is a warning, not a failure: the gateway still decides
+    releases without it, and `incidents notify` retries later."""
+    from urllib.parse import urlsplit
+
+    from gateway.notifiers import notifiers_from
+
+    n = cfg.notify
+    if not n.smtp_host and not n.sms_url:
+        return Finding("notify", WARN, "no notifier: incidents cannot notify the people affected; set"
+                       " [notify] smtp_host and/or sms_url (docs/incidents.md)")
+    try:
+        channels = notifiers_from(cfg)
+    except VeilpostError as e:
+        return Finding("notify", FAIL, str(e))
+    targets = []
+    if n.smtp_host:
+        targets.append(("e-mail", n.smtp_host, n.smtp_port))
+    if n.sms_url:
+        url = urlsplit(n.sms_url)
+        targets.append(("SMS", url.hostname or "", url.port or (443 if url.scheme == "https" else 80)))
+    shown = ", ".join("%s via %s:%d" % t for t in targets)
+    if reach:
+        for what, host, port in targets:
+            try:
+                socket.create_connection((host, port), timeout=TIMEOUT).close()
+            except OSError as e:
+                return Finding("notify", WARN, "%s notifier %s:%d not reachable (%s): `incidents notify`"
+                               " would fail for now" % (what, host, port, e.strerror or e))
+    return Finding("notify", OK, "notices by %s (%d channel%s)" % (shown, len(channels),
+                                                                 "s" if len(channels) > 1 else ""))
+
+
 def failures(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.level == FAIL]
 
@@ -70,6 +106,7 @@ def secret_files(cfg: Config) -> list[Path]:
     extra = [cfg.home / cfg.mqtt.password_file] if cfg.mqtt.password_file else []
     if cfg.keys.pin_file:
         extra.append(cfg.home / cfg.keys.pin_file)
+    extra += [cfg.home / name for name in (cfg.notify.smtp_password_file, cfg.notify.sms_token_file) if name]
     if config_mod.password_source(cfg) == config_mod.CONFIG_NAME:
         extra.append(cfg.home / config_mod.CONFIG_NAME)
     return loose_secrets(cfg.home, tuple(p for p in extra if p.exists()))

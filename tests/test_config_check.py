@@ -125,3 +125,32 @@ def test_the_audit_finding_says_where_checkpoints_go(tmp_path):
     assert "1 witness URL" in {f.topic: f for f in check(cfg, reach=False)}["audit"].text
     cfg.audit.witness_urls = ["ftp://witness"]
     assert any("[audit] witness_urls" in f.text for f in failures(check(cfg, reach=False)))
+
+
+def test_the_notifiers_are_checked_their_secret_too(folder: Path) -> None:
+    from tools.testbed.notify import SmsSink, SmtpSink
+
+    cfg = config_mod.load(folder)
+    found = _by_topic(check(cfg, reach=False))
+    assert found["notify"].level == WARN and "cannot notify" in found["notify"].text
+    sms, smtp = SmsSink(token="t-1"), SmtpSink()
+    try:
+        token = cfg.home / "sms.secret"
+        token.write_text("t-1\n", encoding="utf-8")
+        token.chmod(0o644)
+        cfg.notify.sms_url, cfg.notify.sms_token_file = sms.url, "sms.secret"
+        cfg.notify.smtp_host, cfg.notify.smtp_port = smtp.host, smtp.port
+        found = _by_topic(check(cfg, reach=False))
+        assert found["notify"].level == FAIL and "readable by others: chmod 600" in found["notify"].text
+        assert found["files"].level == FAIL and "sms.secret" in found["files"].text
+        token.chmod(0o600)
+        found = _by_topic(check(cfg))
+        assert found["notify"].level == OK, found["notify"].text
+        text = found["notify"].text
+        assert "e-mail via 127.0.0.1:%d" % smtp.port in text and "SMS via" in text
+    finally:
+        sms.close()
+        smtp.close()
+    found = _by_topic(check(cfg))  # both servers gone: a warning, the gateway still runs
+    assert found["notify"].level == WARN and "not reachable" in found["notify"].text
+    assert failures([found["notify"]]) == []

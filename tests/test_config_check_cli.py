@@ -48,10 +48,11 @@ def test_config_check_prints_one_line_per_finding_and_exits_0_when_none_fails(fo
     code, out, _ = invoke("--home", str(folder), "config", "check")
     assert code == 0, out
     lines = out.splitlines()
-    assert [line.split()[1] for line in lines] == ["config", "files", "keys", "audit", "broker", "database"]
-    assert [line.split()[0] for line in lines] == ["ok", "ok", "warn", "ok", "ok", "ok"]
+    assert [line.split()[1] for line in lines] == ["config", "files", "keys", "audit", "notify", "broker",
+                                                   "database"]
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "warn", "ok", "warn", "ok", "ok"]
     code, out, _ = invoke("--home", str(folder), "config", "check", "--json")
-    assert [f["level"] for f in json.loads(out)] == ["ok", "ok", "warn", "ok", "ok", "ok"]
+    assert [f["level"] for f in json.loads(out)] == ["ok", "ok", "warn", "ok", "warn", "ok", "ok"]
 
 
 def test_config_check_lists_every_problem_and_exits_1(folder: Path) -> None:
