@@ -262,7 +262,7 @@ class GatewayKeys:
         self.dir = Path(keys_dir)
         self.kek = LocalKeyFile(self.dir)
         self._signing: Ed25519PrivateKey | None = None
-        self._person_key: bytes | None = None
+        self._secrets: dict[str, bytes] = {}  # HMAC keys, read once
 
     def exists(self) -> bool:
         return self.kek.exists()
@@ -289,6 +289,12 @@ class GatewayKeys:
         except FileNotFoundError:
             raise KeyUnavailable("missing key file " + name + ": run `veilpost init`") from None
 
+    def _secret(self, name: str) -> bytes:
+        key = self._secrets.get(name)
+        if key is None:
+            key = self._secrets[name] = self._read(name)
+        return key
+
     # The audit log signs checkpoints and pseudonymises people through these
     # three calls, never through the keys themselves, so a provider that keeps
     # the keys in a token (PKCS#11) answers the same calls.
@@ -303,9 +309,7 @@ class GatewayKeys:
 
     def person_mac(self, data: bytes) -> bytes:
         """HMAC-SHA256 of a person's identifier under the people-HMAC key."""
-        if self._person_key is None:
-            self._person_key = self._read("audit.hmac")
-        return hmac.new(self._person_key, data, hashlib.sha256).digest()
+        return hmac.new(self._secret("audit.hmac"), data, hashlib.sha256).digest()
 
     def _signer(self) -> Ed25519PrivateKey:
         if self._signing is None:
@@ -314,7 +318,7 @@ class GatewayKeys:
 
     @property
     def label_key(self) -> bytes:
-        return self._read("label.hmac")
+        return self._secret("label.hmac")
 
     # The label key signs the per-label possession proof (gateway/labels.py).
     # Callers go through `label_mac`, never the key, so a key provider that
