@@ -15,11 +15,13 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gateway import config as config_mod
 from gateway.broker_accounts import read_endpoint
 from gateway.config import Config
 from gateway.keys import GatewayKeys
+from gateway.notifiers import notifiers_from
 from gateway.permissions import loose_secrets, tighten
 from gateway.store import MIGRATIONS
 from protocol.errors import VeilpostError
@@ -67,10 +69,6 @@ def _notify(cfg: Config, reach: bool) -> Finding:
     """Whether incidents can notify people (docs/incidents.md). A notifier
     out of reach is a warning, not a failure: the gateway still decides
     releases without it, and `incidents notify` retries later."""
-    from urllib.parse import urlsplit
-
-    from gateway.notifiers import notifiers_from
-
     n = cfg.notify
     if not n.smtp_host and not n.sms_url:
         return Finding("notify", WARN, "no notifier: incidents cannot notify the people affected; set"
